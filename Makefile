@@ -1,0 +1,56 @@
+# Every target sets itself up: a fresh clone needs only `make serve` or `make test`.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3.11
+VENV ?= .venv
+SAM_VENV ?= .venv-sam
+PY := $(VENV)/bin/python
+# pip's local mirrors print one warning per missing package; keep real errors visible.
+QUIET_PIP := { grep -v "is ignored: it is neither a file nor a directory" || true; }
+ARGS ?=
+
+.PHONY: help venv sam-venv serve test test-python lint template-check bench clean
+
+help:
+	@echo "make serve   - set up .venv and run the local server on http://127.0.0.1:8000 (tiny-shapes model)"
+	@echo "make test    - set up .venv and .venv-sam, then lint, run every test and check the SAM template"
+	@echo "make bench   - run the CPU benchmarks in bench/ (minutes)"
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip 2>&1 | $(QUIET_PIP)
+	$(PY) -m pip install -q -e ".[lambda,local,dev]" 2>&1 | $(QUIET_PIP)
+	touch $@
+
+$(SAM_VENV)/.installed: requirements-sam.txt
+	test -x $(SAM_VENV)/bin/python || $(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/python -m pip install -q -r requirements-sam.txt 2>&1 | $(QUIET_PIP)
+	touch $@
+
+venv: $(VENV)/.installed
+sam-venv: $(SAM_VENV)/.installed
+
+serve: venv
+	$(PY) -m local_server $(ARGS)
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+test-python: venv
+	$(PY) -m pytest
+
+template-check: sam-venv
+	SAM_VENV=$(SAM_VENV) bash scripts/check_template.sh
+
+test: lint test-python template-check
+
+bench: venv
+	$(PY) bench/handler_overhead.py
+	$(PY) bench/model_throughput.py
+	$(PY) bench/local_server_load.py
+
+clean:
+	rm -rf .aws-sam .pytest_cache .ruff_cache

@@ -1,0 +1,111 @@
+"""Domain errors with a stable ``code`` and HTTP ``status``.
+
+Every failure the caller can see is one of these; the API layer turns them into
+``{"error": {"code", "message"}}`` (or OpenAI's shape) in one exception handler,
+so routes and backends only ever *raise*.
+"""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+
+
+class EmbedError(Exception):
+    """Base class: a message for humans, a snake_case ``code`` for programs, an HTTP status."""
+
+    status: int = HTTPStatus.INTERNAL_SERVER_ERROR
+    code: str = "internal_error"
+
+    def __init__(self, message: str, *, code: str | None = None, param: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+        self.param = param
+
+    def to_dict(self) -> dict[str, str]:
+        return {"code": self.code, "message": self.message}
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(status={int(self.status)}, code={self.code!r}, message={self.message!r})"
+
+
+class InvalidInputError(EmbedError):
+    """The request is malformed or a value is out of range (400)."""
+
+    status = HTTPStatus.BAD_REQUEST
+    code = "invalid_input"
+
+
+class NotFoundError(EmbedError):
+    """A referenced thing does not exist: an S3 key, a model name, a route (404)."""
+
+    status = HTTPStatus.NOT_FOUND
+    code = "not_found"
+
+
+class ForbiddenError(EmbedError):
+    """The request asks for something it may not have, e.g. an S3 bucket off the allow list (403)."""
+
+    status = HTTPStatus.FORBIDDEN
+    code = "forbidden"
+
+
+class UnauthorizedError(EmbedError):
+    """Missing or wrong API key (401)."""
+
+    status = HTTPStatus.UNAUTHORIZED
+    code = "unauthorized"
+
+
+class PayloadTooLargeError(EmbedError):
+    """Body, image, pixel count or batch over a configured limit (413)."""
+
+    status = HTTPStatus.REQUEST_ENTITY_TOO_LARGE
+    code = "payload_too_large"
+
+
+class UnsupportedMediaTypeError(EmbedError):
+    """Content type or image format we do not accept (415)."""
+
+    status = HTTPStatus.UNSUPPORTED_MEDIA_TYPE
+    code = "unsupported_media_type"
+
+
+class UnprocessableError(EmbedError):
+    """Well-formed but unusable content, e.g. a corrupt or truncated image (422)."""
+
+    status = HTTPStatus.UNPROCESSABLE_ENTITY
+    code = "unprocessable_input"
+
+
+class ThrottledError(EmbedError):
+    """The model endpoint (or we) refused for load; retry with backoff (429)."""
+
+    status = HTTPStatus.TOO_MANY_REQUESTS
+    code = "throttled"
+
+
+class ModelError(EmbedError):
+    """The model container failed on this input or crashed (502)."""
+
+    status = HTTPStatus.BAD_GATEWAY
+    code = "model_error"
+
+
+class BackendUnavailableError(EmbedError):
+    """The endpoint is missing, not InService, or the circuit is open (503)."""
+
+    status = HTTPStatus.SERVICE_UNAVAILABLE
+    code = "endpoint_unavailable"
+
+
+class BackendTimeoutError(EmbedError):
+    """The endpoint did not answer within our deadline (504)."""
+
+    status = HTTPStatus.GATEWAY_TIMEOUT
+    code = "backend_timeout"
+
+
+class ConfigError(ValueError):
+    """A setting read at cold start is invalid; raised once, before serving, never per request."""

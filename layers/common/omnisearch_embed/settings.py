@@ -1,0 +1,133 @@
+"""One settings object, read from the environment once per cold start and validated there.
+
+A wrong value fails the cold start with a :class:`ConfigError` naming the variable, instead of
+turning every request into a 500.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from omnisearch_embed.errors import ConfigError
+
+TINY_SHAPES_MODEL_ID = "tiny-shapes"
+SAGEMAKER_MAX_PAYLOAD_BYTES = 6 * 1024 * 1024  # InvokeEndpoint's request limit
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def _bool(env: Mapping[str, str], key: str, default: bool) -> bool:
+    raw = env.get(key)
+    if raw is None:
+        return default
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ConfigError(f"{key}={raw!r} is not a boolean (use true or false)")
+
+
+def _int(env: Mapping[str, str], key: str, default: int, *, minimum: int = 1) -> int:
+    raw = env.get(key)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError as e:
+        raise ConfigError(f"{key}={raw!r} is not an integer") from e
+    if value < minimum:
+        raise ConfigError(f"{key}={value} must be at least {minimum}")
+    return value
+
+
+def _float(env: Mapping[str, str], key: str, default: float) -> float:
+    raw = env.get(key)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError as e:
+        raise ConfigError(f"{key}={raw!r} is not a number") from e
+    if value <= 0:
+        raise ConfigError(f"{key}={value} must be positive")
+    return value
+
+
+def _csv(env: Mapping[str, str], key: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in env.get(key, "").split(",") if part.strip())
+
+
+def model_id_for(model: str, pretrained: str) -> str:
+    """``ViT-B-32`` + ``openai`` -> ``ViT-B-32/openai``; a checkpoint path keeps only its file name."""
+    if model == TINY_SHAPES_MODEL_ID or not pretrained:
+        return model
+    tag = os.path.basename(pretrained.rstrip("/")) if "/" in pretrained else pretrained
+    return f"{model}/{tag}"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every tunable of the service. Build with :meth:`from_env`; tests pass a dict."""
+
+    use_sagemaker: bool = False
+    sagemaker_endpoint_name: str = ""
+    aws_region: str = "us-east-1"
+    fallback: str = "none"  # none | local | <another endpoint name>
+    clip_model: str = TINY_SHAPES_MODEL_ID
+    clip_pretrained: str = ""
+    allowed_s3_buckets: tuple[str, ...] = ()
+    max_text_chars: int = 10_000
+    max_batch_items: int = 256
+    max_image_bytes: int = 10 * 1024 * 1024
+    max_image_pixels: int = 40_000_000
+    max_request_bytes: int = 10 * 1024 * 1024
+    max_invoke_bytes: int = SAGEMAKER_MAX_PAYLOAD_BYTES
+    backend_timeout_seconds: float = 20.0
+    circuit_failure_threshold: int = 3
+    circuit_cooldown_seconds: float = 30.0
+    api_key: str = ""  # local server only: when set, x-api-key or Authorization: Bearer must match
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def model_id(self) -> str:
+        return model_id_for(self.clip_model, self.clip_pretrained)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        use_sagemaker = _bool(env, "USE_SAGEMAKER", False)
+        endpoint = env.get("SAGEMAKER_ENDPOINT_NAME", "").strip()
+        if use_sagemaker and not endpoint:
+            raise ConfigError("USE_SAGEMAKER=true needs SAGEMAKER_ENDPOINT_NAME")
+        fallback = env.get("FALLBACK", "none").strip() or "none"
+        default_model = "ViT-B-32" if use_sagemaker else TINY_SHAPES_MODEL_ID
+        default_pretrained = "openai" if use_sagemaker else ""
+        settings = cls(
+            use_sagemaker=use_sagemaker,
+            sagemaker_endpoint_name=endpoint,
+            aws_region=env.get("AWS_REGION", env.get("AWS_DEFAULT_REGION", "us-east-1")),
+            fallback=fallback,
+            clip_model=env.get("CLIP_MODEL", "").strip() or default_model,
+            clip_pretrained=env.get("CLIP_PRETRAINED", default_pretrained).strip(),
+            allowed_s3_buckets=_csv(env, "ALLOWED_S3_BUCKETS"),
+            max_text_chars=_int(env, "MAX_TEXT_CHARS", cls.max_text_chars),
+            max_batch_items=_int(env, "MAX_BATCH_ITEMS", cls.max_batch_items),
+            max_image_bytes=_int(env, "MAX_IMAGE_BYTES", cls.max_image_bytes),
+            max_image_pixels=_int(env, "MAX_IMAGE_PIXELS", cls.max_image_pixels),
+            max_request_bytes=_int(env, "MAX_REQUEST_BYTES", cls.max_request_bytes),
+            max_invoke_bytes=_int(env, "MAX_INVOKE_BYTES", cls.max_invoke_bytes, minimum=1024),
+            backend_timeout_seconds=_float(env, "BACKEND_TIMEOUT_SECONDS", cls.backend_timeout_seconds),
+            circuit_failure_threshold=_int(env, "CIRCUIT_FAILURE_THRESHOLD", cls.circuit_failure_threshold),
+            circuit_cooldown_seconds=_float(env, "CIRCUIT_COOLDOWN_SECONDS", cls.circuit_cooldown_seconds),
+            api_key=env.get("API_KEY", ""),
+        )
+        if settings.max_invoke_bytes > SAGEMAKER_MAX_PAYLOAD_BYTES:
+            raise ConfigError(f"MAX_INVOKE_BYTES={settings.max_invoke_bytes} exceeds SageMaker's 6 MB invoke limit")
+        if settings.backend_timeout_seconds >= 29:
+            raise ConfigError("BACKEND_TIMEOUT_SECONDS must end well inside API Gateway's 29 s limit")
+        if fallback not in ("none", "local") and fallback == endpoint:
+            raise ConfigError("FALLBACK names the primary endpoint itself")
+        return settings
