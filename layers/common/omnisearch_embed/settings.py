@@ -81,9 +81,11 @@ class Settings:
     allowed_s3_buckets: tuple[str, ...] = ()
     max_text_chars: int = 10_000
     max_batch_items: int = 256
-    max_image_bytes: int = 10 * 1024 * 1024
+    # Lambda accepts at most 6 MB per synchronous request, and one image must fit one SageMaker invoke
+    # once base64-encoded (4/3 growth): 4 MiB per image and 6 MiB per request keep both true.
+    max_image_bytes: int = 4 * 1024 * 1024
     max_image_pixels: int = 40_000_000
-    max_request_bytes: int = 10 * 1024 * 1024
+    max_request_bytes: int = 6 * 1024 * 1024
     max_invoke_bytes: int = SAGEMAKER_MAX_PAYLOAD_BYTES
     backend_timeout_seconds: float = 20.0
     circuit_failure_threshold: int = 3

@@ -1,0 +1,68 @@
+"""Build the backend the settings describe, once per cold start, so a wrong combination fails there."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from omnisearch_embed.backends.base import Backend
+from omnisearch_embed.backends.fallback import FallbackBackend
+from omnisearch_embed.backends.sagemaker import SageMakerBackend, make_client
+from omnisearch_embed.errors import ConfigError
+from omnisearch_embed.settings import Settings
+
+
+def backend_from_settings(
+    settings: Settings,
+    *,
+    local_factory: Callable[[], Backend] | None = None,
+    sagemaker_client: Any = None,
+) -> Backend:
+    """SageMaker (USE_SAGEMAKER=true), wrapped in a FallbackBackend when FALLBACK names one, else the local model.
+
+    ``local_factory`` is a zero-argument callable returning the local backend; only the local server has
+    one (the Lambda layer carries no torch). ``sagemaker_client`` is injected by tests.
+    """
+    if not settings.use_sagemaker:
+        if local_factory is None:
+            raise ConfigError(
+                "USE_SAGEMAKER=false needs the local model, which only the local server provides; "
+                "in Lambda set USE_SAGEMAKER=true and SAGEMAKER_ENDPOINT_NAME"
+            )
+        return local_factory()
+
+    client = (
+        sagemaker_client
+        if sagemaker_client is not None
+        else make_client(settings.aws_region, settings.backend_timeout_seconds)
+    )
+    primary = _sagemaker(settings, settings.sagemaker_endpoint_name, client)
+    fallback = settings.fallback.strip()
+    if fallback.lower() in ("", "none"):
+        return primary
+    if fallback.lower() == "local":
+        if local_factory is None:
+            raise ConfigError(
+                "FALLBACK=local needs the local model, which only the local server provides; "
+                "in Lambda use FALLBACK=none or the name of another endpoint serving the same model"
+            )
+        secondary = local_factory()
+    else:
+        secondary = _sagemaker(settings, fallback, client)
+    return FallbackBackend(
+        primary,
+        secondary,
+        failure_threshold=settings.circuit_failure_threshold,
+        cooldown_seconds=settings.circuit_cooldown_seconds,
+    )
+
+
+def _sagemaker(settings: Settings, endpoint_name: str, client: Any) -> SageMakerBackend:
+    return SageMakerBackend(
+        endpoint_name,
+        settings.model_id,
+        client=client,
+        region=settings.aws_region,
+        timeout_seconds=settings.backend_timeout_seconds,
+        max_invoke_bytes=settings.max_invoke_bytes,
+    )

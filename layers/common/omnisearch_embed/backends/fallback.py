@@ -1,0 +1,119 @@
+"""FallbackBackend: answer from a second backend while the primary is failing, never from another model.
+
+Only the backend's own faults (429 and 5xx) fall back; the caller's 4xx would fail the same way anywhere.
+A circuit breaker stops paying the primary's timeout on every call once it is clearly down.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from omnisearch_embed.backends.base import Backend
+from omnisearch_embed.backends.circuit import CLOSED, CircuitBreaker
+from omnisearch_embed.embeddings import Embeddings
+from omnisearch_embed.errors import ConfigError, EmbedError
+
+logger = logging.getLogger(__name__)
+
+
+def is_backend_fault(error: EmbedError) -> bool:
+    """Throttling and 5xx are the backend's fault; 4xx are the caller's and must not fall back."""
+    return error.status == 429 or error.status >= 500
+
+
+class FallbackBackend:
+    """Sends to ``primary``; on its faults, or while its circuit is open, answers from ``secondary``."""
+
+    def __init__(
+        self,
+        primary: Backend,
+        secondary: Backend,
+        *,
+        failure_threshold: int = 3,
+        cooldown_seconds: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if primary.model_id != secondary.model_id:
+            raise ConfigError(
+                f"fallback serves model {secondary.model_id!r} but the primary serves {primary.model_id!r}: "
+                "vectors from two models must never meet in one index; point FALLBACK at the same model"
+            )
+        self.primary = primary
+        self.secondary = secondary
+        self.model_id = primary.model_id
+        self.service = primary.service
+        self.circuit = CircuitBreaker(failure_threshold, cooldown_seconds, clock=clock)
+
+    def embed_texts(self, texts: Sequence[str], *, normalize: bool = True) -> Embeddings:
+        return self._call("embed_texts", texts, normalize)
+
+    def embed_images(self, images: Sequence[bytes], *, normalize: bool = True) -> Embeddings:
+        return self._call("embed_images", images, normalize)
+
+    def health(self) -> dict[str, Any]:
+        """ok while the circuit is closed; degraded while the secondary stands in; down if that fails too."""
+        circuit = self.circuit.snapshot()
+        primary, secondary = _health(self.primary), _health(self.secondary)
+        if circuit["state"] == CLOSED:
+            status = primary.get("status", "down")
+        else:
+            status = "degraded" if secondary.get("status") == "ok" else "down"
+        return {
+            "status": status,
+            "service": self.service,
+            "model": self.model_id,
+            "circuit": circuit,
+            "primary": primary,
+            "secondary": secondary,
+        }
+
+    def _call(self, method: str, items: Sequence[Any], normalize: bool) -> Embeddings:
+        permit = self.circuit.acquire()
+        if permit is None:
+            return self._from_secondary(method, items, normalize, "circuit_open")
+        try:
+            result = getattr(self.primary, method)(items, normalize=normalize)
+        except EmbedError as error:
+            if not is_backend_fault(error):
+                self.circuit.release(permit)
+                raise
+            primary_error = error
+        except BaseException:
+            self.circuit.release(permit)  # a bug, not an outage: surface it, keep the trial slot free
+            raise
+        else:
+            self.circuit.success(permit)
+            return result
+
+        logger.warning("primary %s failed (%s); answering from the fallback", self.primary.service, primary_error.code)
+        try:
+            result = self._from_secondary(method, items, normalize, primary_error.code)
+        except EmbedError as error:
+            if not is_backend_fault(error) and primary_error.code == "model_error":
+                # both backends refuse this input: the input is at fault, not the primary's health
+                self.circuit.release(permit)
+                raise
+            self.circuit.failure(permit)
+            if not is_backend_fault(error):
+                raise
+            raise primary_error from error
+        except BaseException:
+            self.circuit.failure(permit)
+            raise
+        self.circuit.failure(permit)
+        return result
+
+    def _from_secondary(self, method: str, items: Sequence[Any], normalize: bool, reason: str) -> Embeddings:
+        result = getattr(self.secondary, method)(items, normalize=normalize)
+        return dataclasses.replace(result, meta={**result.meta, "fallback": True, "fallback_reason": reason})
+
+
+def _health(backend: Backend) -> dict[str, Any]:
+    try:
+        return backend.health()
+    except EmbedError as error:
+        return {"status": "down", "service": backend.service, "error": error.to_dict()}

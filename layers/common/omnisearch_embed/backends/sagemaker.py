@@ -1,0 +1,259 @@
+"""SageMakerBackend: the cloud path, one ``invoke_endpoint`` per wire chunk.
+
+Every SDK failure becomes an :mod:`omnisearch_embed.errors` exception with a stable code, so the API
+answers 429/502/503/504 with a reason instead of a 500, and FallbackBackend can tell the endpoint's
+faults from the caller's. Timeouts are sized so that retries included, a call ends inside
+``timeout_seconds`` (itself validated to stay under API Gateway's 29 s).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from botocore.config import Config
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectTimeoutError,
+    HTTPClientError,
+    NoCredentialsError,
+    ReadTimeoutError,
+)
+from botocore.exceptions import ConnectionError as BotoConnectionError
+
+from omnisearch_embed.backends import wire
+from omnisearch_embed.embeddings import SERVICE_SAGEMAKER, Embeddings
+from omnisearch_embed.errors import (
+    BackendTimeoutError,
+    BackendUnavailableError,
+    EmbedError,
+    InvalidInputError,
+    ModelError,
+    ThrottledError,
+)
+from omnisearch_embed.settings import SAGEMAKER_MAX_PAYLOAD_BYTES
+
+logger = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 3
+CONNECT_TIMEOUT_SECONDS = 1.0  # a same-region endpoint connects in milliseconds; a slow connect is an outage
+MIN_READ_TIMEOUT_SECONDS = 1.0
+MAX_CONCURRENT_CHUNKS = 4
+_MESSAGE_LIMIT = 300
+_THROTTLING_CODES = {"ThrottlingException", "Throttling", "TooManyRequestsException", "ModelNotReadyException"}
+_UNAVAILABLE_CODES = {
+    "ServiceUnavailable": "endpoint_unavailable",
+    "InternalFailure": "backend_internal_error",
+    "InternalDependencyException": "backend_internal_error",
+}
+
+
+def _backoff_budget(attempts: int) -> float:
+    """Adaptive mode's longest (throttling) backoff before attempts 2..n: 1 s, then 2 s, ..."""
+    return float(sum(2**i for i in range(attempts - 1)))
+
+
+def client_config(timeout_seconds: float) -> Config:
+    """Adaptive retries whose worst case (every attempt connecting and reading to its limit) fits the budget.
+
+    Up to MAX_ATTEMPTS while each attempt still gets MIN_READ_TIMEOUT_SECONDS to read; fewer on a tight budget.
+    """
+    connect = min(CONNECT_TIMEOUT_SECONDS, timeout_seconds / 10)
+    attempts, read = 1, timeout_seconds - connect
+    for tries in range(MAX_ATTEMPTS, 1, -1):
+        share = (timeout_seconds - _backoff_budget(tries)) / tries - connect
+        if share >= MIN_READ_TIMEOUT_SECONDS:
+            attempts, read = tries, share
+            break
+    return Config(
+        retries={"mode": "adaptive", "total_max_attempts": attempts},  # botocore's "max_attempts" counts retries only
+        connect_timeout=connect,
+        read_timeout=read,
+        max_pool_connections=max(10, MAX_CONCURRENT_CHUNKS),
+    )
+
+
+def worst_case_seconds(config: Config) -> float:
+    """Longest an ``invoke_endpoint`` made with ``config`` can take before it gives up."""
+    attempts = config.retries["total_max_attempts"]
+    return attempts * (config.connect_timeout + config.read_timeout) + _backoff_budget(attempts)
+
+
+def make_client(region: str | None, timeout_seconds: float) -> Any:
+    """A ``sagemaker-runtime`` client; no ``endpoint_url`` so AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME still applies."""
+    import boto3  # deferred: tests and the local server often inject their own client
+
+    return boto3.client("sagemaker-runtime", region_name=region or None, config=client_config(timeout_seconds))
+
+
+class SageMakerBackend:
+    """Embeds through a SageMaker real-time endpoint that runs model_code/code/inference.py."""
+
+    service = SERVICE_SAGEMAKER
+
+    def __init__(
+        self,
+        endpoint_name: str,
+        model_id: str,
+        *,
+        client: Any = None,
+        region: str | None = None,
+        timeout_seconds: float = 20.0,
+        max_invoke_bytes: int = SAGEMAKER_MAX_PAYLOAD_BYTES,
+        max_concurrency: int = MAX_CONCURRENT_CHUNKS,
+    ) -> None:
+        if not endpoint_name:
+            raise ValueError("SageMakerBackend needs an endpoint name")
+        self.endpoint_name = endpoint_name
+        self.model_id = model_id
+        self.timeout_seconds = timeout_seconds
+        self.max_invoke_bytes = max_invoke_bytes
+        self.max_concurrency = max(1, max_concurrency)
+        self.client = client if client is not None else make_client(region, timeout_seconds)
+        self._reported_models: set[str] = set()
+
+    def embed_texts(self, texts: Sequence[str], *, normalize: bool = True) -> Embeddings:
+        if not texts:
+            raise InvalidInputError("no texts to embed", code="empty_batch")
+        chunks = wire.text_chunks(texts, normalize=normalize, max_bytes=self.max_invoke_bytes)
+        return self._run(chunks, texts=True)
+
+    def embed_images(self, images: Sequence[bytes], *, normalize: bool = True) -> Embeddings:
+        if not images:
+            raise InvalidInputError("no images to embed", code="empty_batch")
+        chunks = wire.image_chunks(images, normalize=normalize, max_bytes=self.max_invoke_bytes)
+        return self._run(chunks, texts=False)
+
+    def health(self) -> dict[str, Any]:
+        """Cheap on purpose (no inference, no AWS call): the API's deep check embeds a word instead."""
+        return {"status": "ok", "service": self.service, "endpoint": self.endpoint_name, "model": self.model_id}
+
+    def _run(self, chunks: list[wire.Chunk], *, texts: bool) -> Embeddings:
+        deadline = time.monotonic() + self.timeout_seconds
+        if len(chunks) == 1:
+            parts = [self._invoke(chunks[0], texts, deadline)]
+        else:  # chunks are independent: send them side by side so a split batch costs about one invocation
+            with ThreadPoolExecutor(max_workers=min(len(chunks), self.max_concurrency)) as pool:
+                futures = [pool.submit(self._invoke, chunk, texts, deadline) for chunk in chunks]
+                try:
+                    parts = [future.result() for future in futures]
+                except BaseException:
+                    for future in futures:
+                        future.cancel()
+                    raise
+        result = wire.merge(parts)
+        if result.model != self.model_id and result.model not in self._reported_models:
+            self._reported_models.add(result.model)
+            logger.warning(
+                "endpoint %s serves model %r, configured as %r; responses name the endpoint's model",
+                self.endpoint_name,
+                result.model,
+                self.model_id,
+            )
+        return result
+
+    def _invoke(self, chunk: wire.Chunk, texts: bool, deadline: float) -> Embeddings:
+        if time.monotonic() > deadline:
+            raise BackendTimeoutError(
+                f"endpoint {self.endpoint_name} did not finish the batch within {self.timeout_seconds:g} s",
+                code="backend_deadline_exceeded",
+            )
+        try:
+            response = self.client.invoke_endpoint(
+                EndpointName=self.endpoint_name,
+                ContentType=wire.CONTENT_TYPE,
+                Accept=wire.CONTENT_TYPE,
+                Body=chunk.body,
+            )
+            body = response["Body"].read()
+        except ClientError as e:
+            raise map_client_error(e, self.endpoint_name) from e
+        except BotoCoreError as e:
+            raise map_botocore_error(e, self.endpoint_name) from e
+        return wire.decode_response(body, count=chunk.count, service=self.service, texts=texts)
+
+
+def map_client_error(error: ClientError, endpoint: str) -> EmbedError:
+    """An error the SageMaker runtime answered with -> the API error the caller sees."""
+    info = error.response.get("Error", {})
+    code = info.get("Code", "")
+    message = _trim(info.get("Message", "") or str(error))
+    status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+    if code == "ModelError":
+        original = error.response.get("OriginalStatusCode")
+        detail = _container_message(error.response.get("OriginalMessage")) or message
+        where = f" (status {original})" if original else ""
+        return ModelError(f"the model on endpoint {endpoint} failed{where}: {detail}", code="model_error")
+    if code in ("ValidationError", "ValidationException"):
+        lowered = message.lower()
+        if "not found" in lowered:
+            return BackendUnavailableError(
+                f"SageMaker endpoint {endpoint} was not found: deploy it or fix SAGEMAKER_ENDPOINT_NAME",
+                code="endpoint_not_found",
+            )
+        if "not in service" in lowered or "inservice" in lowered.replace(" ", ""):
+            return BackendUnavailableError(
+                f"SageMaker endpoint {endpoint} is not in service yet; retry shortly", code="endpoint_unavailable"
+            )
+        return ModelError(f"SageMaker rejected the request to {endpoint}: {message}", code="backend_rejected_request")
+    if code in _THROTTLING_CODES or status == 429:
+        return ThrottledError(
+            f"SageMaker endpoint {endpoint} is throttling requests; retry with backoff: {message}",
+            code="model_not_ready" if code == "ModelNotReadyException" else "throttled",
+        )
+    if code in _UNAVAILABLE_CODES or status >= 500:
+        return BackendUnavailableError(
+            f"SageMaker endpoint {endpoint} is unavailable ({code or status}): {message}",
+            code=_UNAVAILABLE_CODES.get(code, "endpoint_unavailable"),
+        )
+    return ModelError(f"SageMaker call to {endpoint} failed ({code or status}): {message}", code="backend_error")
+
+
+def map_botocore_error(error: BotoCoreError, endpoint: str) -> EmbedError:
+    """A failure before any answer (timeouts, connections, credentials) -> the API error the caller sees."""
+    if isinstance(error, ReadTimeoutError):
+        return BackendTimeoutError(f"SageMaker endpoint {endpoint} did not answer in time", code="backend_timeout")
+    if isinstance(error, ConnectTimeoutError):
+        return BackendTimeoutError(
+            f"could not connect to SageMaker endpoint {endpoint} in time", code="backend_connect_timeout"
+        )
+    if isinstance(error, (BotoConnectionError, HTTPClientError)):
+        return BackendUnavailableError(
+            f"the connection to SageMaker endpoint {endpoint} failed: {_trim(str(error))}", code="endpoint_unreachable"
+        )
+    if isinstance(error, NoCredentialsError):
+        return ModelError("the embed service has no AWS credentials to call SageMaker", code="backend_credentials")
+    return ModelError(
+        f"the SageMaker client failed before calling {endpoint}: {_trim(str(error))}", code="backend_client_error"
+    )
+
+
+def _container_message(raw: object) -> str:
+    """The container's own words, without a traceback: JSON error bodies are unwrapped, long text trimmed."""
+    if not isinstance(raw, str) or not raw.strip():
+        return ""
+    text = raw.strip()
+    try:
+        doc = json.loads(text)
+    except ValueError:
+        doc = None
+    if isinstance(doc, dict):
+        inner = doc.get("error", doc)
+        if isinstance(inner, dict):
+            inner = inner.get("message") or inner.get("errorMessage") or inner.get("detail")
+        if isinstance(inner, str) and inner.strip():
+            text = inner.strip()
+    if "Traceback (most recent call last)" in text:
+        lines = [line.strip() for line in text.splitlines() if line.strip()]
+        text = lines[-1] if lines else ""
+    return _trim(text)
+
+
+def _trim(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= _MESSAGE_LIMIT else text[: _MESSAGE_LIMIT - 1] + "…"

@@ -1,0 +1,160 @@
+"""The JSON wire protocol between SageMakerBackend and the model container (model_code/code/inference.py).
+
+Plain functions, apart from boto3, so the encoding, the 6 MB chunking and the response checks can be
+tested byte for byte and reused by anything that speaks to the container.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from omnisearch_embed.embeddings import Embeddings, decode_matrix
+from omnisearch_embed.errors import ModelError, PayloadTooLargeError
+from omnisearch_embed.settings import SAGEMAKER_MAX_PAYLOAD_BYTES
+
+CONTENT_TYPE = "application/json"
+ENCODING_FLOAT = "float"
+ENCODING_BASE64 = "base64"  # what we ask for: about 3x smaller than JSON floats and much faster to parse
+_SEPARATORS = (",", ":")
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """One invocation's worth of a batch: items ``start`` .. ``start + count - 1`` as the exact request body."""
+
+    start: int
+    count: int
+    body: bytes
+
+
+def _bad_response(detail: str) -> ModelError:
+    return ModelError(f"the model container sent an unusable response: {detail}", code="bad_model_response")
+
+
+def text_chunks(
+    texts: Sequence[str],
+    *,
+    normalize: bool = True,
+    encoding: str = ENCODING_BASE64,
+    max_bytes: int = SAGEMAKER_MAX_PAYLOAD_BYTES,
+) -> list[Chunk]:
+    """``{"texts": [...]}`` request bodies, each at most ``max_bytes``, covering ``texts`` in order."""
+    # ensure_ascii keeps any str (even a lone surrogate from JSON input) encodable; texts are small anyway.
+    items = [json.dumps(text).encode("ascii") for text in texts]
+    return _chunks("texts", items, normalize=normalize, encoding=encoding, max_bytes=max_bytes)
+
+
+def image_chunks(
+    images: Sequence[bytes],
+    *,
+    normalize: bool = True,
+    encoding: str = ENCODING_BASE64,
+    max_bytes: int = SAGEMAKER_MAX_PAYLOAD_BYTES,
+) -> list[Chunk]:
+    """``{"images": ["<base64>", ...]}`` request bodies, each at most ``max_bytes``, covering ``images`` in order."""
+    items = [b'"' + base64.b64encode(image) + b'"' for image in images]  # base64 needs no JSON escaping
+    return _chunks("images", items, normalize=normalize, encoding=encoding, max_bytes=max_bytes)
+
+
+def _chunks(field: str, items: list[bytes], *, normalize: bool, encoding: str, max_bytes: int) -> list[Chunk]:
+    # The body is prefix + b",".join(items) + suffix, so its size is known exactly before it is built.
+    template = json.dumps({field: [], "normalize": normalize, "encoding": encoding}, separators=_SEPARATORS)
+    prefix, suffix = (part.encode("ascii") for part in template.split("[]", 1))
+    prefix += b"["
+    suffix = b"]" + suffix
+    overhead = len(prefix) + len(suffix)
+    chunks: list[Chunk] = []
+    start, size = 0, overhead
+    for index, item in enumerate(items):
+        if overhead + len(item) > max_bytes:
+            raise PayloadTooLargeError(
+                f"{field}[{index}] takes {len(item):,} bytes in the request to the model, more than one "
+                f"SageMaker invocation can carry ({max_bytes:,} bytes); send a smaller {field[:-1]}",
+                code="item_exceeds_invoke_limit",
+                param=f"{field}[{index}]",
+            )
+        grown = size + len(item) + (1 if index > start else 0)
+        if grown > max_bytes:
+            chunks.append(Chunk(start, index - start, prefix + b",".join(items[start:index]) + suffix))
+            start, grown = index, overhead + len(item)
+        size = grown
+    if start < len(items):
+        chunks.append(Chunk(start, len(items) - start, prefix + b",".join(items[start:]) + suffix))
+    return chunks
+
+
+def decode_response(body: bytes, *, count: int, service: str, texts: bool) -> Embeddings:
+    """Check and decode one container response for a chunk of ``count`` items.
+
+    A response that breaks the protocol is the container's fault (502 ``bad_model_response``), never a 500.
+    ``truncated`` and ``tokens`` are kept for texts only.
+    """
+    try:
+        doc = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise _bad_response(f"not JSON ({body[:80]!r})") from None
+    if not isinstance(doc, dict):
+        raise _bad_response("not a JSON object")
+    model, dimension, raw = doc.get("model"), doc.get("dimension"), doc.get("embeddings")
+    if not isinstance(model, str) or not model:
+        raise _bad_response("no model id")
+    if not isinstance(dimension, int) or isinstance(dimension, bool) or dimension <= 0:
+        raise _bad_response(f"dimension {dimension!r} is not a positive integer")
+    if isinstance(raw, str):
+        try:
+            vectors = decode_matrix(raw, dimension)
+        except ValueError as e:
+            raise _bad_response(f"base64 embeddings do not decode: {e}") from None
+    elif isinstance(raw, list):
+        vectors = [_float_row(row, dimension) for row in raw]
+    else:
+        raise _bad_response("embeddings are neither a base64 string nor a list")
+    if len(vectors) != count:
+        raise _bad_response(f"{len(vectors)} embeddings for {count} inputs")
+    truncated = _per_item(doc.get("truncated"), count, bool, "truncated") if texts else None
+    tokens = _per_item(doc.get("tokens"), count, int, "tokens") if texts else None
+    return Embeddings(vectors, model, service, dimension, truncated=truncated, tokens=tokens)
+
+
+def _float_row(row: object, dimension: int) -> list[float]:
+    if not isinstance(row, list) or len(row) != dimension:
+        raise _bad_response(f"an embedding row is not a list of {dimension} numbers")
+    try:
+        return [float(value) for value in row]
+    except (TypeError, ValueError):
+        raise _bad_response("an embedding row holds a non-number") from None
+
+
+def _per_item(values: object, count: int, kind: type, name: str) -> list | None:
+    if values is None:
+        return None
+    if (
+        not isinstance(values, list)
+        or len(values) != count
+        or not all(type(value) is kind for value in values)  # bool is not an int here, and vice versa
+    ):
+        raise _bad_response(f"{name} is not a list of {count} {kind.__name__} values")
+    return values
+
+
+def merge(parts: Sequence[Embeddings]) -> Embeddings:
+    """Reassemble chunk results in order; two models or dimensions in one batch is refused, never mixed."""
+    if not parts:
+        raise ValueError("nothing to merge")
+    first = parts[0]
+    if len(parts) == 1:
+        return first
+    for part in parts[1:]:
+        if part.model != first.model or part.dimension != first.dimension:
+            raise ModelError(
+                f"the endpoint answered one batch with two models ({first.model}/{first.dimension} and "
+                f"{part.model}/{part.dimension}), e.g. during a deployment; retry the request",
+                code="model_mismatch",
+            )
+    vectors = [row for part in parts for row in part.vectors]
+    truncated = None if any(p.truncated is None for p in parts) else [t for p in parts for t in p.truncated or ()]
+    tokens = None if any(p.tokens is None for p in parts) else [t for p in parts for t in p.tokens or ()]
+    return Embeddings(vectors, first.model, first.service, first.dimension, truncated=truncated, tokens=tokens)
