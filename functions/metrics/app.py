@@ -1,0 +1,63 @@
+"""GET /metrics: the endpoint's status and CloudWatch figures over the last N hours.
+
+Thin on purpose: the query lives in the core (omnisearch_embed.endpoint_metrics), shared with the
+monitor script, so the dashboard and the API never disagree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Annotated, Any
+
+import boto3
+from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver
+from aws_lambda_powertools.event_handler.openapi.params import Query
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from omnisearch_embed.api.errors import install_error_handlers
+from omnisearch_embed.endpoint_metrics import MAX_HOURS, MIN_HOURS, endpoint_report
+from omnisearch_embed.errors import BackendUnavailableError
+from omnisearch_embed.settings import Settings
+
+tracer = Tracer()
+logger = Logger()
+app = APIGatewayRestResolver(enable_validation=True)
+install_error_handlers(app)
+
+
+@dataclass(frozen=True)
+class Deps:
+    endpoint_name: str
+    sagemaker: Any
+    cloudwatch: Any
+
+
+@lru_cache(maxsize=1)
+def deps() -> Deps:
+    """Settings and clients, built on the first request and kept for the container's life."""
+    settings = Settings.from_env()
+    session = boto3.session.Session(region_name=settings.aws_region)
+    return Deps(settings.sagemaker_endpoint_name, session.client("sagemaker"), session.client("cloudwatch"))
+
+
+@app.get("/metrics")
+def get_metrics(
+    hours: Annotated[int, Query(ge=MIN_HOURS, le=MAX_HOURS, description="window: the last N hours")] = 1,
+    series: Annotated[bool, Query(description="include the per-period time series")] = False,
+) -> dict[str, Any]:
+    """Status and figures for this stack's endpoint (never another's: the name comes from the environment)."""
+    d = deps()
+    if not d.endpoint_name:
+        raise BackendUnavailableError("SAGEMAKER_ENDPOINT_NAME is not set", code="endpoint_not_configured")
+    with tracer.provider.in_subsegment("endpoint_report"):
+        return endpoint_report(
+            d.endpoint_name, sagemaker=d.sagemaker, cloudwatch=d.cloudwatch, hours=hours, include_series=series
+        )
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

@@ -1,0 +1,122 @@
+"""Monthly cost estimates for a SageMaker real-time endpoint: one table the deploy script and the docs share.
+
+Assumptions (stated in every printout, so figures can be checked by hand):
+
+* On-demand SageMaker real-time inference prices, region us-east-1, USD per instance-hour, as listed on
+  aws.amazon.com/sagemaker/pricing when written. Prices change and differ per region: pass
+  ``price_per_hour`` (``--price-per-hour``) to use your own.
+* A month is 730 hours (365 days × 24 h / 12), AWS's own convention; ``days_per_month`` defaults to
+  365 / 12 = 30.42 and "weekdays only" to 365 × 5 / 7 / 12 = 21.73.
+* Only instance-hours: storage, data transfer, CloudWatch, Lambda and API Gateway are billed separately
+  and are small next to a GPU instance.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from omnisearch_embed.errors import InvalidInputError
+
+PRICE_REGION = "us-east-1"
+HOURS_PER_MONTH = 730.0
+DAYS_PER_MONTH = 365 / 12
+WEEKDAYS_PER_MONTH = 365 * 5 / 7 / 12
+
+# USD per instance-hour, SageMaker real-time inference, on-demand, us-east-1.
+INSTANCE_PRICES: dict[str, float] = {
+    "ml.t2.medium": 0.056,
+    "ml.m5.large": 0.115,
+    "ml.m5.xlarge": 0.23,
+    "ml.c5.xlarge": 0.204,
+    "ml.c5.2xlarge": 0.408,
+    "ml.g4dn.xlarge": 0.7364,
+    "ml.g4dn.2xlarge": 1.0528,
+    "ml.g5.xlarge": 1.408,
+    "ml.g5.2xlarge": 1.515,
+    "ml.p3.2xlarge": 3.825,
+}
+
+
+@dataclass(frozen=True)
+class CostEstimate:
+    """One scenario's inputs and its monthly figure, so a table row explains itself."""
+
+    label: str
+    instance_type: str
+    price_per_hour: float
+    hours_per_day: float
+    days_per_month: float
+    instances: float
+
+    @property
+    def instance_hours(self) -> float:
+        return self.hours_per_day * self.days_per_month * self.instances
+
+    @property
+    def monthly_usd(self) -> float:
+        return round(self.instance_hours * self.price_per_hour, 2)
+
+    def to_dict(self) -> dict[str, float | str]:
+        return {
+            "label": self.label,
+            "instance_type": self.instance_type,
+            "price_per_hour": self.price_per_hour,
+            "hours_per_day": self.hours_per_day,
+            "days_per_month": round(self.days_per_month, 2),
+            "instances": self.instances,
+            "instance_hours": round(self.instance_hours, 1),
+            "monthly_usd": self.monthly_usd,
+        }
+
+
+def hourly_price(instance_type: str, price_per_hour: float | None = None) -> float:
+    """The table's price, or the caller's; an instance type we have no price for must be priced explicitly."""
+    if price_per_hour is not None:
+        if price_per_hour <= 0:
+            raise InvalidInputError(f"price per hour must be positive, got {price_per_hour}", code="invalid_price")
+        return price_per_hour
+    try:
+        return INSTANCE_PRICES[instance_type]
+    except KeyError:
+        known = ", ".join(sorted(INSTANCE_PRICES))
+        raise InvalidInputError(
+            f"no price on file for {instance_type!r} (known: {known}); pass a price per hour",
+            code="unknown_instance_type",
+        ) from None
+
+
+def estimate(
+    instance_type: str,
+    *,
+    hours_per_day: float = 24.0,
+    instances: float = 1.0,
+    days_per_month: float = DAYS_PER_MONTH,
+    price_per_hour: float | None = None,
+    label: str = "custom",
+) -> CostEstimate:
+    """Monthly cost of ``instances`` instances running ``hours_per_day`` on ``days_per_month`` days."""
+    if not 0 < hours_per_day <= 24:
+        raise InvalidInputError(f"hours per day must be in (0, 24], got {hours_per_day}", code="invalid_hours")
+    if instances <= 0:
+        raise InvalidInputError(f"instance count must be positive, got {instances}", code="invalid_instances")
+    if not 0 < days_per_month <= 31:
+        raise InvalidInputError(f"days per month must be in (0, 31], got {days_per_month}", code="invalid_days")
+    return CostEstimate(
+        label, instance_type, hourly_price(instance_type, price_per_hour), hours_per_day, days_per_month, instances
+    )
+
+
+def scenario_table(
+    instance_type: str = "ml.g4dn.xlarge", *, max_instances: int = 2, price_per_hour: float | None = None
+) -> list[CostEstimate]:
+    """The docs' table: dev hours, business hours, always on, and always on at the autoscaling maximum."""
+    rows = [
+        ("dev: 4 h/day on weekdays", 4.0, WEEKDAYS_PER_MONTH, 1),
+        ("business hours: 10 h/day on weekdays", 10.0, WEEKDAYS_PER_MONTH, 1),
+        ("always on, 1 instance", 24.0, DAYS_PER_MONTH, 1),
+        (f"always on, {max_instances} instances (autoscaling max)", 24.0, DAYS_PER_MONTH, max_instances),
+    ]
+    return [
+        estimate(instance_type, hours_per_day=h, days_per_month=d, instances=n, price_per_hour=price_per_hour, label=s)
+        for s, h, d, n in rows
+    ]

@@ -1,0 +1,137 @@
+#!/usr/bin/env python
+"""Watch a SageMaker endpoint: status and CloudWatch figures as a table, a live view, JSON or a chart.
+
+    python scripts/monitor_sagemaker_endpoint.py                       # status + last hour, as a table
+    python scripts/monitor_sagemaker_endpoint.py --hours 24 --watch    # refresh every 10 s until Ctrl-C
+    python scripts/monitor_sagemaker_endpoint.py --export metrics.json # the same document GET /metrics serves
+    python scripts/monitor_sagemaker_endpoint.py --plot latency.png    # invocations and latency over the window
+    python scripts/monitor_sagemaker_endpoint.py --list
+
+Everything is read through omnisearch_embed.endpoint_metrics, the module the metrics function uses.
+Exit codes: 0 fine, 1 AWS or endpoint error (e.g. no such endpoint), 2 bad arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import _cli
+from omnisearch_embed.endpoint_metrics import MAX_HOURS, MIN_HOURS, endpoint_report
+from omnisearch_embed.endpoint_status import list_endpoints
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[1], formatter_class=argparse.RawTextHelpFormatter)
+    _cli.add_aws_arguments(parser)
+    parser.add_argument("--hours", type=int, default=1, help=f"window: the last N hours ({MIN_HOURS}..{MAX_HOURS})")
+    action = parser.add_mutually_exclusive_group()
+    action.add_argument("--watch", action="store_true", help="live view, refreshed every --interval s until Ctrl-C")
+    action.add_argument("--export", metavar="FILE", type=Path, help="write the report (with series) as JSON")
+    action.add_argument("--plot", metavar="FILE", type=Path, help="PNG chart of invocations and latency")
+    action.add_argument("--list", action="store_true", help="list the region's endpoints")
+    parser.add_argument("--interval", type=float, default=10.0, help="--watch refresh period in seconds")
+    parser.add_argument("--iterations", type=int, help="--watch: stop after N refreshes (default: until Ctrl-C)")
+    args = parser.parse_args(argv)
+    if not MIN_HOURS <= args.hours <= MAX_HOURS:
+        parser.error(f"--hours must be from {MIN_HOURS} to {MAX_HOURS}")
+    if args.interval <= 0 or (args.iterations is not None and args.iterations < 1):
+        parser.error("--interval must be positive and --iterations at least 1")
+    return args
+
+
+def fetch(args: argparse.Namespace, *, include_series: bool = False) -> dict[str, Any]:
+    session = _cli.session(args)
+    return endpoint_report(
+        _cli.endpoint_name(args),
+        sagemaker=session.client("sagemaker"),
+        cloudwatch=session.client("cloudwatch"),
+        hours=args.hours,
+        include_series=include_series,
+    )
+
+
+def show(report: dict[str, Any]) -> None:
+    print(_cli.table(_cli.report_rows(report)))
+
+
+def watch(args: argparse.Namespace) -> int:
+    """Redraw until Ctrl-C (exit 0) or --iterations; clears the screen only on a terminal."""
+    count = 0
+    try:
+        while True:
+            report = fetch(args)
+            if sys.stdout.isatty():
+                print("\033[2J\033[H", end="")
+            print(f"{datetime.now().astimezone():%Y-%m-%d %H:%M:%S}  refresh every {args.interval:g} s, Ctrl-C stops")
+            show(report)
+            print(flush=True)
+            count += 1
+            if args.iterations is not None and count >= args.iterations:
+                return 0
+            time.sleep(args.interval)
+    except KeyboardInterrupt:
+        print("stopped", flush=True)
+        return 0
+
+
+def plot(report: dict[str, Any], path: Path) -> None:
+    """Two panels sharing the time axis: invocations per period, model latency average (ms)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    series = report["series"]
+    figure, (top, bottom) = plt.subplots(2, 1, figsize=(10, 6), sharex=True)
+    window = report["window"]
+    for axis, key, label in (
+        (top, "invocations", "invocations / period"),
+        (bottom, "model_latency_ms", "model latency avg (ms)"),
+    ):
+        points = series[key]
+        stamps = [datetime.fromisoformat(t) for t in points["timestamps"]]
+        if stamps:
+            axis.plot(stamps, points["values"], marker=".", linewidth=1)
+        else:
+            axis.text(0.5, 0.5, "no data in this window", ha="center", va="center", transform=axis.transAxes)
+        axis.set_ylabel(label)
+        axis.grid(alpha=0.3)
+    if report.get("p95_latency_ms") is not None:
+        bottom.axhline(report["p95_latency_ms"], color="tab:red", linestyle="--", label="p95 over the window")
+        bottom.legend(loc="upper right")
+    bottom.set_xlim(datetime.fromisoformat(window["start"]), datetime.fromisoformat(window["end"]))
+    top.set_title(f"{report['endpoint_name']}: last {window['hours']} h ({window['period_seconds']} s periods)")
+    figure.autofmt_xdate()
+    figure.tight_layout()
+    figure.savefig(path, format="png", dpi=100)
+    plt.close(figure)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.list:
+        print(_cli.endpoints_table(list_endpoints(_cli.session(args).client("sagemaker"))))
+        return 0
+    if args.watch:
+        return watch(args)
+    if args.export:
+        report = fetch(args, include_series=True)
+        args.export.write_text(json.dumps(report, indent=2) + "\n")
+        print(f"wrote {args.export} ({report['window']['hours']} h window, {len(report['series'])} series)")
+        return 0
+    if args.plot:
+        plot(fetch(args, include_series=True), args.plot)
+        print(f"wrote {args.plot}")
+        return 0
+    show(fetch(args))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_cli.run_guarded(main))

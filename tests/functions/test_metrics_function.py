@@ -1,0 +1,139 @@
+"""GET /metrics through lambda_handler with API Gateway REST events, against moto SageMaker + CloudWatch."""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+from moto import mock_aws
+
+from tests.aws_moto import create_endpoint, enable_percentiles, put_endpoint_figures
+
+EVENT_FILE = Path(__file__).resolve().parents[2] / "events" / "metrics.json"
+ENDPOINT = "omnisearch-embed-dev"
+
+
+@dataclass
+class LambdaContext:
+    function_name: str = "MetricsFunction"
+    memory_limit_in_mb: int = 256
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:MetricsFunction"
+    aws_request_id: str = "0b0e7e3c-0000-4000-8000-000000000001"
+
+
+def metrics_event(query: dict[str, str] | None) -> dict[str, Any]:
+    """events/metrics.json (the one `sam local invoke -e` uses) with our query string."""
+    event = copy.deepcopy(json.loads(EVENT_FILE.read_text()))
+    event["queryStringParameters"] = query
+    event["multiValueQueryStringParameters"] = {k: [v] for k, v in query.items()} if query else None
+    return event
+
+
+@pytest.fixture
+def metrics(monkeypatch: pytest.MonkeyPatch):
+    for key, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_REGION": "us-east-1",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "SAGEMAKER_ENDPOINT_NAME": ENDPOINT,
+        "POWERTOOLS_SERVICE_NAME": "omnisearch-metrics",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+    }.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    enable_percentiles(monkeypatch)
+    from functions.metrics import app as module
+
+    with mock_aws():
+        module.deps.cache_clear()
+        sagemaker = boto3.client("sagemaker", region_name="us-east-1")
+        cloudwatch = boto3.client("cloudwatch", region_name="us-east-1")
+        create_endpoint(sagemaker, ENDPOINT)
+
+        def call(query: dict[str, str] | None = None) -> tuple[int, dict[str, Any]]:
+            response = module.lambda_handler(metrics_event(query), LambdaContext())
+            assert response["multiValueHeaders"]["Content-Type"] == ["application/json"]
+            return response["statusCode"], json.loads(response["body"])
+
+        yield call, cloudwatch
+    module.deps.cache_clear()
+
+
+def test_metrics_default_window_has_the_seed_shape_and_figures(metrics):
+    call, cloudwatch = metrics
+    put_endpoint_figures(cloudwatch, ENDPOINT, datetime.now(UTC).replace(second=0, microsecond=0))
+    status, body = call()
+    assert status == 200
+    assert body["endpoint_name"] == ENDPOINT
+    assert body["endpoint_status"] == "InService"
+    assert body["instance_type"] == "ml.g4dn.xlarge"
+    assert body["current_instances"] == 1
+    assert body["total_invocations"] == 30
+    assert body["avg_latency_ms"] == pytest.approx(55.0)
+    assert body["p95_latency_ms"] == pytest.approx(100.0)
+    assert body["errors_4xx"] == 2 and body["errors_5xx"] == 1
+    assert body["window"]["hours"] == 1
+    assert datetime.fromisoformat(body["window"]["end"]) > datetime.fromisoformat(body["window"]["start"])
+    assert "series" not in body  # only on request: keeps the default answer small
+
+
+def test_series_on_request_and_empty_window_is_null(metrics):
+    call, _ = metrics
+    status, body = call({"hours": "24", "series": "true"})
+    assert status == 200
+    assert body["window"]["hours"] == 24 and body["window"]["period_seconds"] == 300
+    assert body["total_invocations"] is None and body["avg_latency_ms"] is None and body["errors_5xx"] is None
+    assert body["series"]["invocations"] == {"stat": "Sum", "timestamps": [], "values": []}
+
+
+@pytest.mark.parametrize("hours", ["0", "73", "abc", "-5", "1.5"])
+def test_bad_hours_is_a_json_client_error(metrics, hours):
+    call, _ = metrics
+    status, body = call({"hours": hours})
+    assert status in (400, 422)
+    assert isinstance(body["error"]["code"], str) and body["error"]["message"]
+
+
+def test_missing_endpoint_is_404_json(metrics, monkeypatch):
+    call, _ = metrics
+    monkeypatch.setenv("SAGEMAKER_ENDPOINT_NAME", "omnisearch-embed-gone")
+    from functions.metrics import app as module
+
+    module.deps.cache_clear()
+    status, body = call()
+    assert status == 404
+    assert body["error"]["code"] == "endpoint_not_found"
+    assert "omnisearch-embed-gone" in body["error"]["message"]
+
+
+def test_aws_failure_is_503_json_not_a_stack_trace(metrics):
+    call, _ = metrics
+    from functions.metrics import app as module
+
+    # the function's own client, stubbed: AccessDenied is what a missing IAM permission looks like
+
+    deps = module.deps()
+    with Stubber(deps.sagemaker) as stub:
+        stub.add_client_error("describe_endpoint", service_error_code="AccessDeniedException", service_message="no")
+        status, body = call()
+    assert status == 503
+    assert body["error"]["code"] == "aws_error"
+    assert "Traceback" not in json.dumps(body)
+
+
+def test_unconfigured_endpoint_is_503(metrics, monkeypatch):
+    call, _ = metrics
+    monkeypatch.delenv("SAGEMAKER_ENDPOINT_NAME")
+    from functions.metrics import app as module
+
+    module.deps.cache_clear()
+    status, body = call()
+    assert status == 503 and body["error"]["code"] == "endpoint_not_configured"
