@@ -21,6 +21,7 @@ for _path in (ROOT / "layers" / "common", ROOT):
 
 import boto3  # noqa: E402
 from botocore.exceptions import BotoCoreError, ClientError  # noqa: E402
+
 from omnisearch_embed.costs import HOURS_PER_MONTH, PRICE_REGION, CostEstimate  # noqa: E402
 from omnisearch_embed.endpoint_status import aws_error  # noqa: E402
 from omnisearch_embed.errors import EmbedError  # noqa: E402

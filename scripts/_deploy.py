@@ -20,6 +20,7 @@ from typing import Any
 
 import _cli
 from botocore.exceptions import ClientError
+
 from omnisearch_embed.endpoint_status import DEFAULT_VARIANT, describe_endpoint_status
 from omnisearch_embed.errors import BackendUnavailableError, NotFoundError
 

@@ -18,6 +18,7 @@ import sys
 
 import _cli
 import _deploy
+
 from omnisearch_embed.costs import INSTANCE_PRICES, estimate, scenario_table
 from omnisearch_embed.endpoint_metrics import endpoint_report
 from omnisearch_embed.endpoint_status import describe_endpoint_status, list_endpoints

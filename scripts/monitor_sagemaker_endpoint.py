@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import _cli
+
 from omnisearch_embed.endpoint_metrics import MAX_HOURS, MIN_HOURS, endpoint_report
 from omnisearch_embed.endpoint_status import list_endpoints
 

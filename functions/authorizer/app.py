@@ -23,30 +23,12 @@ from aws_lambda_powertools.utilities.data_classes.api_gateway_authorizer_event i
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from omnisearch_embed.api_keys import extract_api_key
+
 logger = Logger()
 
 # API Gateway turns exactly this message into a 401 (the UNAUTHORIZED gateway response).
 UNAUTHORIZED = "Unauthorized"
-SOURCE_API_KEY_HEADER = "x-api-key"
-SOURCE_BEARER = "authorization-bearer"
-_MAX_KEY_LENGTH = 1024  # API Gateway keys are 20-128 characters; anything far longer is not a key
-
-
-def extract_api_key(headers: dict[str, str] | None) -> tuple[str, str] | None:
-    """Return ``(key, source)`` from ``x-api-key`` or ``Authorization: Bearer``, or None.
-
-    ``x-api-key`` wins when both are present: it is API Gateway's own header, so a client that sets it
-    means it. Header names are matched case-insensitively, as HTTP requires.
-    """
-    lowered = {name.lower(): value for name, value in (headers or {}).items() if isinstance(value, str)}
-    key = lowered.get("x-api-key", "").strip()
-    if key:
-        return (key, SOURCE_API_KEY_HEADER) if len(key) <= _MAX_KEY_LENGTH else None
-    scheme, _, token = lowered.get("authorization", "").strip().partition(" ")
-    token = token.strip()
-    if scheme.lower() == "bearer" and token and " " not in token and len(token) <= _MAX_KEY_LENGTH:
-        return token, SOURCE_BEARER
-    return None
 
 
 def principal_for(key: str) -> str:

@@ -16,6 +16,7 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from omnisearch_embed.api.errors import install_error_handlers
 from omnisearch_embed.endpoint_metrics import MAX_HOURS, MIN_HOURS, endpoint_report
 from omnisearch_embed.errors import BackendUnavailableError

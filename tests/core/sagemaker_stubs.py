@@ -20,6 +20,7 @@ from typing import Any
 
 import boto3
 from botocore.response import StreamingBody
+
 from omnisearch_embed.embeddings import encode_matrix
 
 REGION = "us-east-1"

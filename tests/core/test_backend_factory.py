@@ -8,13 +8,13 @@ from typing import Any
 
 import pytest
 from botocore.stub import Stubber
+
 from omnisearch_embed.backends.factory import backend_from_settings
 from omnisearch_embed.backends.fallback import FallbackBackend
 from omnisearch_embed.backends.sagemaker import SageMakerBackend
 from omnisearch_embed.embeddings import SERVICE_LOCAL, Embeddings
 from omnisearch_embed.errors import ConfigError
 from omnisearch_embed.settings import Settings
-
 from tests.core.sagemaker_stubs import container_body, invoke_params, item_vector, runtime_client, stub_response
 
 PRIMARY = "omnisearch-embed-prod"

@@ -8,6 +8,7 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 from moto import mock_aws
+
 from omnisearch_embed.endpoint_metrics import (
     MAX_HOURS,
     endpoint_report,
@@ -18,7 +19,6 @@ from omnisearch_embed.endpoint_metrics import (
 )
 from omnisearch_embed.endpoint_status import describe_endpoint_status, list_endpoints
 from omnisearch_embed.errors import BackendUnavailableError, InvalidInputError, NotFoundError, ThrottledError
-
 from tests.aws_moto import create_endpoint, enable_percentiles, put_endpoint_figures, put_function_figures
 
 NOW = datetime.now(UTC).replace(second=0, microsecond=0)

@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
+
 from omnisearch_embed.backends.fallback import FallbackBackend
 from omnisearch_embed.embeddings import SERVICE_LOCAL, SERVICE_SAGEMAKER, Embeddings
 from omnisearch_embed.errors import (

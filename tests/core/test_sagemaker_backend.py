@@ -14,6 +14,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ConnectTimeoutError, EndpointConnectionError, NoCredentialsError, ReadTimeoutError
 from botocore.stub import Stubber
+
 from omnisearch_embed.backends.base import Backend
 from omnisearch_embed.backends.sagemaker import (
     MAX_ATTEMPTS,
@@ -30,7 +31,6 @@ from omnisearch_embed.errors import (
     PayloadTooLargeError,
 )
 from omnisearch_embed.settings import SAGEMAKER_MAX_PAYLOAD_BYTES
-
 from tests.core.sagemaker_stubs import (
     container_body,
     container_server,

@@ -7,6 +7,7 @@ import json
 import random
 
 import pytest
+
 from omnisearch_embed.backends import wire
 from omnisearch_embed.embeddings import Embeddings, encode_matrix
 from omnisearch_embed.errors import ModelError, PayloadTooLargeError

@@ -15,7 +15,6 @@ def app_routes() -> dict[tuple[str, str], str]:
     """Every route the real resolvers serve (their OpenAPI paths use API Gateway's {param} syntax)."""
     from omnisearch_embed.api import create_app
     from omnisearch_embed.settings import Settings
-
     from tests.helpers.backends import StaticBackend
 
     metrics_app = importlib.import_module("functions.metrics.app").app

@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 import pytest
+
 from omnisearch_embed.endpoint_metrics import DEFAULT_FUNCTION_NAMESPACE, ENDPOINT_METRICS
 
 CANARY_GATES = {

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from omnisearch_embed.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -61,9 +61,12 @@ def _csv(env: Mapping[str, str], key: str) -> tuple[str, ...]:
 
 
 def model_id_for(model: str, pretrained: str) -> str:
-    """``ViT-B-32`` + ``openai`` -> ``ViT-B-32/openai``; a checkpoint path keeps only its file name."""
-    if model == TINY_SHAPES_MODEL_ID or not pretrained:
+    """``ViT-B-32`` + ``openai`` -> ``ViT-B-32/openai``; a checkpoint path keeps only its file name;
+    no weights at all -> ``ViT-B-32/random`` (such vectors must never pass for real ones)."""
+    if model == TINY_SHAPES_MODEL_ID:
         return model
+    if not pretrained:
+        return f"{model}/random"
     tag = os.path.basename(pretrained.rstrip("/")) if "/" in pretrained else pretrained
     return f"{model}/{tag}"
 
@@ -90,6 +93,7 @@ class Settings:
     backend_timeout_seconds: float = 20.0
     circuit_failure_threshold: int = 3
     circuit_cooldown_seconds: float = 30.0
+    cors_allow_origin: str = ""  # e.g. "*" or "https://app.example.com"; empty: no CORS headers
     api_key: str = ""  # local server only: when set, x-api-key or Authorization: Bearer must match
     extra: dict[str, str] = field(default_factory=dict)
 
@@ -124,6 +128,7 @@ class Settings:
             backend_timeout_seconds=_float(env, "BACKEND_TIMEOUT_SECONDS", cls.backend_timeout_seconds),
             circuit_failure_threshold=_int(env, "CIRCUIT_FAILURE_THRESHOLD", cls.circuit_failure_threshold),
             circuit_cooldown_seconds=_float(env, "CIRCUIT_COOLDOWN_SECONDS", cls.circuit_cooldown_seconds),
+            cors_allow_origin=env.get("CORS_ALLOW_ORIGIN", "").strip(),
             api_key=env.get("API_KEY", ""),
         )
         if settings.max_invoke_bytes > SAGEMAKER_MAX_PAYLOAD_BYTES:

@@ -1,0 +1,88 @@
+"""``POST /embed/image``: one image as multipart ``file``, a raw ``image/*`` body, or JSON.
+
+The body's Content-Type picks the parser, so this route reads the event itself instead of
+declaring a pydantic body (which would make Powertools refuse ``image/*`` and multipart).
+JSON is still validated by :class:`ImageEmbedRequest`; options for multipart come from form
+fields and for raw bodies from the query string (``?normalize=false&encoding=base64``).
+"""
+
+from __future__ import annotations
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver
+
+from omnisearch_embed.api.docs import responses
+from omnisearch_embed.api.multipart import FILE_FIELD, body_bytes, json_loader, parse_multipart
+from omnisearch_embed.api.text import json_response
+from omnisearch_embed.errors import InvalidInputError, UnsupportedMediaTypeError
+from omnisearch_embed.images import MEDIA_TYPES
+from omnisearch_embed.render import image_body
+from omnisearch_embed.schemas import Encoding, ImageEmbedRequest, ImageEmbedResponse
+from omnisearch_embed.service import EmbedService
+
+_DESCRIPTION = (
+    "Send the image as multipart/form-data field `file` (`curl -F file=@cat.png`), as a raw body with "
+    '`Content-Type: image/png|jpeg|webp|gif`, or as JSON `{"image": "<base64 | data URI | s3://bucket/key>"}` '
+    'or `{"s3_uri": "s3://bucket/key"}`. PNG, JPEG, WebP and GIF (first frame) only; http(s) URLs are '
+    "never fetched. For multipart and raw bodies, `normalize` and `encoding` go in form fields or the query string."
+)
+_TRUE = {"true", "1", "yes", "on"}
+_FALSE = {"false", "0", "no", "off"}
+
+
+def _options(values: dict[str, str]) -> tuple[bool, Encoding]:
+    unknown = sorted(set(values) - {"normalize", "encoding"})
+    if unknown:
+        raise InvalidInputError(f"unknown option(s): {', '.join(unknown)}", code="invalid_option", param=unknown[0])
+    normalize_raw = values.get("normalize", "true").strip().lower()
+    if normalize_raw not in _TRUE | _FALSE:
+        raise InvalidInputError("normalize must be true or false", code="invalid_option", param="normalize")
+    encoding = values.get("encoding", "float").strip().lower()
+    if encoding not in ("float", "base64"):
+        raise InvalidInputError("encoding must be float or base64", code="invalid_option", param="encoding")
+    return normalize_raw in _TRUE, "base64" if encoding == "base64" else "float"
+
+
+def register_image_routes(app: APIGatewayRestResolver, service: EmbedService) -> None:
+    limit = service.settings.max_request_bytes
+    load_json = json_loader(limit)
+
+    @app.post(
+        "/embed/image",
+        summary="Embed one image",
+        description=_DESCRIPTION,
+        tags=["embed"],
+        responses=responses(ImageEmbedResponse),
+    )
+    def embed_image():
+        event = app.current_event
+        content_type = event.headers.get("content-type") or ""
+        media_type = content_type.split(";", 1)[0].strip().lower()
+        if media_type in ("", "application/json"):
+            request = ImageEmbedRequest.model_validate(load_json(event.decoded_body or ""))
+            emb = service.embed_image_refs([request.ref], normalize=request.normalize, param="image")
+            return json_response(image_body(emb, request.encoding))
+        if media_type == "multipart/form-data":
+            fields = parse_multipart(body_bytes(event, max_bytes=limit), content_type)
+            upload = fields.pop(FILE_FIELD, None)
+            if upload is None:
+                raise InvalidInputError(
+                    f"send the image in a form field named '{FILE_FIELD}' (curl -F \"{FILE_FIELD}=@cat.png\")",
+                    code="missing_file",
+                    param=FILE_FIELD,
+                )
+            normalize, encoding = _options({name: part.text() for name, part in fields.items()})
+            data = upload.data
+        elif media_type in MEDIA_TYPES:
+            normalize, encoding = _options(dict(event.query_string_parameters or {}))
+            data = body_bytes(event, max_bytes=limit)
+        elif media_type.startswith("image/"):
+            raise UnsupportedMediaTypeError(
+                f"{media_type} is not accepted; send PNG, JPEG, WebP or GIF", code="unsupported_image_format"
+            )
+        else:
+            raise UnsupportedMediaTypeError(
+                f"Content-Type {media_type} is not accepted here; send multipart/form-data, image/* or JSON",
+                code="unsupported_media_type",
+            )
+        emb = service.embed_image_bytes([data], normalize=normalize, param=FILE_FIELD)
+        return json_response(image_body(emb, encoding))

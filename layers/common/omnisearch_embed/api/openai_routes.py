@@ -1,0 +1,92 @@
+"""OpenAI-compatible ``/v1/embeddings`` and ``/v1/models`` on the same :class:`EmbedService`.
+
+Errors under ``/v1/`` take OpenAI's shape (see :mod:`omnisearch_embed.api.errors`), so the official
+SDKs raise their own classes. Model aliases: the served id (``ViT-B-32/openai``) and its architecture
+name (``ViT-B-32``), compared case-insensitively; anything else is 404 ``model_not_found``, because
+vectors of two models must never meet in one index.
+"""
+
+from __future__ import annotations
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver
+
+from omnisearch_embed.api.docs import ERROR_RESPONSES
+from omnisearch_embed.errors import InvalidInputError, NotFoundError
+from omnisearch_embed.openai_schemas import (
+    OpenAIEmbeddingRequest,
+    OpenAIEmbeddingResponse,
+    OpenAIModel,
+    OpenAIModelList,
+)
+from omnisearch_embed.service import EmbedService
+
+IMAGE_PREFIXES = ("data:image/", "s3://")
+
+
+def model_aliases(model_id: str) -> set[str]:
+    """Names a client may send for the served model."""
+    return {model_id.lower(), model_id.split("/", 1)[0].lower()}
+
+
+def _check_model(requested: str, served: str) -> None:
+    if requested.strip().lower() not in model_aliases(served):
+        raise NotFoundError(
+            f"The model '{requested[:100]}' does not exist here; this service embeds with '{served}'",
+            code="model_not_found",
+            param="model",
+        )
+
+
+def _inputs(request: OpenAIEmbeddingRequest) -> list[str]:
+    raw = request.input
+    items = [raw] if isinstance(raw, str) else list(raw)
+    if any(not isinstance(item, str) for item in items):
+        raise InvalidInputError(
+            "Token arrays are not supported: send strings; CLIP tokenizes them itself",
+            code="token_input_not_supported",
+            param="input",
+        )
+    if request.modality == "image":
+        for i, item in enumerate(items):
+            if not item.strip().startswith(IMAGE_PREFIXES):
+                raise InvalidInputError(
+                    f"input[{i}] must be a data:image/...;base64,... URI or an s3:// URI when modality is 'image'",
+                    code="invalid_image_reference",
+                    param=f"input[{i}]",
+                )
+    return items  # type: ignore[return-value]
+
+
+def register_openai_routes(app: APIGatewayRestResolver, service: EmbedService) -> None:
+    @app.post(
+        "/v1/embeddings",
+        summary="OpenAI-compatible embeddings",
+        description="Texts, or images with `modality: image`. Errors use OpenAI's error shape.",
+        tags=["openai"],
+        responses=ERROR_RESPONSES,
+    )
+    def create_embeddings(request: OpenAIEmbeddingRequest) -> OpenAIEmbeddingResponse:
+        _check_model(request.model, service.model_id)
+        items = _inputs(request)
+        if request.modality == "image":
+            emb = service.embed_image_refs(items, param="input")
+        else:
+            emb = service.embed_texts(items, param="input")
+        if request.dimensions is not None and request.dimensions != emb.dimension:
+            raise InvalidInputError(
+                f"dimensions={request.dimensions} is not available: {emb.model} gives {emb.dimension}-d vectors, "
+                "and CLIP vectors cannot be shortened meaningfully; omit dimensions or send "
+                f"{emb.dimension}",
+                code="unsupported_dimensions",
+                param="dimensions",
+            )
+        return OpenAIEmbeddingResponse.from_embeddings(emb, request.encoding_format)
+
+    @app.get("/v1/models", summary="The served model, OpenAI's list shape", tags=["openai"])
+    def list_models() -> OpenAIModelList:
+        return OpenAIModelList(data=[OpenAIModel(id=service.model_id)])
+
+    @app.get("/v1/models/<model_id>", summary="One model", tags=["openai"], responses=ERROR_RESPONSES)
+    def retrieve_model(model_id: str) -> OpenAIModel:
+        _check_model(model_id, service.model_id)
+        return OpenAIModel(id=service.model_id)

@@ -1,0 +1,76 @@
+"""OpenAI's embeddings API shapes (``POST /v1/embeddings``, ``GET /v1/models``).
+
+Requests are lenient where OpenAI is (unknown fields ignored: SDKs add new ones over time) and the
+``input`` union admits token arrays only so the route can refuse them with a clear 400 instead of a
+schema error nobody can read.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from omnisearch_embed.embeddings import Embeddings
+from omnisearch_embed.schemas import Vector, render_vector
+
+OWNED_BY = "omnisearch-embed"
+
+
+class OpenAIEmbeddingRequest(BaseModel):
+    """What the official SDKs send; ``modality`` is infinity's extension for images."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    input: str | list[str] | list[int] | list[list[int]] = Field(
+        description="A string or a list of strings. Token arrays are not supported (CLIP has its own tokenizer)."
+    )
+    model: str = Field(description="The served model id (see GET /v1/models) or its architecture name.")
+    encoding_format: Literal["float", "base64"] = Field(
+        "float", description="`base64` is little-endian float32, as OpenAI sends it."
+    )
+    dimensions: int | None = Field(None, description="Only the model's own dimension: CLIP cannot shorten vectors.")
+    user: str | None = Field(None, description="Accepted and ignored.")
+    modality: Literal["text", "image"] = Field(
+        "text", description="`image`: each input is a data:image/...;base64 URI or an allowed s3:// URI."
+    )
+
+
+class OpenAIEmbedding(BaseModel):
+    object: Literal["embedding"] = "embedding"
+    index: int
+    embedding: Vector
+
+
+class OpenAIUsage(BaseModel):
+    prompt_tokens: int
+    total_tokens: int
+
+
+class OpenAIEmbeddingResponse(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[OpenAIEmbedding]
+    model: str
+    usage: OpenAIUsage
+
+    @classmethod
+    def from_embeddings(cls, emb: Embeddings, encoding: Literal["float", "base64"]) -> OpenAIEmbeddingResponse:
+        """Token counts are the model tokenizer's own (start and end tokens included); images count 0."""
+        tokens = sum(emb.tokens) if emb.tokens else 0
+        return cls(
+            data=[OpenAIEmbedding(index=i, embedding=render_vector(v, encoding)) for i, v in enumerate(emb.vectors)],
+            model=emb.model,
+            usage=OpenAIUsage(prompt_tokens=tokens, total_tokens=tokens),
+        )
+
+
+class OpenAIModel(BaseModel):
+    id: str
+    object: Literal["model"] = "model"
+    created: int = 0
+    owned_by: str = OWNED_BY
+
+
+class OpenAIModelList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[OpenAIModel]

@@ -1,0 +1,222 @@
+"""EmbedService: the one object routes call. It owns the limits, the image checks and the timing.
+
+Routes (``/embed/*`` and the OpenAI-compatible ``/v1/embeddings``) parse requests and render
+responses; everything between, from "is this batch too big" to "which service answered and how fast",
+happens here once, so the two API families cannot drift apart.
+
+Long texts: up to ``max_text_chars`` (10,000 by default) a text is accepted and the model truncates
+it to CLIP's 77 tokens, which the response flags with ``truncated: true``; beyond the limit it is
+refused with 413 ``text_too_long`` (no one means to embed a whole book into 77 tokens).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from omnisearch_embed.backends.base import Backend
+from omnisearch_embed.embeddings import Embeddings
+from omnisearch_embed.errors import EmbedError, InvalidInputError, ModelError, PayloadTooLargeError
+from omnisearch_embed.images import decode_inline_image, is_s3_uri, reject_remote_url, validate_image
+from omnisearch_embed.s3_images import S3ImageFetcher
+from omnisearch_embed.settings import Settings
+
+logger = logging.getLogger(__name__)
+HEALTH_PROBE_TEXT = "health"
+_STATUS_RANK = {"ok": 0, "degraded": 1, "down": 2}
+
+
+@dataclass(frozen=True, slots=True)
+class EmbedStats:
+    """What one backend call did, for metrics: ``kind`` is ``text`` or ``image``."""
+
+    kind: str
+    items: int
+    latency_ms: float
+    service: str
+    fallback: bool
+
+
+def used_fallback(emb: Embeddings) -> bool:
+    """True when a FallbackBackend answered from its secondary (it says so in ``meta``)."""
+    return bool(emb.meta.get("fallback"))
+
+
+def _item(param: str | None, index: int, count: int) -> str | None:
+    return f"{param}[{index}]" if param and count > 1 else param
+
+
+class EmbedService:
+    """Validates inputs against :class:`Settings` limits, calls the backend, reports :class:`EmbedStats`."""
+
+    def __init__(
+        self,
+        backend: Backend,
+        settings: Settings,
+        *,
+        s3: S3ImageFetcher | None = None,
+        on_embedded: Callable[[EmbedStats], None] | None = None,
+    ) -> None:
+        self.backend = backend
+        self.settings = settings
+        self.s3 = s3 if s3 is not None else S3ImageFetcher(settings)
+        self.on_embedded = on_embedded
+
+    @property
+    def model_id(self) -> str:
+        return self.backend.model_id
+
+    # ----------------------------------------------------------------- texts
+    def embed_texts(self, texts: Sequence[str], *, normalize: bool = True, param: str | None = "texts") -> Embeddings:
+        """Embed texts in order; refuses empty, over-long and over-count input before the backend sees it."""
+        self._check_count(len(texts), param)
+        limit = self.settings.max_text_chars
+        total = 0
+        for i, text in enumerate(texts):
+            where = _item(param, i, len(texts))
+            if not isinstance(text, str):
+                raise InvalidInputError(f"{where or 'text'} must be a string", code="invalid_input", param=where)
+            if not text.strip():
+                raise InvalidInputError(f"{where or 'text'} is empty", code="empty_text", param=where)
+            if len(text) > limit:
+                raise PayloadTooLargeError(
+                    f"{where or 'text'} has {len(text)} characters, over the {limit}-character limit "
+                    "(CLIP reads about 77 tokens; up to the limit longer text is truncated and flagged)",
+                    code="text_too_long",
+                    param=where,
+                )
+            total += len(text.encode("utf-8"))
+        self._check_total(total, param)
+        return self._call("text", len(texts), lambda: self.backend.embed_texts(list(texts), normalize=normalize))
+
+    # ---------------------------------------------------------------- images
+    def embed_image_refs(
+        self, refs: Sequence[str], *, normalize: bool = True, param: str | None = "images"
+    ) -> Embeddings:
+        """Embed images given as base64, data URIs or allowed ``s3://`` URIs (never http URLs), in order."""
+        self._check_count(len(refs), param)
+        max_bytes = self.settings.max_image_bytes
+        images: list[bytes | None] = []
+        s3_slots: list[tuple[int, str]] = []
+        for i, ref in enumerate(refs):
+            where = _item(param, i, len(refs))
+            if not isinstance(ref, str) or not ref.strip():
+                raise InvalidInputError(f"{where or 'image'} is empty", code="empty_image", param=where)
+            reject_remote_url(ref.strip(), param=where)
+            if is_s3_uri(ref.strip()):
+                s3_slots.append((i, ref.strip()))
+                images.append(None)
+            else:
+                images.append(decode_inline_image(ref, max_bytes=max_bytes, param=where))
+        inline_total = sum(len(b) for b in images if b is not None)
+        self._check_total(inline_total, param)
+        if s3_slots:
+            fetched = self.s3.fetch_many(
+                [uri for _, uri in s3_slots],
+                total_limit=self.settings.max_request_bytes - inline_total,
+                param=param,
+            )
+            for (i, _), data in zip(s3_slots, fetched, strict=True):
+                images[i] = data
+        return self.embed_image_bytes([b for b in images if b is not None], normalize=normalize, param=param)
+
+    def embed_image_bytes(
+        self, images: Sequence[bytes], *, normalize: bool = True, param: str | None = "image"
+    ) -> Embeddings:
+        """Embed raw image files (PNG/JPEG/WebP/GIF) after checking bytes, format, pixels and integrity."""
+        self._check_count(len(images), param)
+        self._check_total(sum(len(b) for b in images), param)
+        for i, data in enumerate(images):
+            validate_image(
+                data,
+                max_bytes=self.settings.max_image_bytes,
+                max_pixels=self.settings.max_image_pixels,
+                param=_item(param, i, len(images)),
+            )
+        return self._call("image", len(images), lambda: self.backend.embed_images(list(images), normalize=normalize))
+
+    # ---------------------------------------------------------------- health
+    def health(self, *, deep: bool = False) -> dict[str, Any]:
+        """Backend status; with ``deep`` also one real embedding through the backend, timed and checked."""
+        try:
+            backend = dict(self.backend.health())
+        except EmbedError as e:
+            backend = {"status": "down", "error": e.to_dict()}
+        except Exception:
+            logger.exception("backend health check failed")
+            backend = {"status": "down", "error": {"code": "internal_error", "message": "health check failed"}}
+        status = backend.get("status") if backend.get("status") in _STATUS_RANK else "ok"
+        report: dict[str, Any] = {"service": self.backend.service, "model": self.model_id, "backend": backend}
+        if deep:
+            probe = self._probe()
+            report["deep"] = probe
+            probe_status = "down" if not probe["ok"] else ("degraded" if probe.get("fallback") else "ok")
+            status = max(status, probe_status, key=_STATUS_RANK.__getitem__)
+        report["status"] = status
+        return report
+
+    def _probe(self) -> dict[str, Any]:
+        start = time.perf_counter()
+        try:
+            emb = self.backend.embed_texts([HEALTH_PROBE_TEXT], normalize=True)
+        except EmbedError as e:
+            return {"ok": False, "latency_ms": _ms_since(start), "error": e.to_dict()}
+        except Exception:
+            logger.exception("deep health probe failed")
+            error = {"code": "internal_error", "message": "the probe raised an unexpected error"}
+            return {"ok": False, "latency_ms": _ms_since(start), "error": error}
+        latency = _ms_since(start)
+        vector = emb.vectors[0] if emb.vectors else []
+        norm = math.sqrt(sum(x * x for x in vector)) if vector else 0.0
+        if emb.count != 1 or not vector or not math.isfinite(norm) or norm == 0.0:
+            error = {"code": "bad_vector", "message": "the backend answered with an empty, zero or non-finite vector"}
+            return {"ok": False, "latency_ms": latency, "error": error}
+        return {
+            "ok": True,
+            "latency_ms": latency,
+            "dimension": emb.dimension,
+            "service": emb.service,
+            "fallback": used_fallback(emb),
+            "norm": round(norm, 4),
+        }
+
+    # --------------------------------------------------------------- helpers
+    def _check_count(self, count: int, param: str | None) -> None:
+        if count == 0:
+            raise InvalidInputError("send at least one item", code="empty_batch", param=param)
+        if count > self.settings.max_batch_items:
+            raise PayloadTooLargeError(
+                f"{count} items is over the limit of {self.settings.max_batch_items} per request",
+                code="too_many_items",
+                param=param,
+            )
+
+    def _check_total(self, total_bytes: int, param: str | None) -> None:
+        if total_bytes > self.settings.max_request_bytes:
+            raise PayloadTooLargeError(
+                f"the request carries {total_bytes} bytes, over the {self.settings.max_request_bytes}-byte limit",
+                code="request_too_large",
+                param=param,
+            )
+
+    def _call(self, kind: str, items: int, call: Callable[[], Embeddings]) -> Embeddings:
+        start = time.perf_counter()
+        emb = call()
+        latency = _ms_since(start)
+        if emb.count != items:
+            raise ModelError(f"the backend returned {emb.count} vectors for {items} inputs", code="model_error")
+        if self.on_embedded is not None:
+            stats = EmbedStats(kind, items, latency, emb.service, used_fallback(emb))
+            try:
+                self.on_embedded(stats)
+            except Exception:  # metrics must never fail a request that succeeded
+                logger.exception("on_embedded hook failed")
+        return emb
+
+
+def _ms_since(start: float) -> float:
+    return round((time.perf_counter() - start) * 1000.0, 3)

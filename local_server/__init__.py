@@ -1,0 +1,7 @@
+"""The local server: the Lambda handlers behind real HTTP, a local CLIP backend and SageMaker runtime emulation.
+
+Run it with ``python -m local_server`` (or ``make serve``). Modules: ``cli`` (flags, backend choice, banner),
+``server`` (Starlette app, one Powertools app per worker thread), ``apigw_event`` (HTTP <-> API Gateway
+REST proxy event), ``sagemaker_emulation`` (InvokeEndpoint and /ping), ``batching`` (DynamicBatcher) and
+``clip_backend`` (LocalClipBackend). Importing the package imports none of them, so torch loads only when used.
+"""

@@ -1,0 +1,177 @@
+"""``python -m local_server``: choose the backend from the environment and flags, print the banner, serve.
+
+By default the bundled tiny-shapes model runs in this process. ``--model``/``--pretrained`` (or
+CLIP_MODEL/CLIP_PRETRAINED) serve any open_clip model; USE_SAGEMAKER=true sends requests to a SageMaker
+endpoint through the core's backend factory, with FALLBACK=local falling back to the local model. Every
+server also answers the SageMaker runtime's InvokeEndpoint with the local model, so the cloud path can run
+on one machine (see docs/LOCAL_SERVER.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import socket
+import sys
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from omnisearch_embed.backends.base import Backend
+from omnisearch_embed.errors import ConfigError
+from omnisearch_embed.settings import TINY_SHAPES_MODEL_ID, Settings
+
+_logger = logging.getLogger("local_server")
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m local_server",
+        description="Serve the OmniSearch Embed API locally: the Lambda handlers behind real HTTP.",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks a free one)")
+    parser.add_argument("--model", help="open_clip model name (default CLIP_MODEL, else tiny-shapes)")
+    parser.add_argument("--pretrained", help="pretrained tag or checkpoint path (default CLIP_PRETRAINED)")
+    parser.add_argument("--api-key", help="require this key (x-api-key or Authorization: Bearer); default API_KEY")
+    parser.add_argument("--workers", type=int, default=32, help="handler threads (default 32)")
+    parser.add_argument("--max-batch-size", type=int, default=32, help="most items in one merged model call")
+    parser.add_argument("--max-batch-wait-ms", type=float, default=5.0, help="longest a request waits to be merged")
+    parser.add_argument("--no-batching", action="store_true", help="one model call per request")
+    args = parser.parse_args(argv)
+    if args.workers < 1 or args.max_batch_size < 1 or args.max_batch_wait_ms < 0:
+        parser.error("--workers and --max-batch-size must be at least 1, --max-batch-wait-ms not negative")
+    return args
+
+
+def settings_from(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> Settings:
+    """The core Settings, with the flags taking precedence over the environment."""
+    env = dict(os.environ if environ is None else environ)
+    for flag, name in ((args.model, "CLIP_MODEL"), (args.pretrained, "CLIP_PRETRAINED"), (args.api_key, "API_KEY")):
+        if flag is not None:
+            env[name] = flag
+    return Settings.from_env(env)
+
+
+class LazyLocalModel:
+    """Builds the LocalClipBackend on first use, once, from any thread; shared by the API and the emulation."""
+
+    def __init__(self, model: str, pretrained: str) -> None:
+        self.model, self.pretrained = model, pretrained
+        self._lock = threading.Lock()
+        self._backend: Any = None
+
+    def __call__(self) -> Any:
+        with self._lock:
+            if self._backend is None:
+                from local_server.clip_backend import LocalClipBackend  # torch: imported only when needed
+
+                self._backend = LocalClipBackend(self.model, pretrained=self.pretrained)
+            return self._backend
+
+
+def build_backend(settings: Settings, local_model: Callable[[], Backend]) -> Backend:
+    """The backend the settings describe: the local model, or SageMaker (with its fallback) via the factory."""
+    if not settings.use_sagemaker:
+        return local_model()
+    from omnisearch_embed.backends.factory import backend_from_settings
+
+    return backend_from_settings(settings, local_factory=local_model)
+
+
+def describe(backend: Any) -> str:
+    """One line naming what answers requests, for the banner."""
+    if hasattr(backend, "max_batch_size") and hasattr(backend, "backend"):
+        wait = backend.max_wait_s * 1000
+        return f"{describe(backend.backend)}; dynamic batching (up to {backend.max_batch_size} items, {wait:g} ms)"
+    if hasattr(backend, "primary") and hasattr(backend, "secondary"):
+        return f"{describe(backend.primary)}, falling back to {describe(backend.secondary)}"
+    if hasattr(backend, "endpoint_name"):
+        url = getattr(getattr(getattr(backend, "client", None), "meta", None), "endpoint_url", "?")
+        return f"SageMakerBackend: endpoint '{backend.endpoint_name}' at {url}"
+    return f"{type(backend).__name__} ({backend.service}, in this process)"
+
+
+def banner(url: str, backend: Any, settings: Settings, workers: int) -> str:
+    example = "-H 'content-type: application/json' -d '{\"text\": \"a red circle\"}'"
+    lines = [
+        "OmniSearch Embed local server",
+        f"  API          {url}",
+        f"  Model        {backend.model_id}",
+        f"  Backend      {describe(backend)}",
+        f"  Swagger UI   {url}/swagger   (OpenAPI JSON: {url}/swagger?format=json)",
+        f"  SageMaker    POST {url}/endpoints/<name>/invocations   (runtime emulation with the local model)",
+        f"  API key      {'required: x-api-key or Authorization: Bearer' if settings.api_key else 'not required'}",
+        f"  Workers      {workers} threads",
+        f"  Try          curl -s {url}/embed/text {example}",
+    ]
+    if backend.model_id == TINY_SHAPES_MODEL_ID:
+        rule = "!" * 100
+        lines += [
+            rule,
+            "!! WARNING: this is the tiny-shapes DEMO model. It knows 8 colours x 4 shapes and nothing else:",
+            "!! its vectors are useless for real search. For a real CLIP run, for example:",
+            "!!   python -m local_server --model ViT-B-32 --pretrained /path/to/open_clip_model.safetensors",
+            rule,
+        ]
+    lines.append("Press Ctrl-C to stop.")
+    return "\n".join(lines)
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """Bind before serving, so port 0 works and the banner shows the real port."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    sock.listen(2048)
+    return sock
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    import uvicorn
+
+    from local_server.batching import DynamicBatcher
+    from local_server.server import LocalServer
+
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        settings = settings_from(args)
+    except ConfigError as e:
+        print(f"configuration error: {e}", file=sys.stderr)
+        return 2
+    try:
+        sock = bind(args.host, args.port)  # before loading the model: a busy port fails at once
+    except OSError as e:
+        print(f"cannot listen on {args.host}:{args.port}: {e.strerror or e}", file=sys.stderr)
+        return 1
+    local_model = LazyLocalModel(settings.clip_model, settings.clip_pretrained)
+    try:
+        backend = build_backend(settings, local_model)
+    except Exception as e:  # a bad combination (ConfigError), a missing checkpoint, an unknown model
+        _logger.debug("backend failed to start", exc_info=True)
+        print(f"cannot start the backend: {e}", file=sys.stderr)
+        sock.close()
+        return 2 if isinstance(e, ConfigError) else 1
+    if not args.no_batching:
+        backend = DynamicBatcher(backend, max_batch_size=args.max_batch_size, max_wait_ms=args.max_batch_wait_ms)
+    server = LocalServer(backend, settings, local_model=local_model, workers=args.workers)
+    host, port = sock.getsockname()[:2]
+    url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+    print(banner(url, backend, settings, args.workers), flush=True)
+    config = uvicorn.Config(server.asgi, log_level="info", timeout_graceful_shutdown=10, lifespan="on")
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    except KeyboardInterrupt:  # uvicorn re-raises Ctrl-C after its graceful shutdown
+        pass
+    finally:
+        getattr(backend, "close", lambda: None)()
+        sock.close()
+    print("stopped", flush=True)
+    return 0

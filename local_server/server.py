@@ -1,0 +1,222 @@
+"""The local HTTP server: Starlette routes in front of the very same Powertools app the Lambda function runs.
+
+Every request other than the SageMaker emulation becomes the API Gateway event (``apigw_event``) and is
+resolved on a worker thread. The Powertools resolver keeps per-request state on the app (and the current
+event even on its base class), so each worker thread owns its own app built by ``create_app(backend,
+settings)`` and pins the event on that instance; the backend (usually wrapped in a DynamicBatcher) is
+shared, so concurrent requests still meet in one model call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import json
+import logging
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from local_server.apigw_event import INTERNAL_SERVER_ERROR, HttpRequest, RouteTable, from_response, to_event
+from local_server.sagemaker_emulation import LocalModel, SageMakerEmulation, read_body, sigv4_scope
+from omnisearch_embed.api.errors import error_body
+from omnisearch_embed.api_keys import extract_api_key
+from omnisearch_embed.backends.base import Backend
+from omnisearch_embed.errors import EmbedError, PayloadTooLargeError, UnauthorizedError
+from omnisearch_embed.settings import Settings
+
+_logger = logging.getLogger(__name__)
+
+API_GATEWAY_MAX_BODY = 10 * 1024 * 1024  # API Gateway's own payload limit, before the handler's
+OPEN_PATHS = frozenset({"/health", "/ping"})  # answered without an API key
+_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD"]
+_HOP_HEADERS = {"content-length", "transfer-encoding", "connection"}
+AppFactory = Callable[[Backend, Settings], Any]
+
+
+@dataclass
+class LocalLambdaContext:
+    """The Lambda context object the handler gets; values describe the local process."""
+
+    aws_request_id: str
+    function_name: str = "omnisearch-embed-local"
+    function_version: str = "$LATEST"
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:omnisearch-embed-local"
+    memory_limit_in_mb: int = 1024
+    log_group_name: str = "/aws/lambda/omnisearch-embed-local"
+    log_stream_name: str = "local"
+    timeout_seconds: float = 29.0
+    started: float = field(default_factory=time.monotonic)
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self.started + self.timeout_seconds - time.monotonic()) * 1000))
+
+
+def _error_body(path: str, error: EmbedError) -> bytes:
+    """The public error shape for ``path`` (OpenAI's under /v1/), from the same function the handlers use."""
+    return json.dumps(error_body(path, int(error.status), error.code, error.message, error.param)).encode()
+
+
+class LocalServer:
+    """Owns the worker threads and their apps; ``asgi`` is the Starlette application to serve."""
+
+    def __init__(
+        self,
+        backend: Backend,
+        settings: Settings,
+        *,
+        local_model: LocalModel | None = None,
+        workers: int = 32,
+        app_factory: AppFactory | None = None,
+    ) -> None:
+        if app_factory is None:
+            from omnisearch_embed.api import create_app as app_factory
+        self.backend = backend
+        self.settings = settings
+        self._app_factory = app_factory
+        self._thread_apps = threading.local()
+        first = app_factory(backend, settings)  # built now so a broken app fails at start, not per request
+        schema = first.get_openapi_schema()
+        self.routes = RouteTable((schema.paths or {}).keys())
+        self._executor = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="apigw-worker")
+        emulation = SageMakerEmulation(local_model or _no_local_model, region=settings.aws_region)
+        self.asgi = Starlette(
+            routes=[
+                Route("/ping", emulation.ping, methods=["GET"]),
+                Route("/endpoints/{name}/invocations", self._guarded(emulation.invoke_endpoint), methods=["POST"]),
+                Route("/invocations", self._guarded(emulation.invocations), methods=["POST"]),
+                Route("/{path:path}", self.handle_api, methods=_METHODS),
+            ],
+            lifespan=self._lifespan,
+        )
+
+    @contextlib.asynccontextmanager
+    async def _lifespan(self, _app: Starlette) -> AsyncIterator[None]:
+        yield
+        self.close()
+
+    def close(self) -> None:
+        """Finish the requests in progress, then stop the worker threads (idempotent)."""
+        self._executor.shutdown(wait=True)
+
+    # -- authentication ----------------------------------------------------------------------------
+    def authorized(self, request: Request, *, sigv4: bool = False) -> bool:
+        """True when no key is configured, or x-api-key / ``Authorization: Bearer`` carries it.
+
+        For the SageMaker emulation (``sigv4=True``) a SigV4-signed request whose access key id is the
+        API key also passes, so boto3 clients configured with ``aws_access_key_id=<key>`` get through.
+        """
+        key = self.settings.api_key
+        if not key or request.url.path in OPEN_PATHS:
+            return True
+        found = extract_api_key(request.headers)
+        offered = [found[0]] if found else []
+        if sigv4 and (scope := sigv4_scope(request.headers.get("authorization", ""))):
+            offered.append(scope[0])
+        expected = key.encode()
+        return any(hmac.compare_digest(value.encode(), expected) for value in offered if value)
+
+    def _unauthorized(self, path: str) -> Response:
+        error = UnauthorizedError("missing or wrong API key: send it as x-api-key or Authorization: Bearer <key>")
+        return Response(
+            _error_body(path, error),
+            status_code=error.status,
+            media_type="application/json",
+            headers={"www-authenticate": 'Bearer realm="omnisearch-embed"'},
+        )
+
+    def _guarded(self, endpoint: Callable[[Request], Any]) -> Callable[[Request], Any]:
+        async def guarded(request: Request) -> Response:
+            if not self.authorized(request, sigv4=True):
+                return self._unauthorized(request.url.path)
+            return await endpoint(request)
+
+        return guarded
+
+    # -- the API ------------------------------------------------------------------------------------
+    def _thread_app(self) -> Any:
+        app = getattr(self._thread_apps, "app", None)
+        if app is None:
+            app = self._thread_apps.app = self._app_factory(self.backend, self.settings)
+        return app
+
+    def resolve(self, event: dict[str, Any]) -> tuple[int, list[tuple[str, str]], bytes]:
+        """Run one event through this thread's app, as the Lambda runtime would; a crash is API Gateway's 502."""
+        context = LocalLambdaContext(aws_request_id=str(uuid.uuid4()))
+        try:
+            app = self._thread_app()
+            # Powertools 3.37's resolve() stores the event on the BaseRouter *class*, shared by every app in
+            # the process; instance attributes shadow it, so this thread's app reads only its own event.
+            app.current_event = app._to_proxy_event(event)
+            app.lambda_context = context
+            return from_response(app.resolve(event, context))
+        except Exception:
+            _logger.exception("handler raised for %s %s", event["httpMethod"], event["path"])
+            return INTERNAL_SERVER_ERROR
+
+    async def handle_api(self, request: Request) -> Response:
+        """The catch-all route: HTTP -> API Gateway event -> handler (worker thread) -> HTTP."""
+        path = request.url.path
+        if not self.authorized(request):
+            return self._unauthorized(path)
+        body = await read_body(request, API_GATEWAY_MAX_BODY)
+        if body is None:
+            error = PayloadTooLargeError(
+                f"the request body is over API Gateway's {API_GATEWAY_MAX_BODY:,}-byte limit", code="request_too_large"
+            )
+            return Response(_error_body(path, error), status_code=error.status, media_type="application/json")
+        http_request = HttpRequest(
+            method=request.method,
+            path=path,
+            query_string=request.scope.get("query_string", b"").decode("latin-1"),
+            headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw],
+            body=body,
+            source_ip=request.client.host if request.client else "127.0.0.1",
+        )
+        event = to_event(http_request, self.routes)
+        loop = asyncio.get_running_loop()
+        status, headers, payload = await loop.run_in_executor(self._executor, self.resolve, event)
+        response = Response(payload, status_code=status)
+        response.raw_headers += [
+            (name.encode("latin-1"), value.encode("latin-1")) for name, value in headers if name not in _HOP_HEADERS
+        ]
+        response.raw_headers.append((b"x-amzn-requestid", event["requestContext"]["requestId"].encode("ascii")))
+        return response
+
+
+@contextlib.contextmanager
+def serve_in_thread(server: LocalServer, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
+    """Serve ``server`` with uvicorn on a background thread (tests, notebooks); yields its base URL."""
+    import uvicorn
+
+    from local_server.cli import bind
+
+    sock = bind(host, port)
+    uv = uvicorn.Server(uvicorn.Config(server.asgi, log_level="warning", log_config=None, lifespan="on"))
+    thread = threading.Thread(target=uv.run, kwargs={"sockets": [sock]}, name="uvicorn", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    try:
+        while not uv.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("uvicorn did not start")
+            time.sleep(0.01)
+        yield f"http://{host}:{sock.getsockname()[1]}"
+    finally:
+        uv.should_exit = True
+        thread.join(30)
+        sock.close()
+
+
+def _no_local_model() -> Any:
+    raise RuntimeError("this server was started without a local model for the SageMaker emulation")

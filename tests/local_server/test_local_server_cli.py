@@ -1,0 +1,137 @@
+"""``python -m local_server``: flags over environment, backend choice, banner, start-up and a clean Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from local_server.batching import DynamicBatcher
+from local_server.cli import LazyLocalModel, banner, bind, build_backend, describe, parse_args, settings_from
+from omnisearch_embed.backends.fallback import FallbackBackend
+from omnisearch_embed.backends.sagemaker import SageMakerBackend
+from omnisearch_embed.errors import ConfigError
+from omnisearch_embed.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+AWS_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_CONFIG_FILE": "/dev/null"}
+
+
+def test_flags_take_precedence_over_the_environment() -> None:
+    env = {"CLIP_MODEL": "ViT-B-32", "CLIP_PRETRAINED": "openai", "API_KEY": "from-env"}
+    assert settings_from(parse_args([]), env).model_id == "ViT-B-32/openai"
+    flagged = settings_from(parse_args(["--model", "tiny-shapes", "--pretrained", "", "--api-key", "k"]), env)
+    assert flagged.model_id == "tiny-shapes" and flagged.api_key == "k"
+    assert settings_from(parse_args([]), {}).model_id == "tiny-shapes"  # the default: the bundled demo model
+
+
+def test_bad_flags_are_refused() -> None:
+    with pytest.raises(SystemExit):
+        parse_args(["--workers", "0"])
+    with pytest.raises(SystemExit):
+        parse_args(["--max-batch-wait-ms", "-1"])
+
+
+def test_local_model_is_built_once_and_shared(tiny: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    built: list[tuple[str, str]] = []
+
+    class Recording:
+        def __init__(self, model: str, pretrained: str = "") -> None:
+            built.append((model, pretrained))
+
+    monkeypatch.setattr("local_server.clip_backend.LocalClipBackend", Recording)
+    lazy = LazyLocalModel("tiny-shapes", "")
+    assert built == []  # nothing loads until asked
+    assert lazy() is lazy() and built == [("tiny-shapes", "")]
+
+
+def test_backend_choice(tiny: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in {**AWS_ENV, "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": "http://127.0.0.1:9"}.items():
+        monkeypatch.setenv(name, value)
+    assert build_backend(Settings(), lambda: tiny) is tiny
+    cloud = {"USE_SAGEMAKER": "true", "SAGEMAKER_ENDPOINT_NAME": "local", "CLIP_MODEL": "tiny-shapes"}
+    sagemaker = build_backend(Settings.from_env(cloud), lambda: tiny)
+    assert isinstance(sagemaker, SageMakerBackend) and sagemaker.model_id == "tiny-shapes"
+    assert describe(sagemaker) == "SageMakerBackend: endpoint 'local' at http://127.0.0.1:9"
+    fallback = build_backend(Settings.from_env({**cloud, "FALLBACK": "local"}), lambda: tiny)
+    assert isinstance(fallback, FallbackBackend) and fallback.secondary is tiny
+    with DynamicBatcher(fallback, max_batch_size=8, max_wait_ms=3) as batcher:
+        assert describe(batcher) == (
+            "SageMakerBackend: endpoint 'local' at http://127.0.0.1:9, falling back to LocalClipBackend "
+            "(local, in this process); dynamic batching (up to 8 items, 3 ms)"
+        )
+    other_model = {**cloud, "FALLBACK": "local", "CLIP_MODEL": "ViT-B-32"}
+    with pytest.raises(ConfigError, match="same model"):
+        build_backend(Settings.from_env(other_model), lambda: tiny)  # never mix two models
+
+
+def test_banner_names_everything_and_warns_about_the_demo_model(tiny: Any) -> None:
+    text = banner("http://127.0.0.1:8000", tiny, Settings(api_key="k"), 32)
+    for expected in ("http://127.0.0.1:8000", "tiny-shapes", "LocalClipBackend", "http://127.0.0.1:8000/swagger",
+                     "/endpoints/<name>/invocations", "required", "WARNING", "DEMO model"):  # fmt: skip
+        assert expected in text
+
+    class RealModel:
+        model_id, service = "ViT-B-32/openai", "local"
+
+    assert "WARNING" not in banner("http://127.0.0.1:8000", RealModel(), Settings(), 32)
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CLIP_", "USE_SAGEMAKER", "API_KEY", "FALLBACK"))}
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "layers" / "common"), str(ROOT)])
+    return {**env, **extra}
+
+
+def test_serves_and_stops_cleanly_on_ctrl_c() -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "local_server", "--port", "0", "--workers", "2"],
+        cwd=ROOT, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        lines: list[str] = []
+        deadline = time.monotonic() + 120
+        while not lines or not lines[-1].startswith("Press Ctrl-C"):
+            assert time.monotonic() < deadline and process.poll() is None, "".join(lines) + process.stderr.read()
+            lines.append(process.stdout.readline())
+        text = "".join(lines)
+        url = re.search(r"API\s+(http://127\.0\.0\.1:\d+)", text).group(1)
+        assert "tiny-shapes" in text and "DEMO model" in text and f"{url}/swagger" in text
+        with httpx.Client(base_url=url, timeout=30) as client:
+            assert client.post("/embed/text", json={"text": "a red circle"}).json()["model"] == "tiny-shapes"
+            assert client.get("/ping").status_code == 200
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 0, err
+    assert "stopped" in out and "Traceback" not in err
+
+
+def test_start_up_errors_are_one_clear_line() -> None:
+    taken = bind("127.0.0.1", 0)
+    try:
+        port = str(taken.getsockname()[1])
+        busy = subprocess.run(
+            [sys.executable, "-m", "local_server", "--port", port], cwd=ROOT, env=_env(), capture_output=True,
+            text=True, timeout=120,
+        )  # fmt: skip
+    finally:
+        taken.close()
+    assert busy.returncode == 1 and f"cannot listen on 127.0.0.1:{port}" in busy.stderr
+    assert "Traceback" not in busy.stderr
+    config = subprocess.run(
+        [sys.executable, "-m", "local_server"], cwd=ROOT, env=_env(USE_SAGEMAKER="true"), capture_output=True,
+        text=True, timeout=120,
+    )  # fmt: skip
+    assert config.returncode == 2 and "SAGEMAKER_ENDPOINT_NAME" in config.stderr and "Traceback" not in config.stderr

@@ -1,0 +1,158 @@
+"""boto3's sagemaker-runtime client against the emulation, and the whole cloud path on one machine."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import math
+import random
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import httpx
+import numpy as np
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from local_server.cli import build_backend
+from model_code.tiny_shapes.shapes import render
+from omnisearch_embed.embeddings import decode_matrix
+from omnisearch_embed.settings import Settings
+from tests.local_server.serving import MainServer, Running, png_bytes, serving
+
+
+@pytest.fixture(scope="module")
+def runtime(server: MainServer) -> Any:
+    return boto3.client(
+        "sagemaker-runtime",
+        endpoint_url=server.url,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        config=Config(retries={"max_attempts": 1}),
+    )
+
+
+def invoke(runtime: Any, body: bytes, content_type: str = "application/json", **kw: Any) -> dict[str, Any]:
+    return runtime.invoke_endpoint(EndpointName="local", ContentType=content_type, Body=body, **kw)
+
+
+def cosine(a: list[float], b: list[float]) -> float:
+    return sum(x * y for x, y in zip(a, b, strict=True)) / math.sqrt(sum(x * x for x in a) * sum(y * y for y in b))
+
+
+def test_texts_as_json_floats_and_base64(runtime: Any, tiny: Any) -> None:
+    texts = ["a red circle", "a blue star " * 40]
+    want = tiny.embed_texts(texts)
+    answer = invoke(runtime, json.dumps({"texts": texts}).encode())
+    assert answer["ContentType"] == "application/json" and answer["InvokedProductionVariant"] == "AllTraffic"
+    body = json.loads(answer["Body"].read())
+    assert body["model"] == "tiny-shapes" and body["dimension"] == want.dimension
+    assert body["truncated"] == [False, True] and body["tokens"] == want.tokens
+    assert np.allclose(body["embeddings"], want.vectors, atol=1e-5)
+    packed = json.loads(invoke(runtime, json.dumps({"texts": texts, "encoding": "base64"}).encode())["Body"].read())
+    assert np.allclose(decode_matrix(packed["embeddings"], packed["dimension"]), want.vectors, atol=1e-5)
+
+
+def test_images_raw_and_npy(runtime: Any, tiny: Any) -> None:
+    data = png_bytes(render("green", "square", "large", random.Random(5)))
+    want = tiny.embed_images([data]).vectors
+    raw = json.loads(invoke(runtime, data, "image/png")["Body"].read())
+    assert np.allclose(raw["embeddings"], want, atol=1e-5)
+    npy = invoke(
+        runtime, json.dumps({"images": [base64.b64encode(data).decode()]}).encode(), Accept="application/x-npy"
+    )
+    assert npy["ContentType"] == "application/x-npy"
+    matrix = np.load(io.BytesIO(npy["Body"].read()), allow_pickle=False)
+    assert matrix.dtype == np.float32 and np.allclose(matrix, want, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [(b"{not json", "application/json"), (b'{"texts": []}', "application/json"), (b"not an image", "image/png"),
+     (b'{"texts": ["a"]}', "application/xml")],
+    ids=["invalid json", "empty texts", "not an image", "content type"],
+)  # fmt: skip
+def test_container_errors_raise_model_error_like_the_real_runtime(
+    runtime: Any, server: MainServer, body: bytes, content_type: str
+) -> None:
+    with pytest.raises(runtime.exceptions.ModelError) as caught:
+        invoke(runtime, body, content_type)
+    response = caught.value.response
+    assert response["ResponseMetadata"]["HTTPStatusCode"] == 424
+    assert response["Error"]["Code"] == "ModelError"
+    assert response["OriginalStatusCode"] == 400
+    assert response["Error"]["Message"].startswith("Received client error (400) from primary with message")
+    assert "/aws/sagemaker/Endpoints/local" in response["LogStreamArn"]
+    assert "Traceback" in response["OriginalMessage"]  # the toolkit's "message\ntraceback" body
+    assert invoke(runtime, b'{"texts": ["still up"]}')["ResponseMetadata"]["HTTPStatusCode"] == 200
+
+
+def test_payload_over_six_mb_is_refused_as_the_runtime_does(runtime: Any) -> None:
+    with pytest.raises(ClientError) as caught:
+        invoke(runtime, b"x" * (6 * 1024 * 1024 + 1), "application/octet-stream")
+    assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 413
+
+
+def test_container_routes(server: MainServer) -> None:
+    with httpx.Client(base_url=server.url, timeout=60) as client:
+        assert client.get("/ping").json() == {"status": "Healthy"}
+        direct = client.post("/invocations", json={"texts": ["a red circle"]})
+        assert direct.status_code == 200 and direct.json()["model"] == "tiny-shapes"
+
+
+def test_the_cloud_path_gives_the_local_vectors(server: MainServer, cloud_server: Running) -> None:
+    data = png_bytes(render("red", "circle", "large", random.Random(9)))
+    texts = ["a red circle", "a large yellow star", "x " * 100]
+    with httpx.Client(timeout=60) as client:
+        for path, kwargs in [
+            ("/embed/text", {"json": {"text": texts[0]}}),
+            ("/embed/batch/text", {"json": {"texts": texts}}),
+            ("/embed/image", {"files": {"file": ("red.png", data, "image/png")}}),
+            ("/embed/batch/image", {"json": {"images": [base64.b64encode(data).decode()] * 2}}),
+        ]:
+            local = client.post(server.url + path, **kwargs).json()
+            cloud = client.post(cloud_server.url + path, **kwargs)
+            assert cloud.status_code == 200, cloud.text
+            cloud_body = cloud.json()
+            assert cloud_body["service"] == "sagemaker" and local["service"] == "local"
+            assert cloud_body["model"] == local["model"] == "tiny-shapes"
+            pairs = [(cloud_body["embedding"], local["embedding"])] if "embedding" in local else []
+            pairs += list(zip(cloud_body.get("embeddings", []), local.get("embeddings", []), strict=True))
+            assert pairs and all(cosine(a, b) >= 0.9999 for a, b in pairs), path
+            if "truncated" in local:
+                assert cloud_body["truncated"] == local["truncated"]
+        bad = client.post(cloud_server.url + "/embed/text", json={"text": ""})
+        assert bad.status_code == 400 and bad.json()["error"]["code"] == "empty_text"
+        assert client.get(cloud_server.url + "/health").json()["service"] == "sagemaker"
+
+
+@pytest.fixture
+def fallback_server(tiny: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Running]:
+    """USE_SAGEMAKER=true, FALLBACK=local, and the runtime URL pointing at a port where nothing listens."""
+    from local_server.cli import bind
+
+    dead = bind("127.0.0.1", 0)
+    port = dead.getsockname()[1]
+    dead.close()
+    for name, value in {
+        "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": f"http://127.0.0.1:{port}",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_CONFIG_FILE": "/dev/null",
+    }.items():
+        monkeypatch.setenv(name, value)
+    env = {"USE_SAGEMAKER": "true", "SAGEMAKER_ENDPOINT_NAME": "gone", "FALLBACK": "local", "CLIP_MODEL": "tiny-shapes"}
+    settings = Settings.from_env(env)
+    with serving(build_backend(settings, lambda: tiny), settings, local_model=lambda: tiny, workers=4) as running:
+        yield running
+
+
+def test_fallback_local_answers_when_the_endpoint_is_unreachable(fallback_server: Running, tiny: Any) -> None:
+    with httpx.Client(base_url=fallback_server.url, timeout=60) as client:
+        body = client.post("/embed/text", json={"text": "a red circle"}).json()
+        assert body["service"] == "local" and body["model"] == "tiny-shapes"
+        assert cosine(body["embedding"], tiny.embed_texts(["a red circle"]).vectors[0]) >= 0.9999
