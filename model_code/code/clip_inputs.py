@@ -1,0 +1,151 @@
+"""Request bytes to model inputs: the JSON protocol's parsing, and image decoding and preprocessing.
+
+Ships next to inference.py in code/. Bad input raises :class:`InputError`, whose message says what is wrong.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import functools
+import io
+import json
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps
+
+try:  # inside the SageMaker container: a 400 status instead of a 500 for bad input
+    from sagemaker_inference.errors import BaseInferenceToolkitError as _ToolkitError
+except ImportError:  # pragma: no cover - only the container has the toolkit
+
+    class _ToolkitError(Exception):  # type: ignore[no-redef]
+        def __init__(self, status_code: int, message: str, phrase: str) -> None:
+            self.status_code, self.message, self.phrase = status_code, message, phrase
+
+
+MAX_IMAGE_PIXELS = int(os.environ.get("CLIP_MAX_IMAGE_PIXELS", "40000000"))
+
+
+class InputError(ValueError, _ToolkitError):
+    """Bad request content; the message says what is wrong (the toolkit answers 400 with it).
+
+    ``code`` is a stable snake_case name the local backend maps to the API's error classes.
+    """
+
+    def __init__(self, message: str, code: str = "invalid_input") -> None:
+        _ToolkitError.__init__(self, 400, message, message)
+        self.args = (message,)
+        self.code = code
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+@dataclass
+class Request:
+    """What ``input_fn`` returns: ``kind`` is ``texts`` or ``images`` (raw image file bytes)."""
+
+    kind: str
+    items: list[Any]
+    normalize: bool = True
+    encoding: str = "float"
+
+
+def media_type(value: str | None) -> str:
+    return (value or "").split(";")[0].strip().lower()
+
+
+def decode_b64(index: int, value: Any) -> bytes:
+    if not isinstance(value, str) or not value:
+        raise InputError(f"images[{index}] must be a non-empty base64 string")
+    if value.startswith("data:") and "," in value:
+        value = value.split(",", 1)[1]
+    try:
+        return base64.b64decode("".join(value.split()), validate=True)
+    except (binascii.Error, ValueError) as e:
+        raise InputError(f"images[{index}] is not valid base64: {e}", "invalid_base64") from e
+
+
+def parse_json(body: bytes | str | dict[str, Any]) -> Request:
+    try:  # TorchServe hands over parsed JSON unless decode_input_request is false: accept both
+        doc = body if isinstance(body, dict | list) else json.loads(body)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise InputError(f"body is not valid JSON: {e}", "invalid_json") from e
+    if not isinstance(doc, dict):
+        raise InputError('body must be a JSON object with "texts" or "images"')
+    unknown = sorted(set(doc) - {"texts", "images", "normalize", "encoding"})
+    if unknown:
+        raise InputError(f"unknown field(s) {', '.join(unknown)}; expected texts or images, normalize, encoding")
+    if ("texts" in doc) == ("images" in doc):
+        raise InputError('body must have exactly one of "texts" or "images"')
+    normalize, encoding = doc.get("normalize", True), doc.get("encoding", "float")
+    if not isinstance(normalize, bool):
+        raise InputError('"normalize" must be true or false')
+    if encoding not in ("float", "base64"):
+        raise InputError('"encoding" must be "float" or "base64"')
+    kind = "texts" if "texts" in doc else "images"
+    items = doc[kind]
+    if not isinstance(items, list) or not items:
+        raise InputError(f'"{kind}" must be a non-empty list')
+    if kind == "texts":
+        for i, text in enumerate(items):
+            if not isinstance(text, str):
+                raise InputError(f"texts[{i}] must be a string, not {type(text).__name__}")
+    else:
+        items = [decode_b64(i, v) for i, v in enumerate(items)]
+    return Request(kind, items, normalize, encoding)
+
+
+def split_preprocess(clip: Any) -> None:
+    """Split open_clip's Compose(PIL steps..., ToTensor, Normalize) so only PIL work runs in the threads.
+
+    Threads then hand back uint8 arrays; scaling and normalising happen once per batch on the device
+    (a quarter of the bytes to copy to a GPU, and no torch kernels competing in the decode threads).
+    The arithmetic is ToTensor's and Normalize's, so the pixels are the same. Other pipelines run whole.
+    """
+    steps = list(getattr(clip.preprocess, "transforms", []))
+    names = [type(t).__name__ for t in steps]
+    if len(steps) < 2 or names[-2] not in ("ToTensor", "MaybeToTensor") or names[-1] != "Normalize":
+        return
+    pil_steps, norm = steps[:-2], steps[-1]
+    clip.pil_stage = lambda img: functools.reduce(lambda acc, step: step(acc), pil_steps, img)
+    clip.mean = torch.tensor(norm.mean, dtype=torch.float32, device=clip.device).view(1, -1, 1, 1)
+    clip.std = torch.tensor(norm.std, dtype=torch.float32, device=clip.device).view(1, -1, 1, 1)
+
+
+def decode_image(index: int, data: bytes) -> Image.Image:
+    """Decode one image file (first frame, EXIF orientation, RGB); InputError (a ValueError) if unusable."""
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            if img.width * img.height > MAX_IMAGE_PIXELS:
+                raise InputError(
+                    f"images[{index}] has {img.width}x{img.height} pixels, over {MAX_IMAGE_PIXELS}",
+                    "image_too_many_pixels",
+                )
+            img.seek(0)
+            return ImageOps.exif_transpose(img).convert("RGB")
+    except InputError:
+        raise
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
+        raise InputError(f"images[{index}] is not a readable image ({len(data)} bytes): {e}", "invalid_image") from e
+
+
+def prepare(index: int, data: bytes, clip: Any) -> np.ndarray | torch.Tensor:
+    """In a decode thread: HWC uint8 pixels ready for :func:`pixels`, or the whole preprocess's tensor."""
+    rgb = decode_image(index, data)
+    if clip.pil_stage is None:
+        return clip.preprocess(rgb)
+    return np.asarray(clip.pil_stage(rgb), dtype=np.uint8)
+
+
+def pixels(items: list[Any], clip: Any) -> torch.Tensor:
+    """One model-ready batch (N, 3, H, W) on the device in the model's dtype."""
+    if clip.pil_stage is None:
+        return torch.stack(items).to(clip.device, dtype=clip.dtype, non_blocking=True)
+    raw = torch.from_numpy(np.stack(items)).to(clip.device, non_blocking=True)
+    x = raw.permute(0, 3, 1, 2).to(torch.float32).div(255)
+    return x.sub(clip.mean).div(clip.std).to(clip.dtype)

@@ -1,0 +1,39 @@
+"""inference.py loaded as the container loads it (by path), and the bundled tiny-shapes model, once per session."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from model_code.tiny_shapes import CHECKPOINT_PATH, CONFIG_PATH, load_inference
+
+
+@pytest.fixture(scope="session")
+def inference() -> ModuleType:
+    return load_inference()
+
+
+@pytest.fixture(scope="session")
+def tiny(inference: ModuleType) -> Any:
+    return inference.load_model("tiny-shapes", str(CHECKPOINT_PATH), device="cpu", config_path=CONFIG_PATH)
+
+
+@pytest.fixture(scope="session")
+def vit_b32(inference: ModuleType) -> Any:
+    """ViT-B-32 with random weights (the same in every process: load_model seeds them)."""
+    return inference.load_model("ViT-B-32", "", device="cpu")
+
+
+@pytest.fixture
+def serve(inference: ModuleType, tiny: Any) -> Callable[..., tuple[bytes, str]]:
+    """The container's whole path on tiny-shapes: body -> input_fn -> predict_fn -> output_fn."""
+
+    def run(body: bytes | dict[str, Any], content_type: str = "application/json", accept: str = "application/json"):
+        raw = json.dumps(body).encode() if isinstance(body, dict) else body
+        return inference.output_fn(inference.predict_fn(inference.input_fn(raw, content_type), tiny), accept)
+
+    return run
