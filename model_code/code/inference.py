@@ -65,6 +65,9 @@ WEIGHT_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin")
 JSON_TYPE, NPY_TYPE = "application/json", "application/x-npy"
 TEXT_BATCH = int(os.environ.get("CLIP_TEXT_BATCH_SIZE", "256"))
 IMAGE_BATCH = int(os.environ.get("CLIP_IMAGE_BATCH_SIZE", "64"))
+# Large JPEGs are decoded at reduced scale down to this multiple of the model's input size (0: never).
+# At 2x the resize still downsamples from real pixels: vectors move by rounding only (tests pin >= 0.999).
+JPEG_DRAFT_SCALE = float(os.environ.get("CLIP_JPEG_DRAFT_SCALE", "2"))
 DECODE_THREADS = int(os.environ.get("CLIP_DECODE_THREADS", str(min(8, os.cpu_count() or 1))))
 _PRECISION_DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
@@ -85,6 +88,7 @@ class ClipModel:
     pil_stage: Callable[[Image.Image], Image.Image] | None = None  # preprocess up to ToTensor, run in threads
     mean: torch.Tensor | None = None  # Normalize's, as [1, 3, 1, 1] float32 on the device
     std: torch.Tensor | None = None
+    jpeg_draft_size: int | None = None  # see clip_inputs.decode_image and JPEG_DRAFT_SCALE
 
 
 @dataclass
@@ -151,6 +155,10 @@ def load_model(
         pool=ThreadPoolExecutor(max_workers=max(1, DECODE_THREADS), thread_name_prefix="clip-decode"),
     )
     _inputs.split_preprocess(clip)
+    size = getattr(model.visual, "image_size", None)
+    size = max(size) if isinstance(size, (tuple, list)) else size
+    if size and JPEG_DRAFT_SCALE > 0:
+        clip.jpeg_draft_size = int(size * JPEG_DRAFT_SCALE)
     if model_name == TINY_SHAPES:
         logger.warning(
             "serving tiny-shapes, a demo model that knows only coloured shapes: it is not a general-purpose CLIP "
