@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
@@ -52,8 +53,11 @@ def guarded_url(tiny: Any) -> Iterator[str]:
         yield running.url
 
 
-def client(url: str, api_key: str = "unused") -> openai.OpenAI:
-    return openai.OpenAI(base_url=f"{url}/v1", api_key=api_key, max_retries=0, timeout=60)
+@contextmanager
+def client(url: str, api_key: str = "unused") -> Iterator[openai.OpenAI]:
+    """An SDK client, closed afterwards (a collected connection pool is a ResourceWarning, an error here)."""
+    with openai.OpenAI(base_url=f"{url}/v1", api_key=api_key, max_retries=0, timeout=60) as sdk:
+        yield sdk
 
 
 def batch_vectors(url: str, path: str, payload: dict[str, Any]) -> np.ndarray:
@@ -63,12 +67,11 @@ def batch_vectors(url: str, path: str, payload: dict[str, Any]) -> np.ndarray:
 
 
 def test_string_and_list_match_the_batch_route_in_both_encodings(server: MainServer) -> None:
-    sdk = client(server.url)
     expected = batch_vectors(server.url, "/embed/batch/text", {"texts": TEXTS})
-
-    as_floats = sdk.embeddings.create(model="tiny-shapes", input=TEXTS, encoding_format="float")
-    as_default = sdk.embeddings.create(model="tiny-shapes", input=TEXTS)  # the SDK asks for base64 and decodes
-    single = sdk.embeddings.create(model="tiny-shapes", input=TEXTS[0])
+    with client(server.url) as sdk:
+        as_floats = sdk.embeddings.create(model="tiny-shapes", input=TEXTS, encoding_format="float")
+        as_default = sdk.embeddings.create(model="tiny-shapes", input=TEXTS)  # the SDK asks for base64, decodes
+        single = sdk.embeddings.create(model="tiny-shapes", input=TEXTS[0])
 
     for result in (as_floats, as_default):
         assert [d.index for d in result.data] == [0, 1, 2]
@@ -92,16 +95,18 @@ def test_raw_base64_is_little_endian_float32(server: MainServer) -> None:
 def test_images_by_data_uri(server: MainServer) -> None:
     png = png_bytes(Image.new("RGB", (64, 64), (220, 30, 30)))
     uri = "data:image/png;base64," + base64.b64encode(png).decode()
-    result = client(server.url).embeddings.create(
-        model="tiny-shapes", input=[uri], encoding_format="float", extra_body={"modality": "image"}
-    )
+    with client(server.url) as sdk:
+        result = sdk.embeddings.create(
+            model="tiny-shapes", input=[uri], encoding_format="float", extra_body={"modality": "image"}
+        )
     expected = batch_vectors(server.url, "/embed/batch/image", {"images": [uri]})
     np.testing.assert_allclose(np.array(result.data[0].embedding), expected[0], rtol=0, atol=1e-6)
     assert result.usage.prompt_tokens == 0
 
 
 def test_models_list(server: MainServer) -> None:
-    assert [m.id for m in client(server.url).models.list()] == ["tiny-shapes"]
+    with client(server.url) as sdk:
+        assert [m.id for m in sdk.models.list()] == ["tiny-shapes"]
 
 
 @pytest.mark.parametrize(
@@ -116,16 +121,18 @@ def test_models_list(server: MainServer) -> None:
 def test_bad_requests_raise_the_sdk_classes(
     server: MainServer, kwargs: dict[str, Any], error_class: type[Exception], code: str
 ) -> None:
-    with pytest.raises(error_class) as info:
-        client(server.url).embeddings.create(**kwargs)
-    assert info.value.code == code  # type: ignore[attr-defined]
-    client(server.url).embeddings.create(model="tiny-shapes", input="still serving")
+    with client(server.url) as sdk:
+        with pytest.raises(error_class) as info:
+            sdk.embeddings.create(**kwargs)
+        assert info.value.code == code  # type: ignore[attr-defined]
+        sdk.embeddings.create(model="tiny-shapes", input="still serving")
 
 
 def test_api_key_by_bearer_token(guarded_url: str) -> None:
-    with pytest.raises(openai.AuthenticationError):
-        client(guarded_url, api_key="wrong").embeddings.create(model="tiny-shapes", input="x")
-    result = client(guarded_url, api_key=API_KEY).embeddings.create(model="tiny-shapes", input="x")
+    with client(guarded_url, api_key="wrong") as sdk, pytest.raises(openai.AuthenticationError):
+        sdk.embeddings.create(model="tiny-shapes", input="x")
+    with client(guarded_url, api_key=API_KEY) as sdk:
+        result = sdk.embeddings.create(model="tiny-shapes", input="x")
     assert len(result.data) == 1
 
 
@@ -134,5 +141,5 @@ def test_api_key_by_bearer_token(guarded_url: str) -> None:
     [("__throttle__", openai.RateLimitError), ("__crash__", openai.InternalServerError)],
 )
 def test_backend_faults_raise_the_sdk_classes(guarded_url: str, text: str, error_class: type[Exception]) -> None:
-    with pytest.raises(error_class):
-        client(guarded_url, api_key=API_KEY).embeddings.create(model="tiny-shapes", input=text)
+    with client(guarded_url, api_key=API_KEY) as sdk, pytest.raises(error_class):
+        sdk.embeddings.create(model="tiny-shapes", input=text)

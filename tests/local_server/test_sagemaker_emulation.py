@@ -25,8 +25,8 @@ from tests.local_server.serving import MainServer, Running, png_bytes, serving
 
 
 @pytest.fixture(scope="module")
-def runtime(server: MainServer) -> Any:
-    return boto3.client(
+def runtime(server: MainServer) -> Iterator[Any]:
+    client = boto3.client(
         "sagemaker-runtime",
         endpoint_url=server.url,
         region_name="us-east-1",
@@ -34,6 +34,8 @@ def runtime(server: MainServer) -> Any:
         aws_secret_access_key="testing",
         config=Config(retries={"max_attempts": 1}),
     )
+    yield client
+    client.close()  # its pooled sockets would otherwise be collected (ResourceWarning) in a later test
 
 
 def invoke(runtime: Any, body: bytes, content_type: str = "application/json", **kw: Any) -> dict[str, Any]:

@@ -7,6 +7,7 @@ Title-Case headers and a stage-prefixed ``requestContext.path``, built independe
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import struct
 import zlib
@@ -207,10 +208,9 @@ def test_boto3_signing_with_the_key_as_access_key_reaches_the_emulation(keyed: R
             aws_secret_access_key="any",
         )
 
-    ok = client(KEY).invoke_endpoint(EndpointName="local", ContentType="application/json", Body=b'{"texts": ["a"]}')
+    with contextlib.closing(client(KEY)) as good:
+        ok = good.invoke_endpoint(EndpointName="local", ContentType="application/json", Body=b'{"texts": ["a"]}')
     assert ok["ResponseMetadata"]["HTTPStatusCode"] == 200
-    with pytest.raises(ClientError) as caught:
-        client("AKIAOTHER").invoke_endpoint(
-            EndpointName="local", ContentType="application/json", Body=b'{"texts": ["a"]}'
-        )
+    with pytest.raises(ClientError) as caught, contextlib.closing(client("AKIAOTHER")) as other:
+        other.invoke_endpoint(EndpointName="local", ContentType="application/json", Body=b'{"texts": ["a"]}')
     assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 401
