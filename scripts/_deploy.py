@@ -6,7 +6,6 @@ Kept apart from deploy_sagemaker_endpoint.py (which only parses arguments and pr
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
 import shlex
@@ -97,14 +96,10 @@ def package_and_upload(model: str, pretrained: str, archive: Path, s3_uri: str, 
 
 
 def sample_png() -> bytes:
-    """A red circle on white, 64x64: the kind of picture the tiny-shapes model and CLIP both recognise."""
-    from PIL import Image, ImageDraw
+    """The packager's sample image (its module loads no torch until asked to)."""
+    import package_model
 
-    image = Image.new("RGB", (64, 64), "white")
-    ImageDraw.Draw(image).ellipse((12, 12, 52, 52), fill=(220, 20, 20))
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return buffer.getvalue()
+    return package_model.sample_png()
 
 
 def stack_outputs(cloudformation: Any, stack: str) -> dict[str, str]:

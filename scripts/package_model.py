@@ -110,7 +110,8 @@ def build_archive(model: str, pretrained: str, output: Path) -> Path:
     return output
 
 
-def _sample_png() -> bytes:
+def sample_png() -> bytes:
+    """A red circle on white, 64x64: a picture tiny-shapes and any CLIP recognise (verification, smoke tests)."""
     from PIL import Image, ImageDraw
 
     image = Image.new("RGB", (64, 64), "white")
@@ -152,7 +153,7 @@ def verify_archive(path: Path) -> dict[str, Any]:
             return _check_answer(raw, answer_type, manifest["model_id"])
 
         text = serve(json.dumps({"texts": [SAMPLE_TEXT]}).encode(), "application/json")
-        image = serve(_sample_png(), "image/png")
+        image = serve(sample_png(), "image/png")
         similarity = sum(a * b for a, b in zip(text["embeddings"][0], image["embeddings"][0], strict=True))
         files = sorted(
             str(p.relative_to(root)) for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts
