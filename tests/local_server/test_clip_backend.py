@@ -9,10 +9,11 @@ import json
 import numpy as np
 import pytest
 
-from local_server.clip_backend import LocalClipBackend, local_model_id
+from local_server.clip_backend import LocalClipBackend
 from omnisearch_embed.backends.base import Backend
 from omnisearch_embed.embeddings import SERVICE_LOCAL, Embeddings
 from omnisearch_embed.errors import InvalidInputError, PayloadTooLargeError, UnprocessableError
+from omnisearch_embed.settings import model_id_for
 from tests.helpers.images import image_bytes, png_claiming
 
 
@@ -87,10 +88,10 @@ def test_bad_images_raise_api_errors(tiny, data, error, code):
 
 
 def test_model_ids():
-    assert local_model_id("tiny-shapes", "") == "tiny-shapes"
-    assert local_model_id("ViT-B-32", "") == "ViT-B-32/random"
-    assert local_model_id("ViT-B-32", "openai") == "ViT-B-32/openai"
-    assert local_model_id("ViT-B-32", "/data/ckpt/vit.pt") == "ViT-B-32/vit.pt"
+    assert model_id_for("tiny-shapes", "") == "tiny-shapes"
+    assert model_id_for("ViT-B-32", "") == "ViT-B-32/random"
+    assert model_id_for("ViT-B-32", "openai") == "ViT-B-32/openai"
+    assert model_id_for("ViT-B-32", "/data/ckpt/vit.pt") == "ViT-B-32/vit.pt"
 
 
 def test_unknown_models_fail_with_a_clear_message():
