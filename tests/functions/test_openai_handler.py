@@ -16,6 +16,7 @@ import pytest
 import functions.embed.app as embed_app
 from omnisearch_embed.embeddings import decode_matrix
 from omnisearch_embed.errors import ThrottledError
+from omnisearch_embed.openai_schemas import OpenAIEmbeddingResponse
 from omnisearch_embed.settings import Settings
 from tests.conftest import LambdaContext
 from tests.helpers.backends import StaticBackend, token_count, vector_for
@@ -60,6 +61,7 @@ def test_list_input_keeps_order_and_counts_tokens(call: Any) -> None:
     expected_tokens = sum(token_count(t) for t in texts)
     assert body["usage"] == {"prompt_tokens": expected_tokens, "total_tokens": expected_tokens}
     assert body["model"] == "ViT-B-32/openai"
+    assert OpenAIEmbeddingResponse.model_validate(body).model_dump() == body  # the documented shape, exactly
 
 
 def test_base64_is_little_endian_float32_of_the_same_vector(call: Any) -> None:

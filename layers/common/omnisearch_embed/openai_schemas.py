@@ -11,8 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from omnisearch_embed.embeddings import Embeddings
-from omnisearch_embed.schemas import Vector, render_vector
+from omnisearch_embed.schemas import Vector
 
 OWNED_BY = "omnisearch-embed"
 
@@ -48,20 +47,12 @@ class OpenAIUsage(BaseModel):
 
 
 class OpenAIEmbeddingResponse(BaseModel):
+    """Documents the shape (OpenAPI); bodies are rendered by :func:`omnisearch_embed.render.openai_embeddings_body`."""
+
     object: Literal["list"] = "list"
     data: list[OpenAIEmbedding]
     model: str
     usage: OpenAIUsage
-
-    @classmethod
-    def from_embeddings(cls, emb: Embeddings, encoding: Literal["float", "base64"]) -> OpenAIEmbeddingResponse:
-        """Token counts are the model tokenizer's own (start and end tokens included); images count 0."""
-        tokens = sum(emb.tokens) if emb.tokens else 0
-        return cls(
-            data=[OpenAIEmbedding(index=i, embedding=render_vector(v, encoding)) for i, v in enumerate(emb.vectors)],
-            model=emb.model,
-            usage=OpenAIUsage(prompt_tokens=tokens, total_tokens=tokens),
-        )
 
 
 class OpenAIModel(BaseModel):

@@ -75,3 +75,14 @@ def batch_text_body(emb: Embeddings, encoding: str) -> str:
     truncated = [bool(t) for t in emb.truncated] if emb.truncated is not None else [False] * emb.count
     fields = {"count": emb.count, **_meta(emb), "truncated": truncated}
     return json_object({"embeddings": vectors_json(emb.vectors, encoding)}, fields)
+
+
+def openai_embeddings_body(emb: Embeddings, encoding: str) -> str:
+    """``POST /v1/embeddings``: OpenAI's list shape; tokens are the model tokenizer's own (images count 0)."""
+    data = ",".join(
+        '{"object":"embedding","index":' + str(i) + ',"embedding":' + vector_json(v, encoding) + "}"
+        for i, v in enumerate(emb.vectors)
+    )
+    tokens = sum(emb.tokens) if emb.tokens else 0
+    usage = {"prompt_tokens": tokens, "total_tokens": tokens}
+    return json_object({"object": '"list"', "data": "[" + data + "]"}, {"model": emb.model, "usage": usage})

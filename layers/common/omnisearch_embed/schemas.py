@@ -12,17 +12,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from omnisearch_embed.embeddings import encode_vector
-
 Encoding = Literal["float", "base64"]
 Vector = list[float] | str
 
 _REQUEST = ConfigDict(extra="forbid", strict=True)
-
-
-def render_vector(vector: list[float], encoding: Encoding) -> Vector:
-    """One vector as a Python value: a float list, or base64 of little-endian float32 (for pydantic models)."""
-    return encode_vector(vector) if encoding == "base64" else vector
 
 
 class _Options(BaseModel):

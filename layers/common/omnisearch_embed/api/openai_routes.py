@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 
-from omnisearch_embed.api.docs import ERROR_RESPONSES
+from omnisearch_embed.api.docs import ERROR_RESPONSES, responses
+from omnisearch_embed.api.text import json_response
 from omnisearch_embed.errors import InvalidInputError, NotFoundError
 from omnisearch_embed.openai_schemas import (
     OpenAIEmbeddingRequest,
@@ -18,6 +19,7 @@ from omnisearch_embed.openai_schemas import (
     OpenAIModel,
     OpenAIModelList,
 )
+from omnisearch_embed.render import openai_embeddings_body
 from omnisearch_embed.service import EmbedService
 
 IMAGE_PREFIXES = ("data:image/", "s3://")
@@ -63,9 +65,9 @@ def register_openai_routes(app: APIGatewayRestResolver, service: EmbedService) -
         summary="OpenAI-compatible embeddings",
         description="Texts, or images with `modality: image`. Errors use OpenAI's error shape.",
         tags=["openai"],
-        responses=ERROR_RESPONSES,
+        responses=responses(OpenAIEmbeddingResponse, "The embeddings, in input order"),
     )
-    def create_embeddings(request: OpenAIEmbeddingRequest) -> OpenAIEmbeddingResponse:
+    def create_embeddings(request: OpenAIEmbeddingRequest):
         _check_model(request.model, service.model_id)
         items = _inputs(request)
         if request.modality == "image":
@@ -80,7 +82,7 @@ def register_openai_routes(app: APIGatewayRestResolver, service: EmbedService) -
                 code="unsupported_dimensions",
                 param="dimensions",
             )
-        return OpenAIEmbeddingResponse.from_embeddings(emb, request.encoding_format)
+        return json_response(openai_embeddings_body(emb, request.encoding_format))
 
     @app.get("/v1/models", summary="The served model, OpenAI's list shape", tags=["openai"])
     def list_models() -> OpenAIModelList:
