@@ -10,10 +10,13 @@ from __future__ import annotations
 import math
 import os
 import re
+import subprocess
+import sys
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -160,4 +163,17 @@ def server_client(server: str, service: str) -> Any:
         region_name="us-east-1",
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
+    )
+
+
+def run_script(script: Path, env: dict[str, str], *args: str, cwd: Path | None = None, stdin: Any = None) -> Any:
+    """Run an operator script as a user would: a subprocess, its own environment, no terminal on stdin."""
+    return subprocess.run(
+        [sys.executable, str(script), *args],
+        env=env,
+        cwd=cwd or script.parents[1],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL if stdin is None else stdin,
     )

@@ -3,27 +3,18 @@
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import openai
 import pytest
 
+from tests.conftest import LambdaContext
+
 authorizer = importlib.import_module("functions.authorizer.app")
 
 API_ARN = "arn:aws:execute-api:us-east-1:123456789012:a1b2c3d4e5/prod"
 KEY = "k3y-Abcdefghijklmnopqrstuvwxyz0123456789"
-
-
-@dataclass
-class FakeContext:
-    """Stands in for LambdaContext, as the Powertools tests do."""
-
-    function_name: str = "omnisearch-embed-test-authorizer"
-    memory_limit_in_mb: int = 128
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:omnisearch-embed-test-authorizer"
-    aws_request_id: str = "5f1c3f84-3b84-4c4e-9a4b-1f7d1e2a0c11"
 
 
 def request_event(headers: dict[str, str] | None, method: str = "POST", path: str = "/v1/embeddings") -> dict:
@@ -54,7 +45,7 @@ def request_event(headers: dict[str, str] | None, method: str = "POST", path: st
 
 
 def authorize(headers: dict[str, str] | None, **kw: Any) -> dict:
-    return authorizer.lambda_handler(request_event(headers, **kw), FakeContext())
+    return authorizer.lambda_handler(request_event(headers, **kw), LambdaContext())
 
 
 def assert_allows_exactly(response: dict, method: str, path: str) -> None:
@@ -129,7 +120,7 @@ def test_principal_is_stable_and_not_the_key() -> None:
 def test_policy_keeps_the_partition_of_the_method_arn() -> None:
     event = request_event({"x-api-key": KEY}, method="GET", path="/metrics")
     event["methodArn"] = "arn:aws-cn:execute-api:cn-north-1:123456789012:a1b2c3d4e5/prod/GET/metrics"
-    response = authorizer.lambda_handler(event, FakeContext())
+    response = authorizer.lambda_handler(event, LambdaContext())
     assert response["policyDocument"]["Statement"][0]["Resource"] == [event["methodArn"]]
 
 

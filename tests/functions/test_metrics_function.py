@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import json
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -15,17 +14,10 @@ from botocore.stub import Stubber
 from moto import mock_aws
 
 from tests.aws_moto import create_endpoint, enable_percentiles, put_endpoint_figures
+from tests.conftest import LambdaContext
 
 EVENT_FILE = Path(__file__).resolve().parents[2] / "events" / "metrics.json"
 ENDPOINT = "omnisearch-embed-dev"
-
-
-@dataclass
-class LambdaContext:
-    function_name: str = "MetricsFunction"
-    memory_limit_in_mb: int = 256
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:MetricsFunction"
-    aws_request_id: str = "0b0e7e3c-0000-4000-8000-000000000001"
 
 
 def metrics_event(query: dict[str, str] | None) -> dict[str, Any]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 import threading
 import tomllib
 import urllib.request
@@ -13,7 +12,7 @@ from typing import Any, ClassVar
 
 import pytest
 
-from tests.aws_moto import create_endpoint, moto_server, reset, server_client, subprocess_env
+from tests.aws_moto import create_endpoint, moto_server, reset, run_script, server_client, subprocess_env
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "deploy_sagemaker_endpoint.py"
@@ -40,17 +39,7 @@ def aws(server: str):
 
 
 def run(env: dict[str, str], *args: str, stdin: Any = None) -> Any:
-    import subprocess
-
-    return subprocess.run(
-        [sys.executable, str(SCRIPT), *args],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        stdin=subprocess.DEVNULL if stdin is None else stdin,
-    )
+    return run_script(SCRIPT, env, *args, cwd=ROOT, stdin=stdin)
 
 
 def offline_env() -> dict[str, str]:

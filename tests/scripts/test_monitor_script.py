@@ -17,6 +17,7 @@ from tests.aws_moto import (
     put_endpoint_figures,
     put_function_figures,
     reset,
+    run_script,
     server_client,
     subprocess_env,
 )
@@ -43,15 +44,7 @@ def aws(server: str):
 
 
 def run(env: dict[str, str], *args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, str(SCRIPT), *args],
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        stdin=subprocess.DEVNULL,
-    )
+    return run_script(SCRIPT, env, *args, cwd=cwd)
 
 
 def now() -> datetime:
