@@ -23,8 +23,9 @@ from typing import Any
 
 import _cli
 
-from omnisearch_embed.endpoint_metrics import MAX_HOURS, MIN_HOURS, endpoint_report
+from omnisearch_embed.endpoint_metrics import endpoint_report
 from omnisearch_embed.endpoint_status import list_endpoints
+from omnisearch_embed.metrics_window import MAX_HOURS, MIN_HOURS
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

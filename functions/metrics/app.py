@@ -18,8 +18,9 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from omnisearch_embed.api.errors import install_error_handlers
-from omnisearch_embed.endpoint_metrics import MAX_HOURS, MIN_HOURS, endpoint_report
+from omnisearch_embed.endpoint_metrics import endpoint_report
 from omnisearch_embed.errors import BackendUnavailableError
+from omnisearch_embed.metrics_window import MAX_HOURS, MIN_HOURS
 from omnisearch_embed.settings import Settings
 
 tracer = Tracer()

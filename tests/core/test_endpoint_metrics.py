@@ -9,16 +9,10 @@ import pytest
 from botocore.stub import Stubber
 from moto import mock_aws
 
-from omnisearch_embed.endpoint_metrics import (
-    MAX_HOURS,
-    endpoint_report,
-    fetch_metrics,
-    function_namespace,
-    make_window,
-    validate_hours,
-)
+from omnisearch_embed.endpoint_metrics import endpoint_report, fetch_metrics, function_namespace
 from omnisearch_embed.endpoint_status import describe_endpoint_status, list_endpoints
 from omnisearch_embed.errors import BackendUnavailableError, InvalidInputError, NotFoundError, ThrottledError
+from omnisearch_embed.metrics_window import MAX_HOURS, make_window, validate_hours
 from tests.aws_moto import create_endpoint, enable_percentiles, put_endpoint_figures, put_function_figures
 
 NOW = datetime.now(UTC).replace(second=0, microsecond=0)

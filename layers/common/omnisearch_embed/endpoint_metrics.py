@@ -11,26 +11,20 @@ must not look the same as "zero errors".
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from omnisearch_embed.endpoint_status import DEFAULT_VARIANT, aws_error, describe_endpoint_status
-from omnisearch_embed.errors import InvalidInputError
+from omnisearch_embed.metrics_window import Clock, Window, make_window, utc_now, validate_hours
 
 SAGEMAKER_NAMESPACE = "AWS/SageMaker"
 ENDPOINT_NAMESPACE = "/aws/sagemaker/Endpoints"
 DEFAULT_FUNCTION_NAMESPACE = "OmniSearchEmbed"
-MIN_HOURS, MAX_HOURS = 1, 72
 MICROSECONDS_TO_MS = 0.001
 MAX_FUNCTION_METRICS = 40  # 2 queries each; GetMetricData allows 500 per call
-SERIES_PERIODS = (60, 300, 900, 3600)  # seconds; the smallest that keeps a series under MAX_POINTS
-MAX_POINTS = 360
-
-Clock = Callable[[], datetime]
 
 
 @dataclass(frozen=True)
@@ -71,48 +65,6 @@ ENDPOINT_METRICS: tuple[MetricSpec, ...] = (
     MetricSpec("memory_utilization", ENDPOINT_NAMESPACE, "MemoryUtilization", ("Average", "Maximum"), "Average"),
     MetricSpec("gpu_memory_utilization", ENDPOINT_NAMESPACE, "GPUMemoryUtilization", ("Average", "Maximum"), "Average"),
 )
-
-
-@dataclass(frozen=True)
-class Window:
-    """The half-open interval [start, end), minute-aligned, and the series resolution."""
-
-    start: datetime
-    end: datetime
-    hours: int
-    period_seconds: int
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "start": self.start.isoformat(),
-            "end": self.end.isoformat(),
-            "hours": self.hours,
-            "period_seconds": self.period_seconds,
-        }
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-def validate_hours(hours: Any) -> int:
-    """Whole hours in [MIN_HOURS, MAX_HOURS]; anything else is a 400 with code invalid_hours."""
-    if isinstance(hours, bool) or not isinstance(hours, int) or not MIN_HOURS <= hours <= MAX_HOURS:
-        raise InvalidInputError(
-            f"hours must be a whole number from {MIN_HOURS} to {MAX_HOURS}, got {hours!r}",
-            code="invalid_hours",
-            param="hours",
-        )
-    return hours
-
-
-def make_window(hours: int, clock: Clock = utc_now) -> Window:
-    """The last ``hours`` up to the current minute (CloudWatch rounds recent start times to the minute)."""
-    hours = validate_hours(hours)
-    end = clock().astimezone(UTC).replace(second=0, microsecond=0)
-    seconds = hours * 3600
-    period = next((p for p in SERIES_PERIODS if seconds // p <= MAX_POINTS), SERIES_PERIODS[-1])
-    return Window(start=end - timedelta(seconds=seconds), end=end, hours=hours, period_seconds=period)
 
 
 def function_namespace(environ: Mapping[str, str] | None = None) -> str:
