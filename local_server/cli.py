@@ -15,10 +15,10 @@ import os
 import socket
 import sys
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from omnisearch_embed.backends.base import Backend
+from omnisearch_embed.backends.factory import backend_from_settings
 from omnisearch_embed.errors import ConfigError
 from omnisearch_embed.settings import TINY_SHAPES_MODEL_ID, Settings
 
@@ -69,15 +69,6 @@ class LazyLocalModel:
 
                 self._backend = LocalClipBackend(self.model, pretrained=self.pretrained)
             return self._backend
-
-
-def build_backend(settings: Settings, local_model: Callable[[], Backend]) -> Backend:
-    """The backend the settings describe: the local model, or SageMaker (with its fallback) via the factory."""
-    if not settings.use_sagemaker:
-        return local_model()
-    from omnisearch_embed.backends.factory import backend_from_settings
-
-    return backend_from_settings(settings, local_factory=local_model)
 
 
 def describe(backend: Any) -> str:
@@ -153,7 +144,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     local_model = LazyLocalModel(settings.clip_model, settings.clip_pretrained)
     try:
-        backend = build_backend(settings, local_model)
+        backend = backend_from_settings(settings, local_factory=local_model)
     except Exception as e:  # a bad combination (ConfigError), a missing checkpoint, an unknown model
         _logger.debug("backend failed to start", exc_info=True)
         print(f"cannot start the backend: {e}", file=sys.stderr)

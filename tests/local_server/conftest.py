@@ -38,7 +38,7 @@ def server(tiny: Any) -> Iterator[MainServer]:
 @pytest.fixture(scope="session")
 def cloud_server(server: MainServer, tiny: Any) -> Iterator[Running]:
     """USE_SAGEMAKER=true with the SageMaker runtime endpoint URL pointing at ``server``'s emulation."""
-    from local_server.cli import build_backend
+    from omnisearch_embed.backends.factory import backend_from_settings
 
     env = {
         "USE_SAGEMAKER": "true",
@@ -56,6 +56,6 @@ def cloud_server(server: MainServer, tiny: Any) -> Iterator[Running]:
         }.items():
             mp.setenv(name, value)
         settings = Settings.from_env(env)
-        backend = build_backend(settings, lambda: tiny)
+        backend = backend_from_settings(settings, local_factory=lambda: tiny)
         with serving(backend, settings, local_model=lambda: tiny) as running:
             yield running

@@ -15,7 +15,8 @@ import httpx
 import pytest
 
 from local_server.batching import DynamicBatcher
-from local_server.cli import LazyLocalModel, banner, bind, build_backend, describe, parse_args, settings_from
+from local_server.cli import LazyLocalModel, banner, bind, describe, parse_args, settings_from
+from omnisearch_embed.backends.factory import backend_from_settings
 from omnisearch_embed.backends.fallback import FallbackBackend
 from omnisearch_embed.backends.sagemaker import SageMakerBackend
 from omnisearch_embed.errors import ConfigError
@@ -56,12 +57,12 @@ def test_local_model_is_built_once_and_shared(tiny: Any, monkeypatch: pytest.Mon
 def test_backend_choice(tiny: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     for name, value in {**AWS_ENV, "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": "http://127.0.0.1:9"}.items():
         monkeypatch.setenv(name, value)
-    assert build_backend(Settings(), lambda: tiny) is tiny
+    assert backend_from_settings(Settings(), local_factory=lambda: tiny) is tiny
     cloud = {"USE_SAGEMAKER": "true", "SAGEMAKER_ENDPOINT_NAME": "local", "CLIP_MODEL": "tiny-shapes"}
-    sagemaker = build_backend(Settings.from_env(cloud), lambda: tiny)
+    sagemaker = backend_from_settings(Settings.from_env(cloud), local_factory=lambda: tiny)
     assert isinstance(sagemaker, SageMakerBackend) and sagemaker.model_id == "tiny-shapes"
     assert describe(sagemaker) == "SageMakerBackend: endpoint 'local' at http://127.0.0.1:9"
-    fallback = build_backend(Settings.from_env({**cloud, "FALLBACK": "local"}), lambda: tiny)
+    fallback = backend_from_settings(Settings.from_env({**cloud, "FALLBACK": "local"}), local_factory=lambda: tiny)
     assert isinstance(fallback, FallbackBackend) and fallback.secondary is tiny
     with DynamicBatcher(fallback, max_batch_size=8, max_wait_ms=3) as batcher:
         assert describe(batcher) == (
@@ -70,7 +71,7 @@ def test_backend_choice(tiny: Any, monkeypatch: pytest.MonkeyPatch) -> None:
         )
     other_model = {**cloud, "FALLBACK": "local", "CLIP_MODEL": "ViT-B-32"}
     with pytest.raises(ConfigError, match="same model"):
-        build_backend(Settings.from_env(other_model), lambda: tiny)  # never mix two models
+        backend_from_settings(Settings.from_env(other_model), local_factory=lambda: tiny)  # never mix two models
 
 
 def test_banner_names_everything_and_warns_about_the_demo_model(tiny: Any) -> None:

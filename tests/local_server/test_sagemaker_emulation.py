@@ -17,8 +17,8 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from local_server.cli import build_backend
 from model_code.tiny_shapes.shapes import render
+from omnisearch_embed.backends.factory import backend_from_settings
 from omnisearch_embed.embeddings import decode_matrix
 from omnisearch_embed.settings import Settings
 from tests.local_server.serving import MainServer, Running, png_bytes, serving
@@ -149,7 +149,9 @@ def fallback_server(tiny: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Runn
         monkeypatch.setenv(name, value)
     env = {"USE_SAGEMAKER": "true", "SAGEMAKER_ENDPOINT_NAME": "gone", "FALLBACK": "local", "CLIP_MODEL": "tiny-shapes"}
     settings = Settings.from_env(env)
-    with serving(build_backend(settings, lambda: tiny), settings, local_model=lambda: tiny, workers=4) as running:
+    with serving(
+        backend_from_settings(settings, local_factory=lambda: tiny), settings, local_model=lambda: tiny, workers=4
+    ) as running:
         yield running
 
 
