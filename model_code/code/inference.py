@@ -155,6 +155,7 @@ def load_model(
         pool=ThreadPoolExecutor(max_workers=max(1, DECODE_THREADS), thread_name_prefix="clip-decode"),
     )
     _inputs.split_preprocess(clip)
+    tokenize(clip, ["probe"])  # builds the fast tokenizer now rather than on the first request
     size = getattr(model.visual, "image_size", None)
     size = max(size) if isinstance(size, (tuple, list)) else size
     if size and JPEG_DRAFT_SCALE > 0:
