@@ -57,6 +57,7 @@ class _Lane:
         self.queue: queue.Queue[_Request | None] = queue.Queue()
         self.backlog: deque[_Request] = deque()
         self.stopping = False
+        self.expect_more = False  # the last round showed concurrent clients (see _collect)
         self.thread = threading.Thread(target=self._run, name=f"batcher-{name}", daemon=True)
 
     def _run(self) -> None:
@@ -76,7 +77,13 @@ class _Lane:
         return request
 
     def _collect(self) -> list[_Request] | None:
-        """Wait for a request, then gather compatible ones until the batch is full or the first one's wait ends."""
+        """Wait for a request, then gather compatible ones until the batch is full or the first one's wait ends.
+
+        The wait applies only after a round that showed concurrent clients (requests queued behind the busy
+        model, or merged): a lone client's request finds the lane idle and goes at once, with whatever else is
+        already queued, instead of paying ``max_wait`` on every call.
+        """
+        queued = bool(self.backlog) or not self.queue.empty()
         first = self.backlog.popleft() if self.backlog else self._next(None)
         if first is None:
             return None  # stopping and nothing left: everything queued before close() has been served
@@ -89,13 +96,14 @@ class _Lane:
             else:
                 kept.append(request)
         self.backlog = kept
-        deadline = first.enqueued + self.owner.max_wait_s
+        deadline = first.enqueued + (self.owner.max_wait_s if self.expect_more else 0.0)
         while size < limit and (request := self._next(deadline - time.monotonic())) is not None:
             if request.normalize == first.normalize and size + len(request.items) <= limit:
                 batch.append(request)
                 size += len(request.items)
             else:
                 self.backlog.append(request)  # served first in the next round, so never starved
+        self.expect_more = queued or len(batch) > 1
         return batch
 
 

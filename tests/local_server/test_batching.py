@@ -207,3 +207,26 @@ def test_invalid_limits_are_refused() -> None:
         DynamicBatcher(RecordingBackend(), max_batch_size=0)
     with pytest.raises(ValueError):
         DynamicBatcher(RecordingBackend(), max_wait_ms=-1)
+
+
+def test_a_lone_request_on_an_idle_batcher_does_not_wait_for_company() -> None:
+    backend = RecordingBackend()
+    # A minute's wait window: a lone request that waited for it would time out below.
+    with DynamicBatcher(backend, max_wait_ms=60_000) as batcher, ThreadPoolExecutor(max_workers=1) as pool:
+        for text in ("one", "two", "three"):
+            assert pool.submit(batcher.embed_texts, [text]).result(10).vectors == [text_vector(text, True)]
+    assert [items for _, items, _ in backend.calls] == [["one"], ["two"], ["three"]]
+
+
+def test_after_requests_queued_behind_a_busy_model_the_next_one_waits_for_company() -> None:
+    backend = RecordingBackend(hold_first=True)
+    with DynamicBatcher(backend, max_batch_size=2, max_wait_ms=60_000) as batcher:
+        _, futures = _pile_up(batcher, backend, lambda v: batcher.embed_texts([v]), ["a", "b"])
+        assert [f.result(10).vectors for f in futures] == [[text_vector("a", True)], [text_vector("b", True)]]
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            early = pool.submit(batcher.embed_texts, ["early"])
+            _wait_for(lambda: batcher.stats.requests == 4)
+            late = pool.submit(batcher.embed_texts, ["late"])  # fills the batch, which then goes
+            assert early.result(10).vectors == [text_vector("early", True)]
+            assert late.result(10).vectors == [text_vector("late", True)]
+    assert [items for _, items, _ in backend.calls] == [["first"], ["a", "b"], ["early", "late"]]
