@@ -113,6 +113,7 @@ class Server:
 
 
 def thread_env(threads: int) -> dict[str, str]:
+    """The same thread settings for both servers (and OMP_WAIT_POLICY when the caller's environment sets it)."""
     env = dict(os.environ)
     for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         env[name] = str(threads)
@@ -289,7 +290,8 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"peer benchmark: {OUR_MODEL} (ours) and {PEER_MODEL} (infinity), random weights, fp32 CPU, "
         f"{args.threads} OMP/MKL threads each, {os.cpu_count()} CPUs; ours with {args.ours or 'defaults'} "
-        f"{env_extra or ''}; load average {os.getloadavg()[0]:.2f}",
+        f"{env_extra or ''}; OMP_WAIT_POLICY {os.environ.get('OMP_WAIT_POLICY', 'unset')} (ours sets PASSIVE "
+        f"unless given); load average {os.getloadavg()[0]:.2f}",
         flush=True,
     )
     results: list[dict] = []
