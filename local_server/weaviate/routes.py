@@ -154,8 +154,9 @@ class WeaviateRoutes:
         try:
             parsed = await self._parse(request)
             texts, images = await self._embed(parsed)
-        except EmbedError as e:
-            return error_response(int(e.status), e.code, e.message)
+        except EmbedError as e:  # Weaviate logs only the message: it names the item when the core knows it
+            where = f"{e.param}: " if e.param and e.param not in e.message else ""
+            return error_response(int(e.status), e.code, where + e.message)
         except Exception:
             _logger.exception("/vectorize failed")
             message = "the server failed to vectorize the request; see its log"
