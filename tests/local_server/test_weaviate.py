@@ -105,13 +105,14 @@ def test_vectors_keep_input_order_and_do_not_mix_up(ready_server: MainServer) ->
         assert all(_cos(row, other) < 0.999 for j, other in enumerate(singles) if j != i)
 
 
-def _pile_up(server: MainServer, bodies: list[bytes]) -> tuple[list[Any], list[int]]:
-    """Hold the model on one request, send ``bodies`` as Weaviate's import workers do, release, collect."""
+def _pile_up(server: MainServer, bodies: list[bytes], held: bytes | None = None) -> tuple[list[Any], list[int]]:
+    """Hold the model on one request (``held``: of the same kind as ``bodies``, so that it blocks their batcher
+    lane), send ``bodies`` as Weaviate's import workers do, release, collect."""
     gated: GatedBackend = server.gated
     before_calls, before_requests = len(gated.calls), server.batcher.stats.requests
     gated.hold_next_call()
     with ThreadPoolExecutor(max_workers=len(bodies) + 1) as pool:
-        first = pool.submit(go_post, server.url, go_marshal(["the held one"], None))
+        first = pool.submit(go_post, server.url, held or go_marshal(["the held one"], None))
         assert gated.entered.wait(30)
         futures = [pool.submit(go_post, server.url, body) for body in bodies]
         _wait_for(lambda: server.batcher.stats.requests == before_requests + len(bodies) + 1)
@@ -133,7 +134,8 @@ def test_concurrent_one_object_requests_meet_in_one_model_call(ready_server: Mai
 
 
 def test_concurrent_image_objects_meet_in_one_model_call(ready_server: MainServer) -> None:
-    answers, calls = _pile_up(ready_server, [go_marshal(None, [image]) for image in IMAGES])
+    held = go_marshal(None, [IMAGES[0]])
+    answers, calls = _pile_up(ready_server, [go_marshal(None, [image]) for image in IMAGES], held)
     assert calls == [1, len(IMAGES)], calls
     want = _batch(ready_server.url, "image", IMAGES)
     for answer, expected in zip(answers, want, strict=True):
