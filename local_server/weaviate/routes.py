@@ -20,7 +20,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
 from http import HTTPStatus
-from typing import Any
+from typing import Any, cast
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 from starlette.requests import Request
@@ -215,7 +215,7 @@ class WeaviateRoutes:
         for result in results:
             if isinstance(result, BaseException):
                 raise result
-        return results[0], results[1]
+        return cast("tuple[Embeddings | None, Embeddings | None]", tuple(results))
 
     async def _in_thread(self, call: Callable[..., Embeddings], items: list[str], *, param: str) -> Embeddings:
         loop = asyncio.get_running_loop()
