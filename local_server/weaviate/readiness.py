@@ -30,7 +30,9 @@ _logger = logging.getLogger(__name__)
 class Readiness:
     """The cached readiness of one service; every method runs on the event loop, so no lock is needed."""
 
-    def __init__(self, service: EmbedService, executor: Executor, *, wait_s: float = 0.25, retry_s: float = 1.0) -> None:
+    def __init__(
+        self, service: EmbedService, executor: Executor, *, wait_s: float = 0.25, retry_s: float = 1.0
+    ) -> None:
         self.service = service
         self.executor = executor
         self.wait_s = wait_s
