@@ -11,7 +11,8 @@ from __future__ import annotations
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 
 from omnisearch_embed.api.docs import responses
-from omnisearch_embed.api.multipart import FILE_FIELD, body_bytes, json_loader, parse_multipart
+from omnisearch_embed.api.json_body import JSON_MEDIA_TYPES, json_loader, media_type, missing_body
+from omnisearch_embed.api.multipart import FILE_FIELD, body_bytes, parse_multipart
 from omnisearch_embed.api.text import json_response
 from omnisearch_embed.errors import InvalidInputError, UnsupportedMediaTypeError
 from omnisearch_embed.images import MEDIA_TYPES
@@ -56,12 +57,15 @@ def register_image_routes(app: APIGatewayRestResolver, service: EmbedService) ->
     def embed_image():
         event = app.current_event
         content_type = event.headers.get("content-type") or ""
-        media_type = content_type.split(";", 1)[0].strip().lower()
-        if media_type in ("", "application/json"):
-            request = ImageEmbedRequest.model_validate(load_json(event.decoded_body or ""))
+        kind = media_type(content_type)
+        if kind in JSON_MEDIA_TYPES:
+            body = event.decoded_body
+            if not body:
+                raise missing_body()
+            request = ImageEmbedRequest.model_validate(load_json(body))
             emb = service.embed_image_refs([request.ref], normalize=request.normalize, param="image")
             return json_response(image_body(emb, request.encoding))
-        if media_type == "multipart/form-data":
+        if kind == "multipart/form-data":
             fields = parse_multipart(body_bytes(event, max_bytes=limit), content_type)
             upload = fields.pop(FILE_FIELD, None)
             if upload is None:
@@ -72,16 +76,16 @@ def register_image_routes(app: APIGatewayRestResolver, service: EmbedService) ->
                 )
             normalize, encoding = _options({name: part.text() for name, part in fields.items()})
             data = upload.data
-        elif media_type in MEDIA_TYPES:
+        elif kind in MEDIA_TYPES:
             normalize, encoding = _options(dict(event.query_string_parameters or {}))
             data = body_bytes(event, max_bytes=limit)
-        elif media_type.startswith("image/"):
+        elif kind.startswith("image/"):
             raise UnsupportedMediaTypeError(
-                f"{media_type} is not accepted; send PNG, JPEG, WebP or GIF", code="unsupported_image_format"
+                f"{kind[:100]} is not accepted; send PNG, JPEG, WebP or GIF", code="unsupported_image_format"
             )
         else:
             raise UnsupportedMediaTypeError(
-                f"Content-Type {media_type} is not accepted here; send multipart/form-data, image/* or JSON",
+                f"Content-Type {kind[:100]} is not accepted here; send multipart/form-data, image/* or JSON",
                 code="unsupported_media_type",
             )
         emb = service.embed_image_bytes([data], normalize=normalize, param=FILE_FIELD)
