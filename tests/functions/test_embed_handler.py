@@ -202,6 +202,13 @@ BAD_INPUTS = [
         404,
         "s3_object_not_found",
     ),
+    (
+        "s3 key that is not Unicode",
+        "embed_image_json",
+        {"body": {"s3_uri": f"s3://{S3_BUCKET}/\ud800.png"}},
+        400,
+        "invalid_s3_uri",
+    ),
     ("http URL", "embed_image_json", {"body": {"image": "https://example.com/cat.png"}}, 400, "url_not_supported"),
     (
         "http URL in a batch",
