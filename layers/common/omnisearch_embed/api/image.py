@@ -8,6 +8,8 @@ fields and for raw bodies from the query string (``?normalize=false&encoding=bas
 
 from __future__ import annotations
 
+from typing import Any
+
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 
 from omnisearch_embed.api.docs import responses
@@ -26,6 +28,37 @@ _DESCRIPTION = (
     'or `{"s3_uri": "s3://bucket/key"}`. PNG, JPEG, WebP and GIF (first frame) only; http(s) URLs are '
     "never fetched. For multipart and raw bodies, `normalize` and `encoding` go in form fields or the query string."
 )
+_OPTIONS_SCHEMA = {
+    "normalize": {"type": "boolean", "default": True, "description": "L2-normalise the vector"},
+    "encoding": {"type": "string", "enum": ["float", "base64"], "default": "float"},
+}
+_RAW_IMAGE = {"schema": {"type": "string", "format": "binary"}}
+# Powertools derives a requestBody only from a declared body parameter, which this route cannot have (it
+# reads four body forms itself), so the OpenAPI request body and the raw bodies' query options are spelled
+# out here; Swagger UI's "Try it out" then offers a file picker for the form and for each raw image type,
+# and a JSON editor.
+REQUEST_BODY: dict[str, Any] = {
+    "required": True,
+    "content": {
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "properties": {
+                    FILE_FIELD: {"type": "string", "format": "binary", "description": "PNG, JPEG, WebP or GIF"},
+                    **_OPTIONS_SCHEMA,
+                },
+                "required": [FILE_FIELD],
+            },
+            "encoding": {FILE_FIELD: {"contentType": ", ".join(sorted(set(MEDIA_TYPES) - {"image/jpg"}))}},
+        },
+        **{media: _RAW_IMAGE for media in sorted(set(MEDIA_TYPES) - {"image/jpg"})},
+        "application/json": {"schema": ImageEmbedRequest.model_json_schema()},
+    },
+}
+QUERY_PARAMETERS = [
+    {"name": name, "in": "query", "required": False, "schema": schema, "description": "For raw image bodies"}
+    for name, schema in _OPTIONS_SCHEMA.items()
+]
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
 
@@ -53,6 +86,7 @@ def register_image_routes(app: APIGatewayRestResolver, service: EmbedService) ->
         description=_DESCRIPTION,
         tags=["embed"],
         responses=responses(ImageEmbedResponse),
+        openapi_extensions={"requestBody": REQUEST_BODY, "parameters": QUERY_PARAMETERS},
     )
     def embed_image():
         event = app.current_event
