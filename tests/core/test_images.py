@@ -15,7 +15,7 @@ from omnisearch_embed.images import (
     sniff_format,
     validate_image,
 )
-from tests.helpers.images import animated, image_bytes, png_claiming, truncated_png
+from tests.helpers.images import animated, image_bytes, png_claiming, truncated_png, webp_claiming
 
 LIMITS = {"max_bytes": 1 << 20, "max_pixels": 1_000_000}
 
@@ -51,24 +51,33 @@ def test_every_webp_header_kind_gives_its_size(options: dict) -> None:
     assert (info.width, info.height) == (300, 5)
 
 
-@pytest.mark.parametrize(("size", "claims_pixels"), [((20000, 20000), "400000000"), ((8000, 8000), "8000x8000")])
+@pytest.mark.parametrize(
+    ("data", "claims"),
+    [
+        (png_claiming(20000, 20000), None),
+        (png_claiming(8000, 8000), "8000x8000"),
+        (webp_claiming(16384, 16384), None),
+        (webp_claiming(9000, 9000), "9000x9000"),
+    ],
+)
 def test_over_limit_headers_are_refused_without_decoding(
-    monkeypatch: pytest.MonkeyPatch, size: tuple[int, int], claims_pixels: str
+    monkeypatch: pytest.MonkeyPatch, data: bytes, claims: str | None
 ) -> None:
     """Pillow's lazy open reads the header; no pixel is decoded (load is never called) for either size.
 
-    20000x20000 is past Pillow's own decompression-bomb ceiling, which refuses it inside ``Image.open``.
+    20000x20000 and 16384x16384 are past Pillow's own decompression-bomb ceiling, which refuses them inside
+    ``Image.open``; the others reach our check with their size read from the header.
     """
 
     def no_decoding(*args, **kwargs):
         raise AssertionError("an over-limit image must never be decoded")
 
     monkeypatch.setattr(ImageFile.ImageFile, "load", no_decoding)
-    error = refused(validate_image, png_claiming(*size), max_bytes=1 << 20, max_pixels=40_000_000)
+    error = refused(validate_image, data, max_bytes=1 << 20, max_pixels=40_000_000)
     assert (error.status, error.code) == (413, "image_too_many_pixels")
     assert "40000000-pixel limit" in error.message
-    if "x" in claims_pixels:
-        assert claims_pixels in error.message
+    if claims is not None:
+        assert claims in error.message
 
 
 @pytest.mark.parametrize("fmt", ["PNG", "JPEG", "WEBP", "GIF"])
