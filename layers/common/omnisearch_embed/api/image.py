@@ -33,6 +33,7 @@ _OPTIONS_SCHEMA = {
     "encoding": {"type": "string", "enum": ["float", "base64"], "default": "float"},
 }
 _RAW_IMAGE = {"schema": {"type": "string", "format": "binary"}}
+_DECLARED_TYPES = sorted(set(MEDIA_TYPES) - {"image/jpg"})  # image/jpg is accepted, not advertised
 # Powertools derives a requestBody only from a declared body parameter, which this route cannot have (it
 # reads four body forms itself), so the OpenAPI request body and the raw bodies' query options are spelled
 # out here; Swagger UI's "Try it out" then offers a file picker for the form and for each raw image type,
@@ -49,9 +50,9 @@ REQUEST_BODY: dict[str, Any] = {
                 },
                 "required": [FILE_FIELD],
             },
-            "encoding": {FILE_FIELD: {"contentType": ", ".join(sorted(set(MEDIA_TYPES) - {"image/jpg"}))}},
+            "encoding": {FILE_FIELD: {"contentType": ", ".join(_DECLARED_TYPES)}},
         },
-        **{media: _RAW_IMAGE for media in sorted(set(MEDIA_TYPES) - {"image/jpg"})},
+        **{media: _RAW_IMAGE for media in _DECLARED_TYPES},
         "application/json": {"schema": ImageEmbedRequest.model_json_schema()},
     },
 }

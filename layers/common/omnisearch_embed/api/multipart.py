@@ -137,7 +137,7 @@ def parse_multipart(body: bytes, content_type: str) -> dict[str, Part]:
     try:
         parser.write(body)
     except MultipartParseError as e:
-        raise _invalid(f"the multipart body is malformed at byte {e.offset} (it must start with --<boundary>)") from e
+        raise _invalid(f"the multipart body is malformed at byte {e.offset} ({e})") from e
     if not collector.ended:
         raise _invalid("the multipart body is truncated (no closing boundary) or has none of the declared boundary")
     return collector.fields
