@@ -2,6 +2,7 @@
 
 Run it with ``python -m local_server`` (or ``make serve``). Modules: ``cli`` (flags, backend choice, banner),
 ``server`` (Starlette app, one Powertools app per worker thread), ``apigw_event`` (HTTP <-> API Gateway
-REST proxy event), ``sagemaker_emulation`` (InvokeEndpoint and /ping), ``batching`` (DynamicBatcher) and
-``clip_backend`` (LocalClipBackend). Importing the package imports none of them, so torch loads only when used.
+REST proxy event), ``sagemaker_emulation`` (InvokeEndpoint and /ping), ``batching`` (DynamicBatcher),
+``clip_backend`` (LocalClipBackend) and ``background`` (a server on a background thread, for tests). Importing
+the package imports none of them, so torch loads only when used.
 """

@@ -17,7 +17,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -198,30 +198,6 @@ class LocalServer:
         ]
         response.raw_headers.append((b"x-amzn-requestid", event["requestContext"]["requestId"].encode("ascii")))
         return response
-
-
-@contextlib.contextmanager
-def serve_in_thread(server: LocalServer, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
-    """Serve ``server`` with uvicorn on a background thread (tests, notebooks); yields its base URL."""
-    import uvicorn
-
-    from local_server.cli import bind
-
-    sock = bind(host, port)
-    uv = uvicorn.Server(uvicorn.Config(server.asgi, log_level="warning", log_config=None, lifespan="on"))
-    thread = threading.Thread(target=uv.run, kwargs={"sockets": [sock]}, name="uvicorn", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    try:
-        while not uv.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.01)
-        yield f"http://{host}:{sock.getsockname()[1]}"
-    finally:
-        uv.should_exit = True
-        thread.join(30)
-        sock.close()
 
 
 def _no_local_model() -> Any:

@@ -3,9 +3,9 @@
 Ships with its siblings clip_inputs.py (request parsing, images) and clip_text.py (tokens, trimmed text tower).
 The toolkit calls ``model_fn`` once, then ``input_fn -> predict_fn -> output_fn`` per request. The local
 server runs these same functions in process, so both paths give the same vectors for the same input.
-Wire protocol (DESIGN.md): ``{"texts": [...]}`` or ``{"images": [b64, ...]}`` with optional
-``normalize`` and ``encoding``; answers JSON ``{model, dimension, embeddings, truncated, tokens}`` or,
-for ``Accept: application/x-npy``, the bare float32 matrix.
+Wire protocol (the caller's side is omnisearch_embed/backends/wire.py): ``{"texts": [...]}`` or
+``{"images": [b64, ...]}`` with optional ``normalize`` and ``encoding``; answers JSON ``{model, dimension,
+embeddings, truncated, tokens}`` or, for ``Accept: application/x-npy``, the bare float32 matrix.
 
 ``tokens`` counts the token positions the text tower reads for a text: start and end tokens included,
 at most the context length (77 for CLIP); ``truncated`` says the text had more and was cut to fit.

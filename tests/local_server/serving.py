@@ -11,8 +11,9 @@ from typing import Any
 
 from PIL import Image
 
+from local_server.background import serve_in_thread
 from local_server.batching import DynamicBatcher
-from local_server.server import LocalServer, serve_in_thread
+from local_server.server import LocalServer
 from omnisearch_embed.embeddings import Embeddings
 from omnisearch_embed.errors import ModelError
 from omnisearch_embed.settings import Settings

@@ -30,10 +30,18 @@ _DENIED = {"AccessDenied", "403", "AllAccessDisabled", "InvalidObjectState"}
 _THROTTLED = {"SlowDown", "Throttling", "ThrottlingException", "RequestLimitExceeded", "503"}
 
 
+def _is_key(key: str) -> bool:
+    """S3 keys are 1 to 1,024 bytes of UTF-8 (so a lone surrogate, which has no UTF-8, is no key)."""
+    try:
+        return 0 < len(key.encode("utf-8")) <= 1024
+    except UnicodeEncodeError:
+        return False
+
+
 def parse_s3_uri(uri: str, *, param: str | None = None) -> tuple[str, str]:
     """``s3://bucket/some/key.png`` -> ``("bucket", "some/key.png")``; anything else is a 400."""
     bucket, _, key = uri[5:].partition("/") if uri[:5].lower() == "s3://" else ("", "", "")
-    if not _BUCKET.match(bucket) or not key:
+    if not _BUCKET.match(bucket) or not _is_key(key):
         raise InvalidInputError(f"{uri[:200]!r} is not an s3://bucket/key URI", code="invalid_s3_uri", param=param)
     return bucket, key
 

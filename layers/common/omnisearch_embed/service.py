@@ -20,7 +20,7 @@ from typing import Any
 
 from omnisearch_embed.backends.base import Backend
 from omnisearch_embed.embeddings import Embeddings
-from omnisearch_embed.errors import EmbedError, InvalidInputError, ModelError, PayloadTooLargeError
+from omnisearch_embed.errors import INVALID_TEXT, EmbedError, InvalidInputError, ModelError, PayloadTooLargeError
 from omnisearch_embed.images import decode_inline_image, is_s3_uri, reject_remote_url, validate_image
 from omnisearch_embed.s3_images import S3ImageFetcher
 from omnisearch_embed.settings import Settings
@@ -48,6 +48,19 @@ def used_fallback(emb: Embeddings) -> bool:
 
 def _item(param: str | None, index: int, count: int) -> str | None:
     return f"{param}[{index}]" if param and count > 1 else param
+
+
+def _utf8_length(text: str, where: str | None) -> int:
+    """Bytes of ``text`` in UTF-8; a lone surrogate (JSON ``"\\ud800"``) has none, so it is the caller's 400."""
+    try:
+        return len(text.encode("utf-8"))
+    except UnicodeEncodeError as e:
+        raise InvalidInputError(
+            f"{where or 'text'} is not valid Unicode: a lone surrogate U+{ord(text[e.start]):04X} at character "
+            f"{e.start} (a \\u escape for a character beyond U+FFFF must be a high-low pair)",
+            code=INVALID_TEXT,
+            param=where,
+        ) from e
 
 
 class EmbedService:
@@ -89,7 +102,7 @@ class EmbedService:
                     code="text_too_long",
                     param=where,
                 )
-            total += len(text.encode("utf-8"))
+            total += _utf8_length(text, where)
         self._check_total(total, param)
         return self._call("text", len(texts), lambda: self.backend.embed_texts(list(texts), normalize=normalize))
 

@@ -17,7 +17,7 @@ from omnisearch_embed.api.batch import register_batch_routes
 from omnisearch_embed.api.errors import ErrorHook, install_error_handlers
 from omnisearch_embed.api.health import register_health_routes
 from omnisearch_embed.api.image import register_image_routes
-from omnisearch_embed.api.multipart import json_loader
+from omnisearch_embed.api.json_body import install_json_bodies, json_loader
 from omnisearch_embed.api.openai_routes import register_openai_routes
 from omnisearch_embed.api.swagger import register_swagger
 from omnisearch_embed.api.text import register_text_routes
@@ -51,6 +51,7 @@ def create_app(
     app = APIGatewayRestResolver(
         cors=cors, enable_validation=True, json_body_deserializer=json_loader(settings.max_request_bytes)
     )
+    install_json_bodies(app)
     register_swagger(app, title=TITLE, version=__version__, description=DESCRIPTION)
     install_error_handlers(app, on_error=on_error)
     register_text_routes(app, service)
