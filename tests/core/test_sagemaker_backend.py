@@ -11,12 +11,11 @@ from typing import Any
 
 import boto3
 import pytest
-from botocore.config import Config
 from botocore.exceptions import ConnectTimeoutError, EndpointConnectionError, NoCredentialsError, ReadTimeoutError
 from botocore.stub import Stubber
 
-from omnisearch_embed.backends.base import Backend
 from omnisearch_embed.backends import retries
+from omnisearch_embed.backends.base import Backend
 from omnisearch_embed.backends.sagemaker import MAX_ATTEMPTS, SageMakerBackend, client_config
 from omnisearch_embed.errors import (
     BackendTimeoutError,
@@ -325,3 +324,33 @@ def test_the_default_client_uses_the_deadline_policy_and_honours_the_endpoint_ov
     assert backend.client.meta.region_name == "eu-west-1"
     assert config.retries == {"mode": "standard", "total_max_attempts": MAX_ATTEMPTS}
     assert config.read_timeout == 20 and config.connect_timeout == 1.0
+
+
+_DENIED = (
+    "User: arn:aws:sts::123456789012:assumed-role/omnisearch-embed-dev-EmbedRole/omnisearch-embed-dev-embed "
+    "is not authorized to perform: sagemaker:InvokeEndpoint on resource: "
+    "arn:aws:sagemaker:us-east-1:123456789012:endpoint/omnisearch-embed-dev"
+)
+
+
+@pytest.mark.parametrize(
+    ("error_code", "http_status", "fields"),
+    [
+        ("AccessDeniedException", 403, None),
+        ("ValidationError", 400, None),
+        ("ThrottlingException", 400, None),
+        ("ServiceUnavailable", 503, None),
+        ("ModelError", 424, {"OriginalStatusCode": 500, "LogStreamArn": "arn:aws:logs:us-east-1:123456789012:x"}),
+    ],
+)
+def test_aws_error_text_is_logged_never_returned(
+    stubbed: Any, caplog: pytest.LogCaptureFixture, error_code: str, http_status: int, fields: dict | None
+) -> None:
+    backend, stubber = stubbed
+    stubber.add_client_error("invoke_endpoint", error_code, _DENIED, http_status, modeled_fields=fields)
+    with caplog.at_level(logging.WARNING), pytest.raises(EmbedError) as info:
+        backend.embed_texts(["a"])
+    public = json.dumps(info.value.to_dict())
+    assert "123456789012" not in public and "arn:" not in public and "assumed-role" not in public
+    assert info.value.code and ENDPOINT in info.value.message
+    assert any("assumed-role" in record.getMessage() for record in caplog.records)  # the operator still sees it
