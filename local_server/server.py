@@ -38,7 +38,9 @@ from omnisearch_embed.settings import LAMBDA_MAX_EVENT_BYTES, Settings
 
 _logger = logging.getLogger(__name__)
 
-OPEN_PATHS = frozenset({"/health", "/ping"})  # answered without an API key
+# Answered without an API key. A browser cannot add a header when it opens a page, so Swagger UI is open: its
+# Authorize dialog then sends the key with every "Try it out".
+OPEN_PATHS = frozenset({"/health", "/ping", "/swagger"})
 _METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD"]
 _HOP_HEADERS = {"content-length", "transfer-encoding", "connection"}
 AppFactory = Callable[[Backend, Settings], Any]
@@ -138,8 +140,14 @@ class LocalServer:
             _error_body(path, error),
             status_code=error.status,
             media_type="application/json",
-            headers={"www-authenticate": 'Bearer realm="omnisearch-embed"'},
+            headers={"www-authenticate": 'Bearer realm="omnisearch-embed"', **self._cors_headers()},
         )
+
+    def _cors_headers(self) -> dict[str, str]:
+        """API Gateway's own error answers carry the origin too (template.yaml's GatewayResponses), so pages can
+        read a 401 or 413 instead of seeing a network error."""
+        origin = self.settings.cors_allow_origin
+        return {"access-control-allow-origin": origin} if origin else {}
 
     def _too_large(self, path: str) -> Response:
         """Lambda refuses an event over 6 MB and API Gateway answers 413; the code is the template's."""
@@ -148,7 +156,8 @@ class LocalServer:
             "binary types, plus headers); send large images as s3_uri",
             code="request_too_large",
         )
-        return Response(_error_body(path, error), status_code=error.status, media_type="application/json")
+        body = _error_body(path, error)
+        return Response(body, status_code=error.status, media_type="application/json", headers=self._cors_headers())
 
     def _guarded(self, endpoint: Callable[[Request], Any]) -> Callable[[Request], Any]:
         async def guarded(request: Request) -> Response:

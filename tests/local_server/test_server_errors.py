@@ -206,8 +206,9 @@ def test_api_key_is_required_and_checked(keyed: Running, headers: dict[str, str]
         openai = client.post("/v1/embeddings", json={"input": "a", "model": "tiny-shapes"})
         assert openai.status_code == 401 and openai.json()["error"]["type"] == "authentication_error"
         assert client.post("/endpoints/local/invocations", json={"texts": ["a"]}).status_code == 401
-        # health checks and the container ping stay open
+        # health checks, the container ping and the API docs stay open
         assert client.get("/health").status_code == 200 and client.get("/ping").status_code == 200
+        assert client.get("/swagger").status_code == 200
 
 
 def test_cors_preflights_need_no_key_as_in_api_gateway(tiny: Any) -> None:
