@@ -1,4 +1,4 @@
-"""A real browser against the local server: Swagger UI "Try it out", cross-origin fetch, a form upload, the OpenAI JS SDK.
+"""A real browser against the local server: Swagger UI "Try it out", cross-origin fetch, a form upload, OpenAI JS.
 
 Debian's Chromium and chromedriver (``make browser-deps`` installs them), driven by Selenium; one browser for
 the whole module. The API server requires a key and allows the origin of a second local server that serves
