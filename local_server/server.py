@@ -29,6 +29,7 @@ from starlette.routing import Route
 
 from local_server.apigw_event import INTERNAL_SERVER_ERROR, HttpRequest, RouteTable, from_response, to_event
 from local_server.sagemaker_emulation import LocalModel, SageMakerEmulation, read_body, sigv4_scope
+from local_server.weaviate import WeaviateRoutes, routes_enabled
 from omnisearch_embed import deadline
 from omnisearch_embed.api.errors import error_body
 from omnisearch_embed.api_keys import extract_api_key
@@ -85,6 +86,7 @@ class LocalServer:
         local_model: LocalModel | None = None,
         workers: int = 32,
         app_factory: AppFactory | None = None,
+        weaviate: bool | None = None,
     ) -> None:
         if app_factory is None:
             from omnisearch_embed.api import create_app as app_factory
@@ -97,11 +99,15 @@ class LocalServer:
         self.routes = RouteTable((schema.paths or {}).keys())
         self._executor = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="apigw-worker")
         emulation = SageMakerEmulation(local_model or _no_local_model, region=settings.aws_region)
+        # Weaviate's multi2vec-clip API: keyless (Weaviate sends no key), so off by default when a key is set
+        enabled = routes_enabled(weaviate, settings.api_key)
+        self.weaviate = WeaviateRoutes(backend, settings, self._executor) if enabled else None
         self.asgi = Starlette(
             routes=[
                 Route("/ping", emulation.ping, methods=["GET"]),
                 Route("/endpoints/{name}/invocations", self._guarded(emulation.invoke_endpoint), methods=["POST"]),
                 Route("/invocations", self._guarded(emulation.invocations), methods=["POST"]),
+                *(self.weaviate.routes() if self.weaviate else []),
                 Route("/{path:path}", self.handle_api, methods=_METHODS),
             ],
             lifespan=self._lifespan,
