@@ -37,7 +37,8 @@ $(BROWSER_JS)/node_modules/.installed: $(BROWSER_JS)/package-lock.json
 	touch $@
 
 browser-deps: $(BROWSER_JS)/node_modules/.installed
-	if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
+	if ! { command -v chromium || command -v google-chrome; } >/dev/null \
+	  || ! { command -v chromedriver || ls "$${CHROMEWEBDRIVER:-/nonexistent}/chromedriver"; } >/dev/null 2>&1; then \
 	  sudo=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$sudo apt-get update -qq; \
 	  $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; \

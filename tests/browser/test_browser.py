@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import shutil
 import subprocess
 import threading
@@ -27,7 +28,22 @@ from omnisearch_embed.settings import Settings
 
 HERE = Path(__file__).resolve().parent
 JS_DIR = HERE / "js"
-CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+
+
+def _first(*candidates: str | None) -> str | None:
+    return next((c for c in candidates if c and Path(c).is_file()), None)
+
+
+# Debian's packages (make browser-deps); CHROMIUM / CHROMEDRIVER or a preinstalled Chrome elsewhere (CI images)
+CHROMIUM = _first(
+    os.environ.get("CHROMIUM"), "/usr/bin/chromium", shutil.which("chromium"), shutil.which("google-chrome")
+)
+CHROMEDRIVER = _first(
+    os.environ.get("CHROMEDRIVER"),
+    "/usr/bin/chromedriver",
+    shutil.which("chromedriver"),
+    os.path.join(os.environ.get("CHROMEWEBDRIVER", "/nonexistent"), "chromedriver"),
+)
 KEY = "browser-test-key"
 CHROMIUM_FLAGS = (
     "--headless",
@@ -42,8 +58,10 @@ CHROMIUM_FLAGS = (
 )
 
 webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is a dev dependency: make venv")
-if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
-    pytest.fail("Chromium is missing: run `make browser-deps` (apt-get install chromium chromium-driver)")
+if CHROMIUM is None or CHROMEDRIVER is None:
+    pytest.fail(
+        "Chromium or chromedriver is missing: run `make browser-deps` (apt-get install chromium chromium-driver)"
+    )
 
 
 class Recorder:
