@@ -11,7 +11,7 @@ PY := $(VENV)/bin/python
 QUIET_PIP := { grep -v "is ignored: it is neither a file nor a directory" || true; }
 ARGS ?=
 
-.PHONY: help venv sam-venv serve test test-python lint template-check bench clean
+.PHONY: help venv sam-venv browser-deps serve test test-python lint template-check bench clean
 
 help:
 	@echo "make serve   - set up .venv and run the local server on http://127.0.0.1:8000 (tiny-shapes model)"
@@ -29,6 +29,21 @@ $(SAM_VENV)/.installed: requirements-sam.txt
 	$(SAM_VENV)/bin/python -m pip install -q -r requirements-sam.txt 2>&1 | $(QUIET_PIP)
 	touch $@
 
+# The browser tests drive Debian's Chromium with its chromedriver (never a browser a tool downloads) and
+# bundle the official OpenAI JS SDK with esbuild, both pinned in tests/browser/js/package-lock.json.
+BROWSER_JS := tests/browser/js
+$(BROWSER_JS)/node_modules/.installed: $(BROWSER_JS)/package-lock.json
+	cd $(BROWSER_JS) && npm ci --no-audit --no-fund --ignore-scripts
+	touch $@
+
+browser-deps: $(BROWSER_JS)/node_modules/.installed
+	if ! { command -v chromium || command -v google-chrome; } >/dev/null \
+	  || ! { command -v chromedriver || ls "$${CHROMEWEBDRIVER:-/nonexistent}/chromedriver"; } >/dev/null 2>&1; then \
+	  sudo=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$sudo apt-get update -qq; \
+	  $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; \
+	fi
+
 venv: $(VENV)/.installed
 sam-venv: $(SAM_VENV)/.installed
 
@@ -39,7 +54,7 @@ lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-test-python: venv
+test-python: venv browser-deps
 	$(PY) -m pytest
 
 template-check: sam-venv

@@ -91,6 +91,13 @@ def describe(backend: Any) -> str:
     return f"{type(backend).__name__} ({backend.service}, in this process)"
 
 
+def cors_line(settings: Settings) -> str:
+    """What the banner says about browsers: which origin may call, and how to allow one."""
+    if not settings.cors_allow_origin:
+        return "off: browsers on other origins are blocked (set CORS_ALLOW_ORIGIN=* or https://your.app)"
+    return f"Access-Control-Allow-Origin: {settings.cors_allow_origin} (CORS_ALLOW_ORIGIN; preflights need no key)"
+
+
 def banner(url: str, backend: Any, settings: Settings, workers: int, *, weaviate: bool = False) -> str:
     example = "-H 'content-type: application/json' -d '{\"text\": \"a red circle\"}'"
     lines = [
@@ -101,6 +108,7 @@ def banner(url: str, backend: Any, settings: Settings, workers: int, *, weaviate
         f"  Swagger UI   {url}/swagger   (OpenAPI JSON: {url}/swagger?format=json)",
         f"  SageMaker    POST {url}/endpoints/<name>/invocations   (runtime emulation with the local model)",
         f"  API key      {'required: x-api-key or Authorization: Bearer' if settings.api_key else 'not required'}",
+        f"  CORS         {cors_line(settings)}",
         f"  Workers      {workers} threads",
         f"  Weaviate     {weaviate_line(url, weaviate, settings)}",
         f"  Try          curl -s {url}/embed/text {example}",

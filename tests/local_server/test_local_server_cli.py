@@ -86,6 +86,14 @@ def test_banner_names_everything_and_warns_about_the_demo_model(tiny: Any) -> No
     assert "WARNING" not in banner("http://127.0.0.1:8000", RealModel(), Settings(), 32)
 
 
+def test_banner_says_how_browsers_get_in() -> None:
+    class RealModel:
+        model_id, service = "ViT-B-32/openai", "local"
+
+    assert "CORS_ALLOW_ORIGIN" in banner("http://127.0.0.1:8000", RealModel(), Settings(), 32)
+    assert "Access-Control-Allow-Origin: *" in banner("http://x", RealModel(), Settings(cors_allow_origin="*"), 1)
+
+
 def _env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CLIP_", "USE_SAGEMAKER", "API_KEY", "FALLBACK"))}
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "layers" / "common"), str(ROOT)])

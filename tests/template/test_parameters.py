@@ -22,6 +22,7 @@ PARAMETERS = {
     "ClipPretrained",
     "InferenceImage",
     "AllowedS3Buckets",
+    "S3KmsKeyArn",
     "FallbackMode",
     "ThrottleRateLimit",
     "ThrottleBurstLimit",

@@ -127,15 +127,13 @@ class EmbedService:
                 images.append(decode_inline_image(ref, max_bytes=max_bytes, param=where))
         inline_total = sum(len(b) for b in images if b is not None)
         self._check_total(inline_total, param)
-        if s3_slots:
+        if s3_slots:  # S3 bytes never pass through the Lambda event: their own budget, split across invokes
             fetched = self.s3.fetch_many(
-                [uri for _, uri in s3_slots],
-                total_limit=self.settings.max_request_bytes - inline_total,
-                param=param,
+                [uri for _, uri in s3_slots], total_limit=self.settings.max_s3_batch_bytes, param=param
             )
             for (i, _), data in zip(s3_slots, fetched, strict=True):
                 images[i] = data
-        return self.embed_image_bytes([b for b in images if b is not None], normalize=normalize, param=param)
+        return self._embed_images([b for b in images if b is not None], normalize=normalize, param=param)
 
     def embed_image_bytes(
         self, images: Sequence[bytes], *, normalize: bool = True, param: str | None = "image"
@@ -143,6 +141,9 @@ class EmbedService:
         """Embed raw image files (PNG/JPEG/WebP/GIF) after checking bytes, format, pixels and integrity."""
         self._check_count(len(images), param)
         self._check_total(sum(len(b) for b in images), param)
+        return self._embed_images(images, normalize=normalize, param=param)
+
+    def _embed_images(self, images: Sequence[bytes], *, normalize: bool, param: str | None) -> Embeddings:
         for i, data in enumerate(images):
             validate_image(
                 data,

@@ -2,14 +2,16 @@
 
 Every SDK failure becomes an :mod:`omnisearch_embed.errors` exception with a stable code, so the API
 answers 429/502/503/504 with a reason instead of a 500, and FallbackBackend can tell the endpoint's
-faults from the caller's. Timeouts are sized so that retries included, a call ends inside
-``timeout_seconds`` (itself validated to stay under API Gateway's 29 s).
+faults from the caller's. Every call runs under the request's deadline (:mod:`omnisearch_embed.deadline`),
+narrowed to ``timeout_seconds``: chunks, retries and read timeouts all share it (see :mod:`.retries`).
+AWS's own error text is logged, never returned (it names accounts and role ARNs).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -26,7 +28,8 @@ from botocore.exceptions import (
 )
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
-from omnisearch_embed.backends import wire
+from omnisearch_embed import deadline
+from omnisearch_embed.backends import retries, wire
 from omnisearch_embed.embeddings import SERVICE_SAGEMAKER, Embeddings
 from omnisearch_embed.errors import (
     BackendTimeoutError,
@@ -42,9 +45,11 @@ logger = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 3
 CONNECT_TIMEOUT_SECONDS = 1.0  # a same-region endpoint connects in milliseconds; a slow connect is an outage
-MIN_READ_TIMEOUT_SECONDS = 1.0
 MAX_CONCURRENT_CHUNKS = 4
 _MESSAGE_LIMIT = 300
+_AWS_TEXT_LOGGED = "AWS's message is in the service log"
+_ARN = re.compile(r"arn:aws[\w-]*:[^\s\"',;)]+")
+_ACCOUNT_ID = re.compile(r"(?<!\d)\d{12}(?!\d)")
 _THROTTLING_CODES = {"ThrottlingException", "Throttling", "TooManyRequestsException", "ModelNotReadyException"}
 _UNAVAILABLE_CODES = {
     "ServiceUnavailable": "endpoint_unavailable",
@@ -53,42 +58,26 @@ _UNAVAILABLE_CODES = {
 }
 
 
-def _backoff_budget(attempts: int) -> float:
-    """Adaptive mode's longest (throttling) backoff before attempts 2..n: 1 s, then 2 s, ..."""
-    return float(sum(2**i for i in range(attempts - 1)))
-
-
 def client_config(timeout_seconds: float) -> Config:
-    """Adaptive retries whose worst case (every attempt connecting and reading to its limit) fits the budget.
+    """Up to MAX_ATTEMPTS for throttling and failed connects (see :mod:`.retries`), never for a read timeout.
 
-    Up to MAX_ATTEMPTS while each attempt still gets MIN_READ_TIMEOUT_SECONDS to read; fewer on a tight budget.
+    ``timeout_seconds`` is only the read timeout of a call made outside any deadline; SageMakerBackend always
+    calls under one, and each attempt then reads for what that deadline leaves.
     """
-    connect = min(CONNECT_TIMEOUT_SECONDS, timeout_seconds / 10)
-    attempts, read = 1, timeout_seconds - connect
-    for tries in range(MAX_ATTEMPTS, 1, -1):
-        share = (timeout_seconds - _backoff_budget(tries)) / tries - connect
-        if share >= MIN_READ_TIMEOUT_SECONDS:
-            attempts, read = tries, share
-            break
-    return Config(
-        retries={"mode": "adaptive", "total_max_attempts": attempts},  # botocore's "max_attempts" counts retries only
-        connect_timeout=connect,
-        read_timeout=read,
-        max_pool_connections=max(10, MAX_CONCURRENT_CHUNKS),
+    return retries.client_config(
+        connect_timeout=min(CONNECT_TIMEOUT_SECONDS, timeout_seconds / 10),
+        read_timeout=timeout_seconds,
+        max_attempts=MAX_ATTEMPTS,
+        pool=max(10, MAX_CONCURRENT_CHUNKS),
     )
-
-
-def worst_case_seconds(config: Config) -> float:
-    """Longest an ``invoke_endpoint`` made with ``config`` can take before it gives up."""
-    attempts = config.retries["total_max_attempts"]
-    return attempts * (config.connect_timeout + config.read_timeout) + _backoff_budget(attempts)
 
 
 def make_client(region: str | None, timeout_seconds: float) -> Any:
     """A ``sagemaker-runtime`` client; no ``endpoint_url`` so AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME still applies."""
     import boto3  # deferred: tests and the local server often inject their own client
 
-    return boto3.client("sagemaker-runtime", region_name=region or None, config=client_config(timeout_seconds))
+    client = boto3.client("sagemaker-runtime", region_name=region or None, config=client_config(timeout_seconds))
+    return retries.install(client)
 
 
 class SageMakerBackend:
@@ -134,18 +123,19 @@ class SageMakerBackend:
         return {"status": "ok", "service": self.service, "endpoint": self.endpoint_name, "model": self.model_id}
 
     def _run(self, chunks: list[wire.Chunk], *, texts: bool) -> Embeddings:
-        deadline = time.monotonic() + self.timeout_seconds
-        if len(chunks) == 1:
-            parts = [self._invoke(chunks[0], texts, deadline)]
-        else:  # chunks are independent: send them side by side so a split batch costs about one invocation
-            with ThreadPoolExecutor(max_workers=min(len(chunks), self.max_concurrency)) as pool:
-                futures = [pool.submit(self._invoke, chunk, texts, deadline) for chunk in chunks]
-                try:
-                    parts = [future.result() for future in futures]
-                except BaseException:
-                    for future in futures:
-                        future.cancel()
-                    raise
+        # The request's deadline, narrowed to this backend's own timeout: every chunk and retry shares it.
+        with deadline.scope(time.monotonic() + self.timeout_seconds):
+            if len(chunks) == 1:
+                parts = [self._invoke(chunks[0], texts)]
+            else:  # chunks are independent: send them side by side so a split batch costs about one invocation
+                with ThreadPoolExecutor(max_workers=min(len(chunks), self.max_concurrency)) as pool:
+                    futures = [pool.submit(deadline.propagate(self._invoke), chunk, texts) for chunk in chunks]
+                    try:
+                        parts = [future.result() for future in futures]
+                    except BaseException:
+                        for future in futures:
+                            future.cancel()
+                        raise
         result = wire.merge(parts)
         if result.model != self.model_id and result.model not in self._reported_models:
             self._reported_models.add(result.model)
@@ -157,12 +147,8 @@ class SageMakerBackend:
             )
         return result
 
-    def _invoke(self, chunk: wire.Chunk, texts: bool, deadline: float) -> Embeddings:
-        if time.monotonic() > deadline:
-            raise BackendTimeoutError(
-                f"endpoint {self.endpoint_name} did not finish the batch within {self.timeout_seconds:g} s",
-                code="backend_deadline_exceeded",
-            )
+    def _invoke(self, chunk: wire.Chunk, texts: bool) -> Embeddings:
+        deadline.check(f"endpoint {self.endpoint_name} was called for items {chunk.start}..")
         try:
             response = self.client.invoke_endpoint(
                 EndpointName=self.endpoint_name,
@@ -172,10 +158,26 @@ class SageMakerBackend:
             )
             body = response["Body"].read()
         except ClientError as e:
-            raise map_client_error(e, self.endpoint_name) from e
+            raise without_aws_text(map_client_error(e, self.endpoint_name), e) from e
         except BotoCoreError as e:
             raise map_botocore_error(e, self.endpoint_name) from e
         return wire.decode_response(body, count=chunk.count, service=self.service, texts=texts)
+
+
+def without_aws_text(error: EmbedError, cause: ClientError) -> EmbedError:
+    """``error`` with AWS's own message (account ids, role ARNs, policy names) logged and cut from what callers see.
+
+    The container's words (a ModelError's ``OriginalMessage``) stay: they describe the caller's input.
+    """
+    info = cause.response.get("Error", {})
+    raw = info.get("Message", "") or ""
+    logger.warning("SageMaker answered %s: %s", info.get("Code") or "an error", raw or cause)
+    message = error.message
+    for text in {_trim(raw), _trim(str(cause)), raw} - {""}:
+        message = message.replace(text, _AWS_TEXT_LOGGED)
+    error.message = _ACCOUNT_ID.sub("<account>", _ARN.sub("<arn>", message))
+    error.args = (error.message,)
+    return error
 
 
 def map_client_error(error: ClientError, endpoint: str) -> EmbedError:
