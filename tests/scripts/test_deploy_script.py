@@ -59,6 +59,9 @@ def test_cost_table_follows_from_price_and_hours():
     assert f"${0.7364 * 4 * 365 * 5 / 7 / 12:,.2f}" in rows["dev: 4 h/day on weekdays"]
     assert f"${0.7364 * 730 * 4:,.2f}" in rows["always on, 4 instances (autoscaling max)"]  # template MaxInstances
     assert "Assumptions" in result.stdout and "us-east-1" in result.stdout
+    million = rows["1 million requests"]  # serverless: 6144 MB x 0.15 s, $0.00002 per GB-second, 4 KB each
+    assert "6144 MB" in million and f"${1e6 * 0.15 * 6 * 0.00002 + 1e6 * 4 / 1024**2 * 0.016:,.2f}" in million
+    assert rows["idle (dev stack, fallback never used)"].endswith("$0.00")
 
 
 def test_cost_custom_scenario_and_price_override():
