@@ -256,13 +256,13 @@ def start_toolkit(
     if reason:
         raise RuntimeError(reason)
     workdir = Path(workdir).resolve()
-    for sub in ("base", "run", "pip-prefix"):
-        shutil.rmtree(workdir / sub, ignore_errors=True)
-        (workdir / sub).mkdir(parents=True)
-    _lay_out(Path(model), workdir / "base")
     lock = _acquire_lock()
     try:
         _clear_leftovers()
+        for sub in ("base", "run", "pip-prefix"):
+            shutil.rmtree(workdir / sub, ignore_errors=True)
+            (workdir / sub).mkdir(parents=True)
+        _lay_out(Path(model), workdir / "base")
         port = free_port()
         log = workdir / "toolkit.log"
         with open(log, "wb") as out:
