@@ -25,7 +25,14 @@ from local_server.clip_backend import LocalClipBackend
 from omnisearch_embed.backends.sagemaker import SageMakerBackend, map_client_error
 from omnisearch_embed.errors import EmbedError
 from tests.helpers.images import image_bytes
-from tests.serving_stack.toolkit_harness import LOCK_PATH, PYTHON_VERSION, Toolkit, offline_pip_env, serving_venv
+from tests.serving_stack.toolkit_harness import (
+    LOCK_PATH,
+    PYTHON_VERSION,
+    Toolkit,
+    free_port,
+    serving_venv,
+    toolkit_environment,
+)
 
 ENDPOINT = "omnisearch-embed-test"
 LONG_TEXT = " ".join(["a small red circle next to a large blue square"] * 12)  # ~120 tokens
@@ -74,7 +81,7 @@ def test_a_second_toolkit_waits_for_the_lock(toolkit: Toolkit) -> None:
 
 def test_pip_in_the_container_reaches_no_index(tmp_path: Path) -> None:
     """The environment the toolkit runs in really is offline, and the venv lacks the archive's packages."""
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), **offline_pip_env()}
+    env = toolkit_environment(serving_venv(), tmp_path, free_port(), None)  # exactly what serve gets
     python = str(serving_venv() / "bin" / "python")
     download = subprocess.run(
         [python, "-m", "pip", "download", "--no-deps", "--dest", str(tmp_path), "six==1.17.0"],
@@ -84,6 +91,7 @@ def test_pip_in_the_container_reaches_no_index(tmp_path: Path) -> None:
         timeout=120,
     )
     assert download.returncode != 0, download.stdout
+    assert "No matching distribution found for six==1.17.0" in download.stderr, download.stderr[-500:]
     assert not list(tmp_path.glob("*.whl"))
     bare = subprocess.run([python, "-c", "import open_clip"], env=env, capture_output=True, timeout=120)
     assert bare.returncode != 0, "open_clip is in the serving venv itself: the offline install proves nothing"

@@ -199,7 +199,8 @@ def _lay_out(model: Path, base: Path) -> None:
             tar.extractall(target, filter="data")
 
 
-def _environment(venv: Path, workdir: Path, port: int, extra: Mapping[str, str] | None) -> dict[str, str]:
+def toolkit_environment(venv: Path, workdir: Path, port: int, extra: Mapping[str, str] | None) -> dict[str, str]:
+    """What ``serve`` runs with: no host PIP_* or PYTHONPATH, pip offline, the archive's prefix on the path."""
     prefix_site = workdir / "pip-prefix" / "lib" / f"python{PYTHON_VERSION}" / "site-packages"
     env = {k: os.environ[k] for k in KEPT_ENV if k in os.environ}
     env.update(
@@ -269,7 +270,7 @@ def start_toolkit(
             process = subprocess.Popen(
                 [str(venv / "bin" / "serve")],
                 cwd=workdir / "run",  # the model store is $PWD/.sagemaker/ts/models
-                env=_environment(venv, workdir, port, env),
+                env=toolkit_environment(venv, workdir, port, env),
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
