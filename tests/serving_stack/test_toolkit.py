@@ -25,6 +25,7 @@ from local_server.clip_backend import LocalClipBackend
 from omnisearch_embed.backends.sagemaker import SageMakerBackend, map_client_error
 from omnisearch_embed.errors import EmbedError
 from tests.helpers.images import image_bytes
+from tests.serving_stack.conftest import require_serving_stack
 from tests.serving_stack.toolkit_harness import (
     LOCK_PATH,
     PYTHON_VERSION,
@@ -81,6 +82,7 @@ def test_a_second_toolkit_waits_for_the_lock(toolkit: Toolkit) -> None:
 
 def test_pip_in_the_container_reaches_no_index(tmp_path: Path) -> None:
     """The environment the toolkit runs in really is offline, and the venv lacks the archive's packages."""
+    require_serving_stack()
     env = toolkit_environment(serving_venv(), tmp_path, free_port(), None)  # exactly what serve gets
     python = str(serving_venv() / "bin" / "python")
     download = subprocess.run(
