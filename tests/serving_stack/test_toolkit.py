@@ -32,6 +32,7 @@ from tests.serving_stack.toolkit_harness import (
     Toolkit,
     free_port,
     serving_venv,
+    start_toolkit,
     toolkit_environment,
 )
 
@@ -72,6 +73,17 @@ def test_the_archive_installed_its_packages_from_its_own_wheels(toolkit: Toolkit
     assert (site / "open_clip").is_dir()
     installed = {p.name.split("-")[0].lower() for p in site.glob("*.dist-info")}
     assert not installed & {"torch", "torchvision", "numpy", "pillow"}  # the container's own stay untouched
+
+
+def test_an_archive_without_its_wheels_cannot_start_offline(online_only_start: tuple[str, str]) -> None:
+    error, log = online_only_start
+    assert "serve exited" in error
+    assert "failed to install required packages" in log and "Successfully installed" not in log
+
+
+def test_one_process_cannot_start_a_second_toolkit(toolkit: Toolkit, tiny_archive: Path, tmp_path: Path) -> None:
+    with pytest.raises(RuntimeError, match="already runs a toolkit"):
+        start_toolkit(tiny_archive, tmp_path)
 
 
 def test_a_second_toolkit_waits_for_the_lock(toolkit: Toolkit) -> None:

@@ -162,13 +162,20 @@ class Toolkit:
         self.stop()
 
 
+_held_here: list[IO[str]] = []  # this process's lock, if it holds it: waiting on ourselves would never end
+
+
 def _acquire_lock() -> IO[str]:
+    if any(not held.closed for held in _held_here):
+        raise RuntimeError("this process already runs a toolkit: stop it before starting another")
+    _held_here.clear()
     lock = open(LOCK_PATH, "a+")  # noqa: SIM115 - held until Toolkit.stop
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         print(f"waiting for the serving toolkit lock {LOCK_PATH} (another toolkit is running)", flush=True)
         fcntl.flock(lock, fcntl.LOCK_EX)
+    _held_here.append(lock)
     return lock
 
 
