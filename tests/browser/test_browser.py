@@ -104,8 +104,9 @@ def _bundle_openai(out: Path) -> None:
 
 @pytest.fixture(scope="module")
 def sites(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sites]:
+    from local_server.background import serve_in_thread
     from local_server.clip_backend import LocalClipBackend
-    from local_server.server import LocalServer, serve_in_thread
+    from local_server.server import LocalServer
     from tests.helpers.events import sample_png
 
     root = tmp_path_factory.mktemp("pages")
