@@ -127,7 +127,7 @@ def bind(host: str, port: int) -> socket.socket:
 def main(argv: Sequence[str] | None = None) -> int:
     import uvicorn
 
-    from local_server.batching import DynamicBatcher
+    from local_server.batched_backend import BatchedBackend
     from local_server.server import LocalServer
 
     args = parse_args(argv)
@@ -151,7 +151,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sock.close()
         return 2 if isinstance(e, ConfigError) else 1
     if not args.no_batching:
-        backend = DynamicBatcher(backend, max_batch_size=args.max_batch_size, max_wait_ms=args.max_batch_wait_ms)
+        backend = BatchedBackend(backend, max_batch_size=args.max_batch_size, max_wait_ms=args.max_batch_wait_ms)
     server = LocalServer(backend, settings, local_model=local_model, workers=args.workers)
     host, port = sock.getsockname()[:2]
     url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"

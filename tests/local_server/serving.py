@@ -11,7 +11,7 @@ from typing import Any
 
 from PIL import Image
 
-from local_server.batching import DynamicBatcher
+from local_server.batched_backend import BatchedBackend
 from local_server.server import LocalServer, serve_in_thread
 from omnisearch_embed.embeddings import Embeddings
 from omnisearch_embed.errors import ModelError
@@ -79,7 +79,7 @@ def serving(backend: Any, settings: Settings, *, local_model: Any = None, worker
 @dataclass
 class MainServer(Running):
     gated: GatedBackend
-    batcher: DynamicBatcher
+    batcher: BatchedBackend
 
 
 def png_bytes(image: Image.Image, fmt: str = "PNG") -> bytes:

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from local_server.batching import DynamicBatcher
+from local_server.batched_backend import BatchedBackend
 from local_server.cli import LazyLocalModel, banner, bind, describe, parse_args, settings_from
 from omnisearch_embed.backends.factory import backend_from_settings
 from omnisearch_embed.backends.fallback import FallbackBackend
@@ -64,7 +64,7 @@ def test_backend_choice(tiny: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     assert describe(sagemaker) == "SageMakerBackend: endpoint 'local' at http://127.0.0.1:9"
     fallback = backend_from_settings(Settings.from_env({**cloud, "FALLBACK": "local"}), local_factory=lambda: tiny)
     assert isinstance(fallback, FallbackBackend) and fallback.secondary is tiny
-    with DynamicBatcher(fallback, max_batch_size=8, max_wait_ms=3) as batcher:
+    with BatchedBackend(fallback, max_batch_size=8, max_wait_ms=3) as batcher:
         assert describe(batcher) == (
             "SageMakerBackend: endpoint 'local' at http://127.0.0.1:9, falling back to LocalClipBackend "
             "(local, in this process); dynamic batching (up to 8 items, 3 ms)"
