@@ -1,4 +1,4 @@
-"""BatchedBackend (endpoint_server's DynamicBatcher behind the Backend protocol): merging, ordering, limits, error isolation and shutdown, with a recording backend.
+"""BatchedBackend (endpoint_server's DynamicBatcher as a Backend): merging, ordering, limits, errors, shutdown.
 
 The backend here is a real implementation of the Backend protocol whose vectors are a pure function of
 the input, so every request can check it got *its own* rows; a gate holds the first model call so the

@@ -21,6 +21,7 @@ from omnisearch_embed.backends.fallback import FallbackBackend
 from omnisearch_embed.backends.sagemaker import SageMakerBackend
 from omnisearch_embed.errors import ConfigError
 from omnisearch_embed.settings import Settings
+from tests.helpers.ping import wait_healthy
 
 ROOT = Path(__file__).resolve().parents[2]
 AWS_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_CONFIG_FILE": "/dev/null"}
@@ -108,7 +109,7 @@ def test_serves_and_stops_cleanly_on_ctrl_c() -> None:
         assert "tiny-shapes" in text and "DEMO model" in text and f"{url}/swagger" in text
         with httpx.Client(base_url=url, timeout=30) as client:
             assert client.post("/embed/text", json={"text": "a red circle"}).json()["model"] == "tiny-shapes"
-            assert client.get("/ping").status_code == 200
+            assert wait_healthy(client).json() == {"status": "Healthy"}
         process.send_signal(signal.SIGINT)
         out, err = process.communicate(timeout=60)
     finally:
