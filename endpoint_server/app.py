@@ -130,9 +130,10 @@ class EndpointServer:
             return error(HTTPStatus.SERVICE_UNAVAILABLE, "model_loading", "the model is still loading")
         if (failure := self._loaded.exception()) is not None:
             return error(HTTPStatus.SERVICE_UNAVAILABLE, "model_not_loaded", f"the model failed to load: {failure}")
-        if not self._loaded.result()[1].running:
+        batcher = self._loaded.result()[1]
+        if not batcher.running:
             return error(HTTPStatus.SERVICE_UNAVAILABLE, "shutting_down", "the server is shutting down")
-        return Response(json.dumps({"status": "Healthy"}), media_type=JSON)
+        return Response(json.dumps({"status": "Healthy", "queued": batcher.queued}), media_type=JSON)
 
     async def invocations(self, request: Request) -> Response:
         body = await read_body(request, self.config.max_body_bytes)

@@ -12,6 +12,7 @@ import argparse
 import importlib.util
 import logging
 import os
+import signal
 import socket
 import sys
 from collections.abc import Mapping, Sequence
@@ -89,6 +90,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         timeout_graceful_shutdown=int(config.drain_seconds),
         **stack,
     )
+    # uvicorn handles SIGTERM itself (graceful shutdown), then re-raises it under the previous handler:
+    # a no-op here, so a drained server exits 0 and says so.
+    signal.signal(signal.SIGTERM, lambda *_: None)
     try:
         uvicorn.Server(uv).run(sockets=[sock])
     finally:
