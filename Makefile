@@ -38,6 +38,7 @@ serve: venv
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/hadolint endpoint_server/Dockerfile
 
 test-python: venv
 	$(PY) -m pytest
