@@ -9,6 +9,8 @@ import json
 import re
 import shutil
 import subprocess
+import sys
+import textwrap
 import tomllib
 from pathlib import Path
 
@@ -48,3 +50,34 @@ def test_server_requirements_match_the_project_pins() -> None:
     lines = (ROOT / "endpoint_server" / "requirements.txt").read_text().splitlines()
     required = [line for line in lines if line and not line.startswith("#")]
     assert required and all(line in pins for line in required), (required, pins)
+
+
+def _deploy_steps() -> dict[str, dict]:
+    import yaml
+
+    workflow = yaml.safe_load((ROOT / ".github" / "workflows" / "deploy.yml").read_text())
+    job = workflow["jobs"]["deploy"]
+    assert job["permissions"]["id-token"] == "write"  # OIDC: no stored keys
+    return {step.get("name", step.get("uses")): step for step in job["steps"]}
+
+
+def test_the_deploy_workflow_builds_pushes_and_deploys_the_image_of_this_commit() -> None:
+    steps = _deploy_steps()
+    names = list(steps)
+    assert names.index("aws-actions/configure-aws-credentials@v4") < names.index("build and push the serving container")
+    assert names.index("build and push the serving container") < names.index("sam deploy")
+    build = steps["build and push the serving container"]["run"]
+    assert "docker build -f endpoint_server/Dockerfile" in build and "docker push" in build
+    assert "--image-tag-mutability IMMUTABLE" in build
+
+
+def test_the_deploy_overrides_pass_the_image_tag() -> None:
+    script = _deploy_steps()["sam deploy"]["run"]
+    steps_python = script.split("<<'PY'\n", 1)[1].split("\nPY\n", 1)[0]
+    env = {"CONFIG_ENV": "dev", "IMAGE_TAG": "3f2c1e9", "MODEL_DATA_URL": "", "PATH": "/usr/bin:/bin"}
+    result = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(steps_python)], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    overrides = dict(line.split("=", 1) for line in result.stdout.splitlines())
+    assert overrides["EndpointServerImageTag"] == "3f2c1e9" and overrides["ModelDataUrl"].startswith("s3://")

@@ -21,6 +21,8 @@ PARAMETERS = {
     "ClipModel",
     "ClipPretrained",
     "InferenceImage",
+    "ServingContainer",
+    "EndpointServerImageTag",
     "AllowedS3Buckets",
     "FallbackMode",
     "ThrottleRateLimit",
@@ -37,6 +39,8 @@ def samconfig() -> dict[str, Any]:
 
 def accepts(spec: dict[str, Any], value: str) -> bool:
     """What CloudFormation checks before it creates anything."""
+    if "AllowedValues" in spec and value not in spec["AllowedValues"]:
+        return False
     if spec["Type"] == "Number":
         number = float(value)
         return spec.get("MinValue", number) <= number <= spec.get("MaxValue", number)
@@ -75,6 +79,9 @@ def test_defaults(template: dict) -> None:
         ("CorsAllowOrigin", "https://app.example.com", True),
         ("CorsAllowOrigin", "'*'", False),
         ("InferenceImage", "pytorch/pytorch:latest", False),
+        ("ServingContainer", "torchserve", False),
+        ("EndpointServerImageTag", "3f2c1e9", True),
+        ("EndpointServerImageTag", "repo:tag", False),
     ],
 )
 def test_parameter_validation(template: dict, name: str, value: str, ok: bool) -> None:
