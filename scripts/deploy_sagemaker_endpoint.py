@@ -79,11 +79,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def deploy(args: argparse.Namespace) -> int:
-    model_data_url = args.model_data_url or _deploy.model_s3_uri(
-        args.bucket, args.config_env, args.model, args.pretrained
-    )
-    if model_data_url is None:
+    prefix = _deploy.model_s3_prefix(args.bucket, args.config_env, args.model, args.pretrained)
+    if args.model_data_url is None and prefix is None:
         _cli.fail("--deploy needs --bucket (where model.tar.gz goes) or --model-data-url", _cli.EXIT_USAGE)
+    # The key carries the archive's sha256, known once it is built: a changed archive is a new ModelDataUrl.
+    model_data_url = args.model_data_url or f"{prefix}/model-<sha256 of the archive>.tar.gz"
     overrides = {
         "Stage": args.config_env,
         "InstanceType": args.instance_type,
@@ -108,19 +108,22 @@ def deploy(args: argparse.Namespace) -> int:
     steps = (
         []
         if args.model_data_url
-        else [f"package {args.model} ({args.pretrained}) into {archive}", f"upload it to {model_data_url}"]
+        else [
+            f"package {args.model} ({args.pretrained}) with its offline wheels into {archive}",
+            f"upload it to {model_data_url} (nothing to upload if that archive is there)",
+        ]
     )
     steps += [_deploy.shell(command) for command in (_image.commands(account, region, tag) if ours else [])]
     steps += [_deploy.shell(build), _deploy.shell(deploy_cmd)]
-    prefix = "[dry-run] " if args.dry_run else ""
+    mark = "[dry-run] " if args.dry_run else ""
     for number, step in enumerate(steps, 1):
-        print(f"{prefix}{number}/{len(steps)} {step}")
+        print(f"{mark}{number}/{len(steps)} {step}")
     if args.dry_run:
         return 0
     if not args.model_data_url:
-        _deploy.package_and_upload(
-            args.model, args.pretrained, archive, model_data_url, _cli.session(args).client("s3")
-        )
+        uri = _deploy.package_and_upload(args.model, args.pretrained, archive, prefix, _cli.session(args).client("s3"))
+        overrides["ModelDataUrl"] = uri
+        build, deploy_cmd = _deploy.sam_commands(args.config_env, overrides, region=args.region, profile=args.profile)
     if ours:
         _image.build_and_push(_cli.session(args), account, region, tag)
     _deploy.run_command(build)
