@@ -9,6 +9,7 @@ accepting, waits for the requests in flight, and the lifespan shutdown drains th
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib.util
 import logging
 import os
@@ -16,6 +17,7 @@ import signal
 import socket
 import sys
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from endpoint_server.app import EndpointServer, ServerConfig
 
@@ -36,10 +38,31 @@ def parse_args(argv: Sequence[str] | None = None, environ: Mapping[str, str] | N
     )
     parser.add_argument("--max-queue", type=int, default=int(env.get("ENDPOINT_MAX_QUEUE", defaults.max_queue)))
     parser.add_argument("--drain-seconds", type=float, default=defaults.drain_seconds)
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=int(env.get("ENDPOINT_WORKERS", "1")),
+        help="server processes, each with its own model copy and batcher (default 1; more when HTTP binds)",
+    )
     args = parser.parse_args(argv)
-    if args.max_batch_size < 1 or args.max_queue < 1 or args.max_wait_ms < 0 or args.drain_seconds < 0:
-        parser.error("--max-batch-size and --max-queue must be at least 1; --max-wait-ms, --drain-seconds >= 0")
+    if min(args.max_batch_size, args.max_queue, args.workers) < 1 or args.max_wait_ms < 0 or args.drain_seconds < 0:
+        parser.error("--max-batch-size, --max-queue, --workers must be at least 1; --max-wait-ms, --drain-seconds >= 0")
     return args
+
+
+def config_from(args: argparse.Namespace) -> ServerConfig:
+    return ServerConfig(
+        model_dir=args.model_dir,
+        max_batch_size=args.max_batch_size,
+        max_wait_ms=args.max_wait_ms,
+        max_queue=args.max_queue,
+        drain_seconds=args.drain_seconds,
+    )
+
+
+def create_app() -> Any:
+    """The ASGI app of one worker process, configured from the environment main() exported."""
+    return EndpointServer(config_from(parse_args(["serve"]))).asgi
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -64,37 +87,41 @@ def fast_stack() -> dict[str, str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     import uvicorn
+    from uvicorn.supervisors import Multiprocess
 
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    config = ServerConfig(
-        model_dir=args.model_dir,
-        max_batch_size=args.max_batch_size,
-        max_wait_ms=args.max_wait_ms,
-        max_queue=args.max_queue,
-        drain_seconds=args.drain_seconds,
-    )
+    config = config_from(args)
     try:
         sock = bind(args.host, args.port)
     except OSError as e:
         print(f"cannot listen on {args.host}:{args.port}: {e.strerror or e}", file=sys.stderr)
         return 1
-    server = EndpointServer(config)
     stack = fast_stack()
     print(f"serving {config.model_dir} on port {sock.getsockname()[1]} ({stack['http']}, {stack['loop']})", flush=True)
-    uv = uvicorn.Config(
-        server.asgi,
-        log_level="info",
-        access_log=False,  # a log line per invocation costs more than the batching saves at high rates
-        lifespan="on",
-        timeout_graceful_shutdown=int(config.drain_seconds),
+    settings: dict[str, Any] = {
+        "log_level": "info",
+        "access_log": False,  # a log line per invocation costs more than the batching saves at high rates
+        "lifespan": "on",
+        "timeout_graceful_shutdown": int(config.drain_seconds),
         **stack,
-    )
-    # uvicorn handles SIGTERM itself (graceful shutdown), then re-raises it under the previous handler:
-    # a no-op here, so a drained server exits 0 and says so.
-    signal.signal(signal.SIGTERM, lambda *_: None)
+    }
+    if args.workers > 1:  # each worker process rebuilds the app from this environment
+        os.environ.update(
+            SM_MODEL_DIR=config.model_dir,
+            ENDPOINT_MAX_BATCH_SIZE=str(config.max_batch_size),
+            ENDPOINT_MAX_WAIT_MS=str(config.max_wait_ms),
+            ENDPOINT_MAX_QUEUE=str(config.max_queue),
+        )
+        uv = uvicorn.Config("endpoint_server.cli:create_app", factory=True, workers=args.workers, **settings)
+        serve = Multiprocess(uv, sockets=[sock]).run  # on SIGTERM it stops each worker, and each drains
+    else:
+        serve = functools.partial(uvicorn.Server(uvicorn.Config(EndpointServer(config).asgi, **settings)).run, [sock])
+        # uvicorn handles SIGTERM itself (graceful shutdown), then re-raises it under the previous handler:
+        # a no-op here, so a drained server exits 0 and says so.
+        signal.signal(signal.SIGTERM, lambda *_: None)
     try:
-        uvicorn.Server(uv).run(sockets=[sock])
+        serve()
     finally:
         sock.close()
     print("stopped", flush=True)
