@@ -20,7 +20,7 @@ import _cli
 import _deploy
 import _image
 
-from omnisearch_embed.costs import INSTANCE_PRICES, estimate, scenario_table
+from omnisearch_embed.costs import INSTANCE_PRICES, estimate, scenario_table, serverless_table
 from omnisearch_embed.endpoint_metrics import endpoint_report
 from omnisearch_embed.endpoint_status import describe_endpoint_status, list_endpoints
 
@@ -190,6 +190,8 @@ def cost(args: argparse.Namespace) -> int:
             )
         )
     print(_cli.cost_table(rows))
+    print()
+    print(_cli.serverless_cost_table(serverless_table()))
     if args.price_per_hour is None:
         print(f"Prices on file: {', '.join(sorted(INSTANCE_PRICES))}")
     return 0

@@ -127,10 +127,14 @@ def _stop_group(pgid: int, reap: Callable[[], object] = lambda: None, grace: flo
 
 
 class Toolkit:
-    """A running toolkit: ``url`` (its /ping and /invocations), ``log`` (its output); ``stop()`` ends it."""
+    """A running toolkit: ``url`` (its /ping and /invocations), ``log`` (its output); ``stop()`` ends it.
+
+    ``started_at`` is ``time.monotonic()`` when ``serve`` was launched (after the lock and the extraction).
+    """
 
     def __init__(self, process: subprocess.Popen[bytes], url: str, workdir: Path, log: Path, lock: IO[str]) -> None:
         self.process, self.url, self.workdir, self.log = process, url, workdir, log
+        self.started_at = time.monotonic()
         self.pip_prefix = workdir / "pip-prefix"
         self._lock: IO[str] | None = lock
 
