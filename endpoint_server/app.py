@@ -71,6 +71,7 @@ class EndpointServer:
         self._loaded: Future[tuple[ModelRunner, DynamicBatcher[Invocation, Any]]] = Future()
         self._lock = threading.Lock()
         self._started = False
+        self._decoding = 0  # invocations read but not yet queued: the batcher waits for them (loop-only writes)
         self.routes = [
             Route("/ping", self.ping, methods=["GET"]),
             Route("/invocations", self.invocations, methods=["POST"]),
@@ -97,6 +98,7 @@ class EndpointServer:
                 max_queue=self.config.max_queue,
                 key=batch_key,
                 size=lambda invocation: invocation.size,
+                expected=lambda: self._decoding,
                 name="invocations",
             ).start()
         except BaseException as e:
@@ -149,8 +151,12 @@ class EndpointServer:
             runner, batcher = await asyncio.wrap_future(self._loaded)
         except Exception as e:
             return error(HTTPStatus.SERVICE_UNAVAILABLE, "model_not_loaded", f"the model failed to load: {e}")
+        self._decoding += 1
         try:
-            data = await self._decode(runner, body, content_type)
+            try:
+                data = await self._decode(runner, body, content_type)
+            finally:
+                self._decoding -= 1  # before submit: the batcher it wakes must not wait for this one
             future = batcher.submit(Invocation(data, len(data.items)))
         except Overloaded as e:
             return error(HTTPStatus.SERVICE_UNAVAILABLE, "overloaded", str(e), headers={"retry-after": "1"})

@@ -5,7 +5,9 @@ Each caller submits one item and gets one :class:`~concurrent.futures.Future`; a
 batcher's own thread (the model never runs on the loop). A batch is collected from the oldest waiting item:
 it waits at most ``max_wait_ms`` counted from when that item arrived (time spent queued behind a busy
 model counts too) and holds at most ``max_batch_size`` units (``size(item)``, 1 by default). Items whose
-``key(item)`` differs never share a call; they stay queued in arrival order, so none is starved.
+``key(item)`` differs never share a call; they stay queued in arrival order, so none is starved. With
+``expected`` (how many items are on their way, e.g. requests still being decoded) a batch goes as soon
+as nothing more is coming, instead of waiting out its window: a lone request pays no wait.
 
 The queue is bounded: :meth:`submit` raises :class:`Overloaded` instead of growing a backlog. If a merged
 call fails, each item in it is retried alone, so one bad item fails only its own caller. :meth:`stop`
@@ -70,6 +72,7 @@ class DynamicBatcher(Generic[T, R]):
         max_queue: int = 1024,
         key: Callable[[T], Hashable] | None = None,
         size: Callable[[T], int] | None = None,
+        expected: Callable[[], int] | None = None,
         name: str = "batcher",
     ) -> None:
         if max_batch_size < 1:
@@ -86,6 +89,7 @@ class DynamicBatcher(Generic[T, R]):
         self.stats = BatchStats()
         self._key = key or (lambda _item: None)
         self._size = size or (lambda _item: 1)
+        self._expected = expected
         self._queue: deque[_Pending[T, R]] = deque()
         self._cond = threading.Condition()
         self._stopping = False
@@ -173,6 +177,8 @@ class DynamicBatcher(Generic[T, R]):
                 remaining = deadline - time.monotonic()
                 if total >= self.max_batch_size or self._stopping or remaining <= 0:
                     break
+                if self._expected is not None and self._expected() <= 0:
+                    break  # nothing else on its way: waiting would only add latency
                 self._cond.wait(remaining)
             chosen = set(map(id, batch))
             self._queue = deque(p for p in self._queue if id(p) not in chosen)

@@ -160,3 +160,17 @@ def test_submit_needs_start_and_limits_are_checked() -> None:
     for bad in ({"max_batch_size": 0}, {"max_wait_ms": -1}, {"max_queue": 0}):
         with pytest.raises(ValueError):
             DynamicBatcher(Doubler(), **bad)
+
+
+def test_a_lone_item_does_not_wait_out_the_window_when_nothing_else_is_coming() -> None:
+    coming = [1]
+    fn = Doubler(hold_first=False)
+    with DynamicBatcher(fn, max_wait_ms=60_000, expected=lambda: coming[0]) as batcher:
+        waiting = batcher.submit(1)  # one more is announced: the batch waits for it
+        _wait_for(lambda: batcher.queued == 1)
+        assert not waiting.done()
+        coming[0] = 0
+        second = batcher.submit(2)  # it arrives; nothing else is coming: both go at once
+        assert (waiting.result(10), second.result(10)) == (2, 4)
+        assert batcher.submit(3).result(10) == 6  # alone, with nothing coming: no 60 s wait
+    assert fn.calls == [[1, 2], [3]]
