@@ -2,8 +2,8 @@
 
 Settings come from flags, else the environment SageMaker sets (``SAGEMAKER_BIND_TO_PORT``, ``SM_MODEL_DIR``)
 or the model's container environment (``ENDPOINT_MAX_BATCH_SIZE``, ``ENDPOINT_MAX_WAIT_MS``,
-``ENDPOINT_MAX_QUEUE``). uvicorn serves with httptools and uvloop when installed; on SIGTERM it stops
-accepting, waits for the requests in flight, and the lifespan shutdown drains the batcher.
+``ENDPOINT_MAX_QUEUE``, ``ENDPOINT_WORKERS``). uvicorn serves with httptools and uvloop when installed; on
+SIGTERM it stops accepting, waits for the requests in flight, and the lifespan shutdown drains the batcher.
 """
 
 from __future__ import annotations
@@ -90,6 +90,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     from uvicorn.supervisors import Multiprocess
 
     args = parse_args(argv)
+    # Before torch loads its OpenMP runtime: idle OpenMP threads sleep instead of spinning. Spinning workers
+    # starve the event loop and the decode threads between model calls (c=1 texts: 250 ms -> 18 ms p50 on
+    # 2 cores); set OMP_WAIT_POLICY=ACTIVE to have them back.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = config_from(args)
     try:
