@@ -8,6 +8,7 @@ endpoint_server/Dockerfile, on the DLC that model_code/code/requirements.txt nam
 from __future__ import annotations
 
 import base64
+import os
 import re
 import subprocess
 from typing import Any
@@ -18,6 +19,11 @@ from botocore.exceptions import ClientError
 
 REPOSITORY = "omnisearch-embed-endpoint"
 DLC_ACCOUNT = "763104351884"
+
+
+def docker() -> str:
+    """DOCKER_CLI, else docker on PATH (tests record the calls with a script of their own)."""
+    return os.environ.get("DOCKER_CLI") or "docker"
 
 
 def registry(account: str, region: str) -> str:
@@ -48,8 +54,8 @@ def default_tag() -> str:
 def commands(account: str, region: str, tag: str) -> list[list[str]]:
     """docker build (from the repository root) and docker push of the serving container."""
     image = f"{registry(account, region)}/{REPOSITORY}:{tag}"
-    build = ["docker", "build", "-f", "endpoint_server/Dockerfile", "--build-arg", f"BASE_IMAGE={base_image(region)}"]
-    return [[*build, "-t", image, "."], ["docker", "push", image]]
+    build = [docker(), "build", "-f", "endpoint_server/Dockerfile", "--build-arg", f"BASE_IMAGE={base_image(region)}"]
+    return [[*build, "-t", image, "."], [docker(), "push", image]]
 
 
 def ensure_repository(ecr: Any) -> None:
@@ -95,7 +101,7 @@ def build_and_push(session: Any, account: str, region: str, tag: str) -> None:
         return
     for host, user, password in docker_logins(ecr, account, region):
         login = subprocess.run(
-            ["docker", "login", "--username", user, "--password-stdin", host], input=password, text=True, check=False
+            [docker(), "login", "--username", user, "--password-stdin", host], input=password, text=True, check=False
         )
         if login.returncode != 0:
             _cli.fail(f"docker login to {host} failed")

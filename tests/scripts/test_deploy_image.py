@@ -9,7 +9,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from tests.aws_moto import run_script, subprocess_env
+from tests.aws_moto import moto_server, reset, run_script, server_client, subprocess_env
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "deploy_sagemaker_endpoint.py"
@@ -60,3 +60,28 @@ def test_the_repository_is_created_once_with_immutable_tags(ecr) -> None:
     manifest = '{"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json"}'
     ecr.put_image(repositoryName="omnisearch-embed-endpoint", imageManifest=manifest, imageTag="3f2c1e9")
     assert _image.exists(ecr, "3f2c1e9")
+
+
+def test_deploy_pushes_the_image_of_this_tag_then_deploys_it(tmp_path: Path) -> None:
+    """--deploy against moto's server: the repository is created, docker logs in, builds, pushes; sam gets the tag."""
+    calls = tmp_path / "calls"
+    for tool in ("sam", "docker"):
+        script = tmp_path / tool
+        script.write_text(f'#!/bin/sh\necho "{tool} $@" >> {calls}\ncat > /dev/null\n')
+        script.chmod(0o755)
+    with moto_server() as server:
+        reset(server)
+        env = {**subprocess_env(server), "SAM_CLI": str(tmp_path / "sam"), "DOCKER_CLI": str(tmp_path / "docker")}
+        args = ("--deploy", "--model-data-url", "s3://b/k/model.tar.gz", "--image-tag", "3f2c1e9")
+        result = run_script(SCRIPT, env, *args, cwd=ROOT)
+        assert result.returncode == 0, result.stderr
+        (repo,) = server_client(server, "ecr").describe_repositories()["repositories"]
+    assert repo["repositoryName"] == "omnisearch-embed-endpoint" and repo["imageTagMutability"] == "IMMUTABLE"
+    lines = calls.read_text().splitlines()
+    image = "123456789012.dkr.ecr.us-east-1.amazonaws.com/omnisearch-embed-endpoint:3f2c1e9"
+    assert [line.split()[:2] for line in lines] == [
+        ["docker", "login"], ["docker", "login"], ["docker", "build"], ["docker", "push"], ["sam", "build"],
+        ["sam", "deploy"],
+    ]  # fmt: skip
+    assert lines[2].endswith(f"-t {image} .") and lines[3] == f"docker push {image}"
+    assert "EndpointServerImageTag=3f2c1e9" in lines[5] and "ServingContainer=endpoint-server" in lines[5]
