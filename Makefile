@@ -67,6 +67,7 @@ serve: venv
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/hadolint endpoint_server/Dockerfile
 
 # REQUIRE_SERVING_STACK=1: the serving-stack tests fail instead of skipping when the stack is missing.
 test-python: venv browser-deps serving-venv

@@ -150,7 +150,7 @@ def bind(host: str, port: int) -> socket.socket:
 def main(argv: Sequence[str] | None = None) -> int:
     import uvicorn
 
-    from local_server.batching import DynamicBatcher
+    from local_server.batched_backend import BatchedBackend
     from local_server.server import LocalServer
     from local_server.weaviate import choose as weaviate_routes
 
@@ -176,7 +176,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sock.close()
         return 2 if isinstance(e, ConfigError) else 1
     if not args.no_batching:
-        backend = DynamicBatcher(backend, max_batch_size=args.max_batch_size, max_wait_ms=args.max_batch_wait_ms)
+        backend = BatchedBackend(backend, max_batch_size=args.max_batch_size, max_wait_ms=args.max_batch_wait_ms)
     server = LocalServer(backend, settings, local_model=local_model, workers=args.workers, weaviate=weaviate)
     host, port = sock.getsockname()[:2]
     url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"

@@ -98,7 +98,7 @@ class LocalServer:
         schema = first.get_openapi_schema()
         self.routes = RouteTable((schema.paths or {}).keys())
         self._executor = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="apigw-worker")
-        emulation = SageMakerEmulation(local_model or _no_local_model, region=settings.aws_region)
+        self.emulation = emulation = SageMakerEmulation(local_model or _no_local_model, region=settings.aws_region)
         # Weaviate's multi2vec-clip API: keyless (Weaviate sends no key), so off by default when a key is set
         enabled = routes_enabled(weaviate, settings.api_key)
         self.weaviate = WeaviateRoutes(backend, settings, self._executor) if enabled else None
@@ -115,12 +115,14 @@ class LocalServer:
 
     @contextlib.asynccontextmanager
     async def _lifespan(self, _app: Starlette) -> AsyncIterator[None]:
+        self.emulation.start()
         yield
-        self.close()
+        await asyncio.to_thread(self.close)
 
     def close(self) -> None:
-        """Finish the requests in progress, then stop the worker threads (idempotent)."""
+        """Finish the requests in progress, then stop the worker threads and the container (idempotent)."""
         self._executor.shutdown(wait=True)
+        self.emulation.stop()
 
     # -- authentication ----------------------------------------------------------------------------
     def authorized(self, request: Request, *, sigv4: bool = False) -> bool:

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Deploy and operate the OmniSearch Embed SageMaker endpoint and its API (one action per run).
 
-    python scripts/deploy_sagemaker_endpoint.py --deploy --bucket my-models [--dry-run]
+    python scripts/deploy_sagemaker_endpoint.py --deploy --bucket my-models [--serving-container toolkit] [--dry-run]
     python scripts/deploy_sagemaker_endpoint.py --test [--direct]
     python scripts/deploy_sagemaker_endpoint.py --autoscale --min-instances 1 --max-instances 4
     python scripts/deploy_sagemaker_endpoint.py --info | --list | --delete [--yes]
@@ -18,6 +18,7 @@ import sys
 
 import _cli
 import _deploy
+import _image
 
 from omnisearch_embed.costs import INSTANCE_PRICES, estimate, scenario_table, serverless_table
 from omnisearch_embed.endpoint_metrics import endpoint_report
@@ -48,6 +49,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     model.add_argument("--model-data-url", help="use an already uploaded s3://.../model.tar.gz (skips packaging)")
     model.add_argument("--dry-run", action="store_true", help="print what --deploy would run, run nothing")
     model.add_argument("--direct", action="store_true", help="--test: invoke the endpoint, not the API")
+    model.add_argument(
+        "--serving-container",
+        choices=["endpoint-server", "toolkit"],
+        default="endpoint-server",
+        help="endpoint-server: build and push endpoint_server/Dockerfile (batching); toolkit: the stock DLC",
+    )
+    model.add_argument("--image-tag", help="tag for the serving container image (default: the git commit)")
     sizing = parser.add_argument_group("--deploy / --autoscale / --cost")
     sizing.add_argument("--instance-type", default=DEFAULT_INSTANCE)
     sizing.add_argument("--min-instances", type=int, default=DEFAULT_MIN)
@@ -86,20 +94,38 @@ def deploy(args: argparse.Namespace) -> int:
         "ClipModel": args.model,
         "ClipPretrained": args.pretrained,
     }
+    ours = args.serving_container == "endpoint-server"
+    overrides["ServingContainer"] = args.serving_container
+    tag = args.image_tag or _image.default_tag()
+    if ours:
+        overrides["EndpointServerImageTag"] = tag
     build, deploy_cmd = _deploy.sam_commands(args.config_env, overrides, region=args.region, profile=args.profile)
     archive = _cli.ROOT / "build" / "model.tar.gz"
+    region = _cli.region(args)
+    account = (
+        "<account>" if args.dry_run or not ours else _cli.session(args).client("sts").get_caller_identity()["Account"]
+    )
+    steps = (
+        []
+        if args.model_data_url
+        else [
+            f"package {args.model} ({args.pretrained}) with its offline wheels into {archive}",
+            f"upload it to {model_data_url} (nothing to upload if that archive is there)",
+        ]
+    )
+    steps += [_deploy.shell(command) for command in (_image.commands(account, region, tag) if ours else [])]
+    steps += [_deploy.shell(build), _deploy.shell(deploy_cmd)]
     mark = "[dry-run] " if args.dry_run else ""
-    if not args.model_data_url:
-        print(f"{mark}1/4 package {args.model} ({args.pretrained}) with its offline wheels into {archive}")
-        print(f"{mark}2/4 upload it to {model_data_url} (nothing to upload if that archive is there)")
-    print(f"{mark}3/4 {_deploy.shell(build)}")
-    print(f"{mark}4/4 {_deploy.shell(deploy_cmd)}")
+    for number, step in enumerate(steps, 1):
+        print(f"{mark}{number}/{len(steps)} {step}")
     if args.dry_run:
         return 0
     if not args.model_data_url:
         uri = _deploy.package_and_upload(args.model, args.pretrained, archive, prefix, _cli.session(args).client("s3"))
         overrides["ModelDataUrl"] = uri
         build, deploy_cmd = _deploy.sam_commands(args.config_env, overrides, region=args.region, profile=args.profile)
+    if ours:
+        _image.build_and_push(_cli.session(args), account, region, tag)
     _deploy.run_command(build)
     _deploy.run_command(deploy_cmd)
     print(f"deployed stack {_cli.stack_name(args.config_env)}; next: --test, then --info")

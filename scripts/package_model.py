@@ -43,7 +43,13 @@ from omnisearch_embed.settings import TINY_SHAPES_MODEL_ID, model_id_for  # noqa
 
 DEFAULT_OUTPUT = ROOT / "build" / "model.tar.gz"
 MANIFEST = "clip_model.json"  # the name inference.MANIFEST reads
-CODE_FILES = ("inference.py", "clip_inputs.py", "clip_text.py", "requirements.txt")  # the whole of code/
+CODE_FILES = (
+    "inference.py",
+    "clip_inputs.py",
+    "clip_images.py",
+    "clip_text.py",
+    "requirements.txt",
+)  # the whole of code/
 SAMPLE_TEXT = "a photo of a red circle"
 ARCHIVE_MTIME = 1577836800  # 2020-01-01: every member gets it, so equal inputs give an equal archive
 

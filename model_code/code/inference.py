@@ -1,6 +1,7 @@
 """SageMaker PyTorch inference handlers serving an open_clip model (model.tar.gz's code/, no repository imports).
 
-Ships with its siblings clip_inputs.py (request parsing, images) and clip_text.py (tokens, trimmed text tower).
+Ships with its siblings clip_inputs.py (request parsing, image decoding), clip_images.py (image batches, GPU
+JPEG decoding) and clip_text.py (tokens, trimmed text tower).
 The toolkit calls ``model_fn`` once, then ``input_fn -> predict_fn -> output_fn`` per request. The local
 server runs these same functions in process, so both paths give the same vectors for the same input.
 Wire protocol (the caller's side is omnisearch_embed/backends/wire.py): ``{"texts": [...]}`` or
@@ -53,9 +54,11 @@ def _sibling(name: str) -> ModuleType:
 
 _inputs = _sibling("clip_inputs")
 _text = _sibling("clip_text")
+_images = _sibling("clip_images")
 # The names callers and tests use, whichever sibling defines them.
 InputError, Request, decode_image = _inputs.InputError, _inputs.Request, _inputs.decode_image
 tokenize, encode_text, trimmable = _text.tokenize, _text.encode_text, _text.trimmable
+check_image = _images.check  # a serving container validates (and on the CPU decodes) images before batching
 
 logger = logging.getLogger("omnisearch_embed.model")
 
@@ -237,15 +240,14 @@ def predict_fn(data: Request, clip: ClipModel) -> Prediction:
                 idx = order[start : start + TEXT_BATCH]
                 out[idx] = _finish(encode_text(clip.model, tokens[idx].to(clip.device)), data.normalize)
             return Prediction(clip.model_id, out, truncated, counts, data.encoding)
-        # Decoding runs ahead in the pool while the model works on the previous batch.
-        futures = [clip.pool.submit(_inputs.prepare, i, b, clip) for i, b in enumerate(data.items)]
+        # Decoding runs ahead in the pool (or on the GPU, per chunk) while the model works on the previous chunk.
+        plan = _images.Plan(data.items, clip)
         try:
-            for start in range(0, len(futures), IMAGE_BATCH):
-                pixels = _inputs.pixels([f.result() for f in futures[start : start + IMAGE_BATCH]], clip)
+            for start in range(0, len(data.items), IMAGE_BATCH):
+                pixels = plan.pixels(start, start + IMAGE_BATCH)
                 out[start : start + len(pixels)] = _finish(clip.model.encode_image(pixels), data.normalize)
         finally:
-            for f in futures:
-                f.cancel()
+            plan.cancel()
     return Prediction(clip.model_id, out, encoding=data.encoding)
 
 

@@ -12,7 +12,7 @@ from typing import Any
 from PIL import Image
 
 from local_server.background import serve_in_thread
-from local_server.batching import DynamicBatcher
+from local_server.batched_backend import BatchedBackend
 from local_server.server import LocalServer
 from omnisearch_embed.embeddings import Embeddings
 from omnisearch_embed.errors import ModelError
@@ -82,7 +82,7 @@ def serving(
 @dataclass
 class MainServer(Running):
     gated: GatedBackend
-    batcher: DynamicBatcher
+    batcher: BatchedBackend
 
 
 def png_bytes(image: Image.Image, fmt: str = "PNG") -> bytes:

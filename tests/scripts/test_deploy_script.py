@@ -163,8 +163,8 @@ def test_deploy_uploads_a_content_addressed_archive_once_and_deploys_that_key(aw
     (entry / "demo_pkg-1.0-py3-none-any.whl").write_bytes(b"PK")
     (entry / _wheels.LOCK_FILE).write_text("demo-pkg==1.0\n")
     env = {**env, "SAM_CLI": str(sam), "OMNISEARCH_WHEEL_CACHE": str(cache)}
-    args = ("--deploy", "--bucket", "my-models", "--model", "tiny-shapes", "--pretrained", "")
-    first, second = run(env, *args), run(env, *args)
+    args = ("--deploy", "--bucket", "my-models", "--model", "tiny-shapes", "--pretrained", "", "--serving-container")
+    first, second = run(env, *args, "toolkit"), run(env, *args, "toolkit")  # no image: tests/scripts/test_deploy_image
     assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
     keys = [o["Key"] for o in server_client(server, "s3").list_objects_v2(Bucket="my-models")["Contents"]]
     assert len(keys) == 1 and re.fullmatch(r"omnisearch-embed/dev/tiny-shapes/model-[0-9a-f]{64}\.tar\.gz", keys[0])

@@ -32,6 +32,7 @@ def test_archive_holds_code_config_weights_and_manifest(archive):
     assert names == {
         "code/inference.py",
         "code/clip_inputs.py",
+        "code/clip_images.py",
         "code/clip_text.py",
         "code/requirements.txt",
         "tiny-shapes.json",

@@ -143,7 +143,7 @@ def test_sagemaker_role_reads_the_archive_pulls_the_image_and_writes_its_logs(st
             {
                 "Effect": "Allow",
                 "Action": ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
-                "Resource": ["arn:aws:ecr:us-east-1:763104351884:repository/pytorch-inference"],
+                "Resource": [f"arn:aws:ecr:{ACCOUNT_REGION}:repository/omnisearch-embed-endpoint"],
             },
         ],
         "endpoint-logs-and-metrics": [
@@ -183,7 +183,7 @@ def test_sagemaker_role_reads_the_archive_pulls_the_image_and_writes_its_logs(st
     ],
 )
 def test_image_pull_is_scoped_to_the_image_repository(make_stack: Any, image: str, repository_arn: str) -> None:
-    stack = make_stack(InferenceImage=image)
+    stack = make_stack(ServingContainer="toolkit", InferenceImage=image)
     pull = policies(stack, "SageMakerExecutionRole")["pull-inference-image"][1]
     assert pull["Resource"] == [repository_arn]
     assert stack.props("Model")["PrimaryContainer"]["Image"] == image

@@ -21,6 +21,8 @@ PARAMETERS = {
     "ClipModel",
     "ClipPretrained",
     "InferenceImage",
+    "ServingContainer",
+    "EndpointServerImageTag",
     "AllowedS3Buckets",
     "S3KmsKeyArn",
     "FallbackMode",
@@ -87,6 +89,9 @@ def test_defaults(template: dict) -> None:
         ("CorsAllowOrigin", "https://app.example.com", True),
         ("CorsAllowOrigin", "'*'", False),
         ("InferenceImage", "pytorch/pytorch:latest", False),
+        ("ServingContainer", "torchserve", False),
+        ("EndpointServerImageTag", "3f2c1e9", True),
+        ("EndpointServerImageTag", "repo:tag", False),
     ],
 )
 def test_parameter_validation(template: dict, name: str, value: str, ok: bool) -> None:
