@@ -20,7 +20,7 @@ import pytest
 
 from endpoint_server.app import EndpointServer, ServerConfig
 from endpoint_server.model import load_inference
-from local_server.server import serve_in_thread
+from local_server.background import serve_in_thread
 
 ROOT = Path(__file__).resolve().parents[2]
 
