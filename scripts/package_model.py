@@ -35,7 +35,8 @@ from omnisearch_embed.settings import TINY_SHAPES_MODEL_ID, model_id_for  # noqa
 
 DEFAULT_OUTPUT = ROOT / "build" / "model.tar.gz"
 MANIFEST = "clip_model.json"  # the name inference.MANIFEST reads
-CODE_FILES = ("inference.py", "clip_inputs.py", "clip_text.py", "requirements.txt")  # the whole of code/
+# the whole of code/
+CODE_FILES = ("inference.py", "clip_inputs.py", "clip_text.py", "clip_records.py", "requirements.txt")
 SAMPLE_TEXT = "a photo of a red circle"
 
 

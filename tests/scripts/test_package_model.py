@@ -32,6 +32,7 @@ def test_archive_holds_code_config_weights_and_manifest(archive):
         "code/inference.py",
         "code/clip_inputs.py",
         "code/clip_text.py",
+        "code/clip_records.py",
         "code/requirements.txt",
         "tiny-shapes.json",
         "tiny-shapes.pt",
