@@ -25,6 +25,7 @@ from typing import Any
 
 import _cli
 from corpus import estimate, sources
+from corpus.engines import EngineError
 from corpus.pipeline import Pipeline, RunStats, write_errors
 from corpus.store import ModelMismatchError, Store
 from corpus.transform_run import run_batch_transform, transform_options
@@ -160,6 +161,8 @@ def main(argv: list[str] | None = None) -> int:
                 engine.close()
     except ModelMismatchError as e:
         _cli.fail(str(e), _cli.EXIT_USAGE)
+    except EngineError as e:
+        _cli.fail(f"{e} (finished batches are kept in {args.output}.parts: re-run to resume)")
     if stats is None:  # batch transform started and not waited for
         return 0
     write_errors(errors_path, stats.failed)

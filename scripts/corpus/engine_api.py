@@ -17,15 +17,16 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from corpus.engines import Answer, BatchResult, ItemRejected, isolating, rejected
+from corpus.engines import Answer, BatchResult, EngineError, ItemRejected, isolating, rejected
 from omnisearch_embed.backends import wire
 from omnisearch_embed.errors import EmbedError
 from omnisearch_embed.settings import Settings
 
 RETRY_STATUSES = (429, 502, 503, 504)
+ITEM_STATUSES = (400, 413, 415, 422)  # the input's fault; 401, 403 or 404 stop the run (key or URL wrong)
 
 
-class ApiError(RuntimeError):
+class ApiError(EngineError):
     """The API failed in a way retrying did not fix: the run stops (and resumes on a re-run)."""
 
 
@@ -90,7 +91,7 @@ class ApiEngine:
             return doc
         error = doc.get("error") if isinstance(doc.get("error"), dict) else {}
         code, message = error.get("code", f"http_{response.status_code}"), error.get("message", response.text[:300])
-        if 400 <= response.status_code < 500 and response.status_code != 429:
+        if response.status_code in ITEM_STATUSES:
             raise ItemRejected(code, message)
         raise ApiError(f"POST {self.url}{path} answered {response.status_code} ({code}): {message}")
 

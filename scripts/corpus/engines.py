@@ -17,6 +17,10 @@ import numpy as np
 from omnisearch_embed.errors import EmbedError, ModelError, ThrottledError
 
 
+class EngineError(RuntimeError):
+    """The engine cannot go on (service down after its retries, a wrong key or URL): the run stops, resumably."""
+
+
 class ItemRejected(Exception):
     """The service refused this input (the caller's fault): ``code`` and ``message`` go to the errors file."""
 
