@@ -71,11 +71,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def deploy(args: argparse.Namespace) -> int:
-    model_data_url = args.model_data_url or _deploy.model_s3_uri(
-        args.bucket, args.config_env, args.model, args.pretrained
-    )
-    if model_data_url is None:
+    prefix = _deploy.model_s3_prefix(args.bucket, args.config_env, args.model, args.pretrained)
+    if args.model_data_url is None and prefix is None:
         _cli.fail("--deploy needs --bucket (where model.tar.gz goes) or --model-data-url", _cli.EXIT_USAGE)
+    # The key carries the archive's sha256, known once it is built: a changed archive is a new ModelDataUrl.
+    model_data_url = args.model_data_url or f"{prefix}/model-<sha256 of the archive>.tar.gz"
     overrides = {
         "Stage": args.config_env,
         "InstanceType": args.instance_type,
@@ -88,18 +88,18 @@ def deploy(args: argparse.Namespace) -> int:
     }
     build, deploy_cmd = _deploy.sam_commands(args.config_env, overrides, region=args.region, profile=args.profile)
     archive = _cli.ROOT / "build" / "model.tar.gz"
-    prefix = "[dry-run] " if args.dry_run else ""
+    mark = "[dry-run] " if args.dry_run else ""
     if not args.model_data_url:
-        print(f"{prefix}1/4 package {args.model} ({args.pretrained}) into {archive}")
-        print(f"{prefix}2/4 upload it to {model_data_url}")
-    print(f"{prefix}3/4 {_deploy.shell(build)}")
-    print(f"{prefix}4/4 {_deploy.shell(deploy_cmd)}")
+        print(f"{mark}1/4 package {args.model} ({args.pretrained}) with its offline wheels into {archive}")
+        print(f"{mark}2/4 upload it to {model_data_url} (nothing to upload if that archive is there)")
+    print(f"{mark}3/4 {_deploy.shell(build)}")
+    print(f"{mark}4/4 {_deploy.shell(deploy_cmd)}")
     if args.dry_run:
         return 0
     if not args.model_data_url:
-        _deploy.package_and_upload(
-            args.model, args.pretrained, archive, model_data_url, _cli.session(args).client("s3")
-        )
+        uri = _deploy.package_and_upload(args.model, args.pretrained, archive, prefix, _cli.session(args).client("s3"))
+        overrides["ModelDataUrl"] = uri
+        build, deploy_cmd = _deploy.sam_commands(args.config_env, overrides, region=args.region, profile=args.profile)
     _deploy.run_command(build)
     _deploy.run_command(deploy_cmd)
     print(f"deployed stack {_cli.stack_name(args.config_env)}; next: --test, then --info")

@@ -227,7 +227,40 @@ def test_runtime_errors_map_to_clear_api_errors(
     assert "Traceback" not in info.value.message
 
 
-def test_a_model_error_carries_the_containers_own_message(stubbed: Any) -> None:
+_TOOLKIT_400 = (  # what the PyTorch toolkit answers for an InputError: message, newline, traceback
+    "images[0] is not valid base64: Incorrect padding\nTraceback (most recent call last):\n"
+    '  File "/opt/ml/model/code/clip_inputs.py", line 68, in decode_b64\n'
+    "inference__clip_inputs.InputError: images[0] is not valid base64: Incorrect padding\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("original_status", "body", "status", "code", "message"),
+    [
+        (400, _TOOLKIT_400, 400, "invalid_input", "images[0] is not valid base64: Incorrect padding"),
+        (415, "unsupported content type 'text/csv'\nTraceback ...", 415, "unsupported_media_type",
+         "unsupported content type 'text/csv'"),
+        (422, json.dumps({"code": "invalid_image", "message": "images[0] is not a readable image"}), 422,
+         "invalid_image", "images[0] is not a readable image"),
+        (413, json.dumps({"error": {"code": "image_too_many_pixels", "message": "too big\nsecond line"}}), 413,
+         "image_too_many_pixels", "too big"),
+        (429, "worker busy", 429, "throttled", "worker busy"),
+    ],
+)  # fmt: skip
+def test_a_container_4xx_is_the_matching_public_4xx_in_the_containers_words(
+    stubbed: Any, original_status: int, body: str, status: int, code: str, message: str
+) -> None:
+    backend, stubber = stubbed
+    stubber.add_client_error(
+        "invoke_endpoint", "ModelError", f"Received client error ({original_status}) from primary", 424,
+        modeled_fields={"OriginalStatusCode": original_status, "OriginalMessage": body},
+    )  # fmt: skip
+    with pytest.raises(EmbedError) as info:
+        backend.embed_images([b"not an image"])
+    assert (info.value.status, info.value.code, info.value.message) == (status, code, message)
+
+
+def test_a_long_container_message_is_trimmed(stubbed: Any) -> None:
     backend, stubber = stubbed
     stubber.add_client_error(
         "invoke_endpoint", "ModelError", "Received client error (400) from primary", 424,
@@ -235,10 +268,23 @@ def test_a_model_error_carries_the_containers_own_message(stubbed: Any) -> None:
                         "OriginalMessage": json.dumps({"error": {"code": "bad_image", "message": "cannot identify"
                                                                  " image file " + "x" * 1000}})},
     )  # fmt: skip
-    with pytest.raises(ModelError) as info:
+    with pytest.raises(InvalidInputError) as info:
         backend.embed_images([b"not an image"])
-    assert "(status 400): cannot identify image file xxx" in info.value.message
+    assert info.value.code == "bad_image" and info.value.message.startswith("cannot identify image file xxx")
     assert len(info.value.message) < 400
+
+
+def test_a_container_5xx_names_the_first_readable_line_not_the_traceback(stubbed: Any) -> None:
+    backend, stubber = stubbed
+    body = 'CUDA out of memory\nTraceback (most recent call last):\n  File "inference.py", line 80\nRuntimeError: x'
+    stubber.add_client_error(
+        "invoke_endpoint", "ModelError", "Received server error (500) from primary", 424,
+        modeled_fields={"OriginalStatusCode": 500, "OriginalMessage": body},
+    )  # fmt: skip
+    with pytest.raises(ModelError) as info:
+        backend.embed_texts(["a"])
+    assert (info.value.status, info.value.code) == (502, "model_error")
+    assert info.value.message.endswith("(status 500): CUDA out of memory")
 
 
 def test_a_response_that_is_not_the_protocol_is_a_502(stubbed: Any) -> None:

@@ -116,7 +116,7 @@ def test_deploy_dry_run_prints_the_steps_and_sam_commands(tmp_path):
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert all(line.startswith("[dry-run] ") for line in lines)
-    url = "s3://my-models/omnisearch-embed/prod/ViT-B-16-laion2b_s34b_b88k/model.tar.gz"
+    url = "s3://my-models/omnisearch-embed/prod/ViT-B-16-laion2b_s34b_b88k/model-<sha256 of the archive>.tar.gz"
     assert any("package ViT-B-16" in line for line in lines) and any(url in line for line in lines)
     build = next(line for line in lines if "sam build" in line)
     deploy = next(line for line in lines if "sam deploy" in line)

@@ -8,8 +8,8 @@ faults from the caller's. Timeouts are sized so that retries included, a call en
 
 from __future__ import annotations
 
-import json
 import logging
+import re
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -34,7 +34,10 @@ from omnisearch_embed.errors import (
     EmbedError,
     InvalidInputError,
     ModelError,
+    PayloadTooLargeError,
     ThrottledError,
+    UnprocessableError,
+    UnsupportedMediaTypeError,
 )
 from omnisearch_embed.settings import SAGEMAKER_MAX_PAYLOAD_BYTES
 
@@ -185,10 +188,7 @@ def map_client_error(error: ClientError, endpoint: str) -> EmbedError:
     message = _trim(info.get("Message", "") or str(error))
     status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
     if code == "ModelError":
-        original = error.response.get("OriginalStatusCode")
-        detail = _container_message(error.response.get("OriginalMessage")) or message
-        where = f" (status {original})" if original else ""
-        return ModelError(f"the model on endpoint {endpoint} failed{where}: {detail}", code="model_error")
+        return map_model_error(error.response, message, endpoint)
     if code in ("ValidationError", "ValidationException"):
         lowered = message.lower()
         if "not found" in lowered:
@@ -233,25 +233,38 @@ def map_botocore_error(error: BotoCoreError, endpoint: str) -> EmbedError:
     )
 
 
-def _container_message(raw: object) -> str:
-    """The container's own words, without a traceback: JSON error bodies are unwrapped, long text trimmed."""
-    if not isinstance(raw, str) or not raw.strip():
-        return ""
-    text = raw.strip()
-    try:
-        doc = json.loads(text)
-    except ValueError:
-        doc = None
-    if isinstance(doc, dict):
-        inner = doc.get("error", doc)
-        if isinstance(inner, dict):
-            inner = inner.get("message") or inner.get("errorMessage") or inner.get("detail")
-        if isinstance(inner, str) and inner.strip():
-            text = inner.strip()
-    if "Traceback (most recent call last)" in text:
-        lines = [line.strip() for line in text.splitlines() if line.strip()]
-        text = lines[-1] if lines else ""
-    return _trim(text)
+# A container's 4xx is the caller's mistake: the matching public error, in the container's own words.
+_CONTAINER_4XX: dict[int, type[EmbedError]] = {
+    400: InvalidInputError,
+    406: InvalidInputError,
+    413: PayloadTooLargeError,
+    415: UnsupportedMediaTypeError,
+    422: UnprocessableError,
+    429: ThrottledError,
+}
+_RUNTIME_MESSAGE = re.compile(r'from (?:primary|model|\S+) with message "(.*)"\. See ', re.DOTALL)
+
+
+def map_model_error(response: dict[str, Any], message: str, endpoint: str) -> EmbedError:
+    """The runtime's ModelError (the container answered non-2xx) -> a 4xx for the caller's mistakes, else a 502.
+
+    ``OriginalMessage`` is the container's body: the toolkit's is plain text (message, newline, traceback),
+    our own container's is JSON ``{"code", "message"}``; the readable first line is what the caller sees.
+    """
+    original = response.get("OriginalStatusCode")
+    status = original if isinstance(original, int) else 0
+    body = response.get("OriginalMessage")
+    if not isinstance(body, str) or not body.strip():
+        found = _RUNTIME_MESSAGE.search(response.get("Error", {}).get("Message", "") or "")
+        body = found.group(1) if found else ""
+    detail, container_code = wire.error_detail(body)
+    detail = _trim(detail)
+    if 400 <= status < 500:
+        kind = _CONTAINER_4XX.get(status, InvalidInputError)
+        text = detail or f"the model rejected the request (status {status})"
+        return kind(text, code=container_code or kind.code)
+    where = f" (status {original})" if original else ""
+    return ModelError(f"the model on endpoint {endpoint} failed{where}: {detail or message}", code="model_error")
 
 
 def _trim(text: str) -> str:
