@@ -3,21 +3,21 @@
 Ships next to inference.py in code/. Batch Transform with ``SplitType=Line`` sends records joined by
 newlines (``MultiRecord``: as many as fit in ``MaxPayloadInMB``; ``SingleRecord``: one). A record is a JSON
 string or an object ``{"id": ..., "text": ...}``. With ``SplitType=None`` and an ``image/*`` content type
-each request is one whole image object. Every record gets one output line, in input order: its vector
-(``embedding``: base64 of little-endian float32, the wire protocol's encoding), or an ``error`` with a
-stable code. A bad record never fails the request: Batch Transform would fail the whole input file (and
-mark the job failed) for one unreadable line. Each line ends with a newline, so output assembled with
-``AssembleWith=Line`` or ``None`` reads back as the same lines (blank lines carry no record).
+each request is one whole image object. With ``Accept: application/jsonlines`` (TransformOutput.Accept)
+every record gets one output line, in input order: its vector (``embedding``: base64 of little-endian
+float32, the wire protocol's encoding), or an ``error`` with a stable code. A bad record never fails the
+request: Batch Transform would fail the whole input file (and mark the job failed) for one unreadable
+line or image. Each line ends with a newline, so output assembled with ``AssembleWith=Line`` or ``None``
+reads back as the same lines (blank lines carry no record).
 
-Raw images answer as records only when ``CLIP_RECORD_ERRORS`` is true (set on the transform job), since a
-real-time caller expects a bad image to be a 400.
+Any other Accept gets the real-time answer: the usual JSON (or .npy) body, or the first bad record's
+InputError (a 400), exactly as before records existed.
 """
 
 from __future__ import annotations
 
 import base64
 import json
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,8 +28,8 @@ JSONLINES_TYPES = frozenset({"application/jsonlines", "application/x-jsonlines",
 JSONLINES_TYPE = "application/jsonlines"
 
 
-def record_errors_enabled() -> bool:
-    return os.environ.get("CLIP_RECORD_ERRORS", "").strip().lower() in ("1", "true", "yes")
+def wants_lines(accept: str | None) -> bool:
+    return any(a.split(";")[0].strip().lower() in JSONLINES_TYPES for a in (accept or "").split(","))
 
 
 @dataclass
@@ -40,6 +40,8 @@ class Records:
     ids: list[Any] = field(default_factory=list)
     items: list[Any] = field(default_factory=list)
     errors: list[tuple[str, str] | None] = field(default_factory=list)
+    normalize: bool = True  # as a Request's
+    encoding: str = "float"
 
     def add(self, record_id: Any, item: Any = None, error: tuple[str, str] | None = None) -> None:
         self.ids.append(record_id)
@@ -49,15 +51,19 @@ class Records:
 
 @dataclass
 class RecordsPrediction:
-    """One answer per record: a float32 row (or ``None``) with its token facts, or the record's error."""
+    """A Prediction (same fields: ``vectors`` is count x dimension float32) plus each record's id and error.
+
+    A bad record's row is zeros and its ``errors`` entry says why; ``truncated`` and ``tokens`` are per text
+    (``None`` for images, as in a Prediction).
+    """
 
     model_id: str
-    dimension: int
+    vectors: np.ndarray
     ids: list[Any]
-    vectors: list[np.ndarray | None]
     errors: list[tuple[str, str] | None]
-    truncated: list[bool | None]
-    tokens: list[int | None]
+    truncated: list[bool] | None = None
+    tokens: list[int] | None = None
+    encoding: str = "float"
 
 
 def _record(index: int, line: str) -> tuple[Any, str | None, tuple[str, str] | None]:
@@ -96,28 +102,30 @@ def parse_lines(body: bytes | str) -> Records:
 
 def image_record(raw: bytes) -> Records:
     records = Records("images")
-    records.add(None, raw if raw else None, None if raw else ("empty_image", "empty image body"))
+    records.add(None, raw)
     return records
 
 
 def predict(records: Records, clip: Any, predict_fn: Callable[..., Any], request: type, input_error: type) -> Any:
     """Embed the good records through ``predict_fn``; a bad image becomes its record's error, not the request's."""
     count = len(records.ids)
-    vectors: list[np.ndarray | None] = [None] * count
+    vectors = np.zeros((count, int(clip.dimension)), dtype=np.float32)
     errors = list(records.errors)
-    truncated: list[bool | None] = [None] * count
-    tokens: list[int | None] = [None] * count
     good = [i for i in range(count) if errors[i] is None]
-    if records.kind == "texts" and good:
+    if records.kind == "images":
+        for i in good:
+            try:
+                vectors[i] = predict_fn(request("images", [records.items[i]]), clip).vectors[0]
+            except input_error as e:
+                errors[i] = (getattr(e, "code", "invalid_image"), str(e))
+        return RecordsPrediction(clip.model_id, vectors, records.ids, errors)
+    truncated, tokens = [False] * count, [0] * count
+    if good:
         out = predict_fn(request("texts", [records.items[i] for i in good]), clip)
+        vectors[good] = out.vectors
         for n, i in enumerate(good):
-            vectors[i], truncated[i], tokens[i] = out.vectors[n], out.truncated[n], out.tokens[n]
-    for i in good if records.kind == "images" else ():
-        try:
-            vectors[i] = predict_fn(request("images", [records.items[i]]), clip).vectors[0]
-        except input_error as e:
-            errors[i] = (getattr(e, "code", "invalid_image"), str(e))
-    return RecordsPrediction(clip.model_id, int(clip.dimension), records.ids, vectors, errors, truncated, tokens)
+            truncated[i], tokens[i] = out.truncated[n], out.tokens[n]
+    return RecordsPrediction(clip.model_id, vectors, records.ids, errors, truncated, tokens)
 
 
 def render(prediction: RecordsPrediction) -> bytes:
@@ -126,15 +134,21 @@ def render(prediction: RecordsPrediction) -> bytes:
     for i, record_id in enumerate(prediction.ids):
         doc: dict[str, Any] = {} if record_id is None else {"id": record_id}
         error = prediction.errors[i]
-        vector = prediction.vectors[i]
-        if error is not None or vector is None:
-            code, message = error or ("invalid_record", "no vector")
-            doc["error"] = {"code": code, "message": message}
+        if error is not None:
+            doc["error"] = {"code": error[0], "message": error[1]}
         else:
-            row = np.ascontiguousarray(vector, dtype="<f4")
-            doc.update(model=prediction.model_id, dimension=prediction.dimension)
+            row = np.ascontiguousarray(prediction.vectors[i], dtype="<f4")
+            doc.update(model=prediction.model_id, dimension=int(prediction.vectors.shape[1]))
             doc["embedding"] = base64.b64encode(row.tobytes()).decode("ascii")
-            if prediction.truncated[i] is not None:
-                doc.update(truncated=bool(prediction.truncated[i]), tokens=int(prediction.tokens[i] or 0))
+            if prediction.truncated is not None and prediction.tokens is not None:
+                doc.update(truncated=bool(prediction.truncated[i]), tokens=int(prediction.tokens[i]))
         lines.append(json.dumps(doc, separators=(",", ":")) + "\n")
     return "".join(lines).encode("utf-8")
+
+
+def as_prediction(prediction: RecordsPrediction, prediction_type: type, input_error: type) -> Any:
+    """The real-time answer: every record's vector as one Prediction, or the first bad record's InputError."""
+    for error in prediction.errors:
+        if error is not None:
+            raise input_error(error[1], error[0])
+    return prediction_type(prediction.model_id, prediction.vectors, prediction.truncated, prediction.tokens)

@@ -206,7 +206,8 @@ def model_fn(model_dir: str) -> ClipModel:
 def input_fn(body: bytes | str | dict[str, Any], content_type: str) -> Request:
     """JSON protocol, or one raw image (``image/*``, ``application/x-image``), or one ``text/plain`` text.
 
-    ``application/jsonlines`` (Batch Transform) is records, answered one line each: see clip_records.py.
+    A raw image and ``application/jsonlines`` (Batch Transform) are records: with ``Accept:
+    application/jsonlines`` each is answered on its own line, a bad one with its error (clip_records.py).
     """
     media = _inputs.media_type(content_type)
     if media == JSON_TYPE:
@@ -215,11 +216,9 @@ def input_fn(body: bytes | str | dict[str, Any], content_type: str) -> Request:
         return _records.parse_lines(body)
     raw = body.encode("utf-8") if isinstance(body, str) else bytes(body)
     if media == "application/x-image" or media.startswith("image/"):
-        if _records.record_errors_enabled():
-            return _records.image_record(raw)
         if not raw:
             raise InputError("empty image body", "empty_image")
-        return Request("images", [raw])
+        return _records.image_record(raw)
     if media == "text/plain":
         return Request("texts", [raw.decode("utf-8", errors="replace")])
     raise InputError(
@@ -262,7 +261,9 @@ def predict_fn(data: Request, clip: ClipModel) -> Prediction:
 def output_fn(prediction: Prediction, accept: str | None) -> tuple[bytes, str]:
     """(body, content type): the JSON wire format, or a .npy float32 matrix for ``application/x-npy``."""
     if isinstance(prediction, _records.RecordsPrediction):
-        return _records.render(prediction), _records.JSONLINES_TYPE
+        if _records.wants_lines(accept):
+            return _records.render(prediction), _records.JSONLINES_TYPE
+        prediction = _records.as_prediction(prediction, Prediction, InputError)
     media = {_inputs.media_type(a) for a in (accept or JSON_TYPE).split(",")}
     if NPY_TYPE in media:
         buf = io.BytesIO()

@@ -3,9 +3,9 @@
 Images: a manifest lists exactly the objects still to embed (an S3 source is read in place; a local folder
 is uploaded first); each object is one request (``SplitType=None``, raw bytes, ``application/x-image``)
 and its output is ``<key>.out``. Texts: shards of JSON lines ``{"id", "text"}`` (``SplitType=Line``,
-``MultiRecord``); the container answers one line per record, echoing the id. ``CLIP_RECORD_ERRORS=true``
-on the job makes an unreadable image an error line instead of a failed job. The job's name and what
-each output holds are saved beside the output file first, so an interrupted wait resumes on a re-run.
+``MultiRecord``); the container answers one line per record, echoing the id. ``Accept:
+application/jsonlines`` makes an unreadable image an error line instead of a failed job. The job's name
+and what each output holds are saved beside the output file first, so an interrupted wait resumes.
 """
 
 from __future__ import annotations
@@ -132,7 +132,7 @@ def job_request(plan: dict, opts: TransformOptions, model_name: str) -> dict[str
     """CreateTransformJob's arguments for ``plan``."""
     texts = plan["kind"] != IMAGE
     payload_mb = int(plan["payload_mb"])
-    env = {"CLIP_RECORD_ERRORS": "true", "TS_MAX_REQUEST_SIZE": str(payload_mb * MB + MB)}
+    env = {"TS_MAX_REQUEST_SIZE": str(payload_mb * MB + MB)}
     if texts:  # the answer is far bigger than the records: size TorchServe's response limit for the worst case
         records = payload_mb * MB // max(1, int(plan["smallest_record"])) + 1
         env["TS_MAX_RESPONSE_SIZE"] = str(records * 6 * 1024 + MB)

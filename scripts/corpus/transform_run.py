@@ -11,7 +11,7 @@ from tqdm import tqdm
 
 from corpus import batch_transform as bt
 from corpus.pipeline import Failure, RunStats
-from corpus.sources import Corpus, Item, read_item
+from corpus.sources import IMAGE, Corpus, Item, read_item
 from corpus.store import Row, Store
 
 
@@ -36,8 +36,8 @@ def _todo(corpus: Corpus, store: Store, stats: RunStats) -> list[tuple[Item, str
     """Items not yet embedded (texts with their text; local images hashed to skip what is done)."""
     todo = []
     for item in corpus.items:
-        if item.error is not None:
-            stats.failed.append(Failure(item, *item.error))
+        if item.error is not None or (item.kind == IMAGE and item.size == 0):
+            stats.failed.append(Failure(item, *(item.error or ("empty_image", "the image object is empty"))))
             continue
         key = item.key
         if key is None and item.path is not None:

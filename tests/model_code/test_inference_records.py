@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import io
 import json
 
 import numpy as np
@@ -51,8 +52,7 @@ def test_long_text_record_is_flagged_truncated(serve):
     assert docs[0]["truncated"] is True and docs[0]["tokens"] == 77
 
 
-def test_raw_image_is_a_record_when_record_errors_are_on(serve, inference, tiny, monkeypatch):
-    monkeypatch.setenv("CLIP_RECORD_ERRORS", "true")
+def test_raw_image_asked_for_json_lines_is_a_record(serve, inference, tiny):
     png = image_bytes()
     raw, content_type = serve(png, "image/png", JSONLINES)
     (doc,) = _lines(raw)
@@ -63,8 +63,22 @@ def test_raw_image_is_a_record_when_record_errors_are_on(serve, inference, tiny,
     assert bad["error"]["code"] == "invalid_image" and "not a readable image" in bad["error"]["message"]
 
 
-def test_raw_image_without_record_errors_keeps_the_real_time_contract(serve):
-    with pytest.raises(ValueError, match="not a readable image"):
-        serve(b"not an image at all", "image/png", "application/json")
-    raw, content_type = serve(image_bytes(), "image/png", "application/json")
-    assert content_type == "application/json" and json.loads(raw)["dimension"] == 64
+@pytest.mark.parametrize("accept", ["application/json", "*/*", "application/x-npy"])
+def test_raw_image_asked_for_anything_else_keeps_the_real_time_contract(serve, inference, tiny, accept):
+    with pytest.raises(inference.InputError, match=r"images\[0\] is not a readable image") as caught:
+        serve(b"not an image at all", "image/png", accept)
+    assert caught.value.code == "invalid_image" and caught.value.status_code == 400
+    png = image_bytes()
+    raw, content_type = serve(png, "image/png", accept)
+    expected = inference.predict_fn(inference.Request("images", [png]), tiny).vectors
+    if content_type == "application/x-npy":
+        np.testing.assert_array_equal(np.load(io.BytesIO(raw)), expected)
+    else:
+        doc = json.loads(raw)
+        assert doc["dimension"] == 64 and doc["truncated"] is None and doc["model"] == "tiny-shapes"
+        np.testing.assert_allclose(np.asarray(doc["embeddings"], np.float32), expected, atol=1e-6)
+
+
+def test_json_lines_asked_for_json_answer_as_one_batch(serve):
+    doc = json.loads(serve(b'"a red circle"\n{"text": "a blue star"}\n', JSONLINES, "application/json")[0])
+    assert len(doc["embeddings"]) == 2 and doc["truncated"] == [False, False] and doc["tokens"][0] > 2
