@@ -24,6 +24,8 @@ from omnisearch_embed.settings import Settings
 
 RETRY_STATUSES = (429, 502, 503, 504)
 ITEM_STATUSES = (400, 413, 415, 422)  # the input's fault; 401, 403 or 404 stop the run (key or URL wrong)
+# Lambda takes 6 MB per event, headers and the event's own fields included: bodies stay well under it.
+REQUEST_BYTES = 5 * 1024 * 1024
 
 
 class ApiError(EngineError):
@@ -66,7 +68,7 @@ class ApiEngine:
         self.url = url.rstrip("/")
         self.headers = {"x-api-key": api_key} if api_key else {}
         self.timeout = timeout
-        self.max_request_bytes = max_request_bytes or Settings().max_request_bytes
+        self.max_request_bytes = min(max_request_bytes or REQUEST_BYTES, Settings().max_request_bytes)
         self.http = session(retries, backoff, max(1, concurrency))
         health = self._get("/health")
         self.model_id: str | None = health.get("model")

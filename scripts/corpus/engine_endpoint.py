@@ -2,7 +2,8 @@
 
 The backend splits each batch under the 6 MB invoke limit and sends the pieces side by side; the pipeline
 runs several batches at once. botocore's adaptive retries handle throttling. A container that refuses an
-input (an unreadable image) isolates that item; an endpoint that is down stops the run, which resumes.
+input (an unreadable image: the backend maps the container's 4xx to the API's) isolates that item; an
+endpoint that is down, or a model that fails (a 502), stops the run, which resumes.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ class EndpointEngine:
             else:
                 emb = self.backend.embed_images([bytes(p) for p in payloads])
         except EmbedError as e:
-            item = rejected(e, model_errors_are_items=True)
+            item = rejected(e)
             if item is None:
                 raise
             raise item from e

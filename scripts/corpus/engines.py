@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from omnisearch_embed.errors import EmbedError, ModelError, ThrottledError
+from omnisearch_embed.errors import EmbedError, ThrottledError
 
 
 class EngineError(RuntimeError):
@@ -57,13 +57,11 @@ class Engine(Protocol):
     def close(self) -> None: ...
 
 
-def rejected(error: EmbedError, *, model_errors_are_items: bool = False) -> ItemRejected | None:
-    """An ItemRejected when ``error`` is the input's fault, else None (the run should stop)."""
+def rejected(error: EmbedError) -> ItemRejected | None:
+    """An ItemRejected when ``error`` is the input's fault (a 4xx but 429), else None (the run should stop)."""
     status = int(error.status)
     if 400 <= status < 500 and not isinstance(error, ThrottledError):
         return ItemRejected(error.code, error.message)
-    if model_errors_are_items and isinstance(error, ModelError) and error.code == "model_error":
-        return ItemRejected(error.code, error.message)  # the container refused this input
     return None
 
 

@@ -103,6 +103,9 @@ def run_batch_transform(
 
     try:
         job = bt.wait(sm, s3, plan, opts.poll_seconds, on_progress)
+    except KeyboardInterrupt:
+        print(f"\njob {plan['job_name']} keeps running: re-run the same command to collect it", flush=True)
+        raise
     finally:
         bar.close()
     reason = job.get("FailureReason") or ""
