@@ -39,6 +39,7 @@ SCHEMA = pa.schema(
     ]
 )
 _ROW_FIELDS = ("id", "source", "kind", "content_key", "truncated")
+KEY_COLUMNS = ("id", "content_key")
 
 
 class ModelMismatchError(ValueError):
@@ -132,7 +133,8 @@ class Store:
         self.added = 0
 
     def open(self) -> Store:
-        tables = [t for t in (read_output(self.path), *self._parts()) if t is not None]
+        """Read what is embedded already (ids, content keys and the model; never the vectors)."""
+        tables = [t for t in (self._keys(), *self._parts(KEY_COLUMNS)) if t is not None]
         for table in tables:
             meta = table_meta(table)
             if meta is not None:
@@ -142,10 +144,22 @@ class Store:
         self._seq = len(list(self.parts_dir.glob("part-*.parquet"))) if self.parts_dir.is_dir() else 0
         return self
 
-    def _parts(self) -> list[pa.Table]:
+    def _keys(self) -> pa.Table | None:
+        if not self.path.exists():
+            return None
+        if self.path.suffix != ".npy":
+            return pq.read_table(self.path, columns=list(KEY_COLUMNS))
+        ids_path, meta_path = npy_paths(self.path)
+        meta = json.loads(meta_path.read_text())
+        records = [json.loads(line) for line in ids_path.read_text().splitlines() if line.strip()]
+        columns = {name: [r[name] for r in records] for name in KEY_COLUMNS}
+        return pa.table(columns).replace_schema_metadata(_meta(meta["model"], int(meta["dimension"])))
+
+    def _parts(self, columns: tuple[str, ...] | None = None) -> list[pa.Table]:
         if not self.parts_dir.is_dir():
             return []
-        return [pq.read_table(p) for p in sorted(self.parts_dir.glob("part-*.parquet"))]
+        names = list(columns) if columns else None
+        return [pq.read_table(p, columns=names) for p in sorted(self.parts_dir.glob("part-*.parquet"))]
 
     def check_model(self, model: str, dimension: int | None = None) -> None:
         """Refuse another model (or dimension) than the file's; the first one seen becomes the file's."""
