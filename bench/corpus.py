@@ -5,7 +5,9 @@
 2. ``api`` texts/s against the local server over real HTTP (concurrent batch requests) against the same
    batch route resolved in process (the Powertools app, no HTTP), one batch after another. Target >= 0.8x.
 
-The model is loaded once, outside the timings. One run each; ``--quick`` for a small count.
+The model is loaded once, outside the timings. One run each; ``--quick`` for a small count. Keep
+``--batch-size`` at inference.py's image batch (64): a larger request makes predict_fn decode the next
+images while the model runs, and on a 2-core CPU that slowed the model far more than it saved (0.4-0.5x).
 Run: ``.venv/bin/python bench/corpus.py [--quick] [--images 256] [--texts 2048]``. Prints figures and ratios.
 """
 

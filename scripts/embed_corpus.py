@@ -46,7 +46,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--errors", type=Path, help="errors file (default <output>.errors.jsonl)")
     parser.add_argument("--id-field", default="id", help="JSONL/CSV id column (default id)")
     parser.add_argument("--text-field", default="text", help="JSONL/CSV text column (default text)")
-    parser.add_argument("--batch-size", type=int, default=64, help="items per model call or request (default 64)")
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=64,
+        help="items per model call or request (default 64; local on a CPU: keep it at CLIP_IMAGE_BATCH_SIZE)",
+    )
     parser.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1), help="reader threads")
     parser.add_argument("--concurrency", type=int, default=4, help="requests in flight (api, endpoint; default 4)")
     parser.add_argument("--flush-every", type=int, default=256, help="rows per saved part (resume granularity)")
