@@ -50,7 +50,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--batch-size",
         type=int,
         default=64,
-        help="items per model call or request (default 64; local on a CPU: keep it at CLIP_IMAGE_BATCH_SIZE)",
+        help="items per model call or request (default 64). local: on a CPU keep it at CLIP_IMAGE_BATCH_SIZE;\n"
+        "on a GPU raise it (e.g. 512) so images decode while the model works",
     )
     parser.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1), help="reader threads")
     parser.add_argument("--concurrency", type=int, default=4, help="requests in flight (api, endpoint; default 4)")
