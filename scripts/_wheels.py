@@ -8,7 +8,8 @@ an endpoint without internet access comes up, and every instance of a fleet gets
 The closure is resolved by pip itself for the container (CPython 3.12, manylinux x86_64) with the
 container's torch and torchvision as constraints; the container's own packages (torch, torchvision, numpy,
 Pillow) and everything only they pull in are left out, so pip never swaps the container's CUDA builds.
-Resolved sets are cached per requirements file under ``build/wheels/<key>/`` so a rebuild needs no network.
+Resolved sets are cached per requirements file under ``build/wheels/<key>/`` (or $OMNISEARCH_WHEEL_CACHE)
+so a rebuild needs no network.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name, parse_wheel_filename
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_CACHE = ROOT / "build" / "wheels"
+DEFAULT_CACHE = Path(os.environ.get("OMNISEARCH_WHEEL_CACHE") or ROOT / "build" / "wheels")
 # The container: AWS PyTorch inference DLC 2.6.0 (Python 3.12, Ubuntu 22.04 = glibc 2.35).
 CONTAINER_PACKAGES = {"torch": "2.6.0", "torchvision": "0.21.0"}
 NEVER_BUNDLED = frozenset({"torch", "torchvision", "numpy", "pillow"})

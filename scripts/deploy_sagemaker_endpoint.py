@@ -19,7 +19,7 @@ import sys
 import _cli
 import _deploy
 
-from omnisearch_embed.costs import INSTANCE_PRICES, estimate, scenario_table
+from omnisearch_embed.costs import INSTANCE_PRICES, estimate, scenario_table, serverless_table
 from omnisearch_embed.endpoint_metrics import endpoint_report
 from omnisearch_embed.endpoint_status import describe_endpoint_status, list_endpoints
 
@@ -164,6 +164,8 @@ def cost(args: argparse.Namespace) -> int:
             )
         )
     print(_cli.cost_table(rows))
+    print()
+    print(_cli.serverless_cost_table(serverless_table()))
     if args.price_per_hour is None:
         print(f"Prices on file: {', '.join(sorted(INSTANCE_PRICES))}")
     return 0

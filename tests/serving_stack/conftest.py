@@ -16,6 +16,9 @@ import pytest
 from tests.serving_stack.runtime_front import RuntimeFront
 from tests.serving_stack.toolkit_harness import ROOT, Toolkit, missing_reason, start_toolkit, template_model_env
 
+if str(ROOT / "scripts") not in sys.path:
+    sys.path.insert(0, str(ROOT / "scripts"))  # package_model and _wheels, as the operator runs them
+
 
 def require_serving_stack() -> None:
     """Skip (or fail under REQUIRE_SERVING_STACK=1) when the stack cannot run here."""
@@ -31,7 +34,6 @@ def require_serving_stack() -> None:
 def tiny_archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """build_archive's tiny-shapes model.tar.gz with its offline wheels (resolved once, then cached)."""
     require_serving_stack()
-    sys.path.insert(0, str(ROOT / "scripts"))
     import _wheels
     import package_model
 
@@ -41,8 +43,26 @@ def tiny_archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def toolkit(tiny_archive: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Toolkit]:
-    """The toolkit serving the tiny-shapes archive with the template's container settings."""
+def online_only_start(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
+    """(error, log) of starting an archive without wheels: what every start was before them, offline."""
+    require_serving_stack()
+    import package_model
+
+    archive = package_model.build_archive("tiny-shapes", "", tmp_path_factory.mktemp("online") / "model.tar.gz")
+    workdir = tmp_path_factory.mktemp("online-toolkit")
+    with pytest.raises(RuntimeError) as refused:
+        start_toolkit(archive, workdir, {**template_model_env(), "OMP_NUM_THREADS": "1"}).stop()
+    return str(refused.value), (workdir / "toolkit.log").read_text(errors="replace")
+
+
+@pytest.fixture(scope="session")
+def toolkit(
+    tiny_archive: Path, online_only_start: tuple[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Toolkit]:
+    """The toolkit serving the tiny-shapes archive with the template's container settings.
+
+    Starts after ``online_only_start``: one toolkit at a time.
+    """
     env = {**template_model_env(), "OMP_NUM_THREADS": "1"}  # two cores shared with other tests
     with start_toolkit(tiny_archive, tmp_path_factory.mktemp("toolkit"), env) as running:
         yield running

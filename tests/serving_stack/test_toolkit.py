@@ -25,7 +25,16 @@ from local_server.clip_backend import LocalClipBackend
 from omnisearch_embed.backends.sagemaker import SageMakerBackend, map_client_error
 from omnisearch_embed.errors import EmbedError
 from tests.helpers.images import image_bytes
-from tests.serving_stack.toolkit_harness import LOCK_PATH, PYTHON_VERSION, Toolkit, offline_pip_env, serving_venv
+from tests.serving_stack.conftest import require_serving_stack
+from tests.serving_stack.toolkit_harness import (
+    LOCK_PATH,
+    PYTHON_VERSION,
+    Toolkit,
+    free_port,
+    serving_venv,
+    start_toolkit,
+    toolkit_environment,
+)
 
 ENDPOINT = "omnisearch-embed-test"
 LONG_TEXT = " ".join(["a small red circle next to a large blue square"] * 12)  # ~120 tokens
@@ -66,6 +75,17 @@ def test_the_archive_installed_its_packages_from_its_own_wheels(toolkit: Toolkit
     assert not installed & {"torch", "torchvision", "numpy", "pillow"}  # the container's own stay untouched
 
 
+def test_an_archive_without_its_wheels_cannot_start_offline(online_only_start: tuple[str, str]) -> None:
+    error, log = online_only_start
+    assert "serve exited" in error
+    assert "failed to install required packages" in log and "Successfully installed" not in log
+
+
+def test_one_process_cannot_start_a_second_toolkit(toolkit: Toolkit, tiny_archive: Path, tmp_path: Path) -> None:
+    with pytest.raises(RuntimeError, match="already runs a toolkit"):
+        start_toolkit(tiny_archive, tmp_path)
+
+
 def test_a_second_toolkit_waits_for_the_lock(toolkit: Toolkit) -> None:
     probe = "import fcntl, sys; f = open(sys.argv[1]); fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)"
     taken = subprocess.run([sys.executable, "-c", probe, str(LOCK_PATH)], capture_output=True, text=True, timeout=60)
@@ -74,7 +94,8 @@ def test_a_second_toolkit_waits_for_the_lock(toolkit: Toolkit) -> None:
 
 def test_pip_in_the_container_reaches_no_index(tmp_path: Path) -> None:
     """The environment the toolkit runs in really is offline, and the venv lacks the archive's packages."""
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), **offline_pip_env()}
+    require_serving_stack()
+    env = toolkit_environment(serving_venv(), tmp_path, free_port(), None)  # exactly what serve gets
     python = str(serving_venv() / "bin" / "python")
     download = subprocess.run(
         [python, "-m", "pip", "download", "--no-deps", "--dest", str(tmp_path), "six==1.17.0"],
@@ -84,6 +105,7 @@ def test_pip_in_the_container_reaches_no_index(tmp_path: Path) -> None:
         timeout=120,
     )
     assert download.returncode != 0, download.stdout
+    assert "No matching distribution found for six==1.17.0" in download.stderr, download.stderr[-500:]
     assert not list(tmp_path.glob("*.whl"))
     bare = subprocess.run([python, "-c", "import open_clip"], env=env, capture_output=True, timeout=120)
     assert bare.returncode != 0, "open_clip is in the serving venv itself: the offline install proves nothing"

@@ -127,10 +127,14 @@ def _stop_group(pgid: int, reap: Callable[[], object] = lambda: None, grace: flo
 
 
 class Toolkit:
-    """A running toolkit: ``url`` (its /ping and /invocations), ``log`` (its output); ``stop()`` ends it."""
+    """A running toolkit: ``url`` (its /ping and /invocations), ``log`` (its output); ``stop()`` ends it.
+
+    ``started_at`` is ``time.monotonic()`` when ``serve`` was launched (after the lock and the extraction).
+    """
 
     def __init__(self, process: subprocess.Popen[bytes], url: str, workdir: Path, log: Path, lock: IO[str]) -> None:
         self.process, self.url, self.workdir, self.log = process, url, workdir, log
+        self.started_at = time.monotonic()
         self.pip_prefix = workdir / "pip-prefix"
         self._lock: IO[str] | None = lock
 
@@ -158,13 +162,20 @@ class Toolkit:
         self.stop()
 
 
+_held_here: list[IO[str]] = []  # this process's lock, if it holds it: waiting on ourselves would never end
+
+
 def _acquire_lock() -> IO[str]:
+    if any(not held.closed for held in _held_here):
+        raise RuntimeError("this process already runs a toolkit: stop it before starting another")
+    _held_here.clear()
     lock = open(LOCK_PATH, "a+")  # noqa: SIM115 - held until Toolkit.stop
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         print(f"waiting for the serving toolkit lock {LOCK_PATH} (another toolkit is running)", flush=True)
         fcntl.flock(lock, fcntl.LOCK_EX)
+    _held_here.append(lock)
     return lock
 
 
@@ -195,7 +206,8 @@ def _lay_out(model: Path, base: Path) -> None:
             tar.extractall(target, filter="data")
 
 
-def _environment(venv: Path, workdir: Path, port: int, extra: Mapping[str, str] | None) -> dict[str, str]:
+def toolkit_environment(venv: Path, workdir: Path, port: int, extra: Mapping[str, str] | None) -> dict[str, str]:
+    """What ``serve`` runs with: no host PIP_* or PYTHONPATH, pip offline, the archive's prefix on the path."""
     prefix_site = workdir / "pip-prefix" / "lib" / f"python{PYTHON_VERSION}" / "site-packages"
     env = {k: os.environ[k] for k in KEPT_ENV if k in os.environ}
     env.update(
@@ -252,20 +264,20 @@ def start_toolkit(
     if reason:
         raise RuntimeError(reason)
     workdir = Path(workdir).resolve()
-    for sub in ("base", "run", "pip-prefix"):
-        shutil.rmtree(workdir / sub, ignore_errors=True)
-        (workdir / sub).mkdir(parents=True)
-    _lay_out(Path(model), workdir / "base")
     lock = _acquire_lock()
     try:
         _clear_leftovers()
+        for sub in ("base", "run", "pip-prefix"):
+            shutil.rmtree(workdir / sub, ignore_errors=True)
+            (workdir / sub).mkdir(parents=True)
+        _lay_out(Path(model), workdir / "base")
         port = free_port()
         log = workdir / "toolkit.log"
         with open(log, "wb") as out:
             process = subprocess.Popen(
                 [str(venv / "bin" / "serve")],
                 cwd=workdir / "run",  # the model store is $PWD/.sagemaker/ts/models
-                env=_environment(venv, workdir, port, env),
+                env=toolkit_environment(venv, workdir, port, env),
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,

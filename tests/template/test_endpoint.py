@@ -53,7 +53,8 @@ def test_model_updates_are_blue_green_with_rollback_on_endpoint_errors(stack: An
     # A model update keeps the instance count autoscaling chose.
     assert endpoint["RetainAllVariantProperties"] is True
     policy = endpoint["DeploymentConfig"]["BlueGreenUpdatePolicy"]
-    assert policy["TrafficRoutingConfiguration"]["Type"] == "CANARY"
+    # One instance by default: a canary would be all of it (tests/template/test_rollout.py has the rule).
+    assert policy["TrafficRoutingConfiguration"]["Type"] == "ALL_AT_ONCE"
     assert endpoint["DeploymentConfig"]["AutoRollbackConfiguration"]["Alarms"] == [
         {"AlarmName": "<EndpointErrorsAlarm>"}
     ]

@@ -9,6 +9,8 @@ Assumptions (stated in every printout, so figures can be checked by hand):
   365 / 12 = 30.42 and "weekdays only" to 365 × 5 / 7 / 12 = 21.73.
 * Only instance-hours: storage, data transfer, CloudWatch, Lambda and API Gateway are billed separately
   and are small next to a GPU instance.
+* Serverless Inference bills the memory size for the seconds requests run (nothing while idle) plus the
+  data in and out: ``SERVERLESS_PRICE_PER_GB_SECOND`` and ``SERVERLESS_PRICE_PER_GB_DATA``, us-east-1.
 """
 
 from __future__ import annotations
@@ -35,6 +37,60 @@ INSTANCE_PRICES: dict[str, float] = {
     "ml.g5.2xlarge": 1.515,
     "ml.p3.2xlarge": 3.825,
 }
+
+
+# SageMaker Serverless Inference, on-demand, us-east-1: USD per second per GB of memory (1 GB = 1024 MB;
+# 6144 MB = $0.00012/s), and per GB of data processed (in + out).
+SERVERLESS_PRICE_PER_GB_SECOND = 0.00002
+SERVERLESS_PRICE_PER_GB_DATA = 0.016
+SERVERLESS_MEMORY_SIZES = (1024, 2048, 3072, 4096, 5120, 6144)  # template.yaml ServerlessMemoryMB
+
+
+@dataclass(frozen=True)
+class ServerlessEstimate:
+    """A month of a serverless endpoint: billed per second of inference, $0 while idle."""
+
+    label: str
+    memory_mb: int
+    requests: float
+    seconds_per_request: float
+    kb_per_request: float = 4.0
+
+    @property
+    def compute_usd(self) -> float:
+        return self.requests * self.seconds_per_request * self.memory_mb / 1024 * SERVERLESS_PRICE_PER_GB_SECOND
+
+    @property
+    def data_usd(self) -> float:
+        return self.requests * self.kb_per_request / 1024**2 * SERVERLESS_PRICE_PER_GB_DATA
+
+    @property
+    def monthly_usd(self) -> float:
+        return round(self.compute_usd + self.data_usd, 2)
+
+
+def serverless_estimate(
+    memory_mb: int = 6144,
+    *,
+    requests: float,
+    seconds_per_request: float = 0.15,
+    kb_per_request: float = 4.0,
+    label: str = "serverless",
+) -> ServerlessEstimate:
+    """Monthly cost of ``requests`` invocations taking ``seconds_per_request`` each on ``memory_mb`` workers."""
+    if memory_mb not in SERVERLESS_MEMORY_SIZES:
+        raise InvalidInputError(
+            f"serverless memory must be one of {SERVERLESS_MEMORY_SIZES} MB, got {memory_mb}", code="invalid_memory"
+        )
+    if requests < 0 or seconds_per_request <= 0 or kb_per_request < 0:
+        raise InvalidInputError("requests, seconds and KB per request must be positive", code="invalid_usage")
+    return ServerlessEstimate(label, memory_mb, requests, seconds_per_request, kb_per_request)
+
+
+def serverless_table(memory_mb: int = 6144) -> list[ServerlessEstimate]:
+    """The docs' serverless rows: an idle dev stack, light use, and a fallback that took real traffic."""
+    rows = [("idle (dev stack, fallback never used)", 0), ("10,000 requests", 10_000), ("1 million requests", 1e6)]
+    return [serverless_estimate(memory_mb, requests=n, label=label) for label, n in rows]
 
 
 @dataclass(frozen=True)
