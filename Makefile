@@ -82,6 +82,7 @@ bench: venv
 	$(PY) bench/handler_overhead.py
 	$(PY) bench/model_throughput.py
 	$(PY) bench/local_server_load.py
+	$(PY) bench/corpus.py
 
 clean:
 	rm -rf .aws-sam .pytest_cache .ruff_cache

@@ -48,6 +48,7 @@ CODE_FILES = (
     "clip_inputs.py",
     "clip_images.py",
     "clip_text.py",
+    "clip_records.py",
     "requirements.txt",
 )  # the whole of code/
 SAMPLE_TEXT = "a photo of a red circle"

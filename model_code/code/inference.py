@@ -55,6 +55,7 @@ def _sibling(name: str) -> ModuleType:
 _inputs = _sibling("clip_inputs")
 _text = _sibling("clip_text")
 _images = _sibling("clip_images")
+_records = _sibling("clip_records")  # Batch Transform's JSON lines
 # The names callers and tests use, whichever sibling defines them.
 InputError, Request, decode_image = _inputs.InputError, _inputs.Request, _inputs.decode_image
 tokenize, encode_text, trimmable = _text.tokenize, _text.encode_text, _text.trimmable
@@ -206,15 +207,21 @@ def model_fn(model_dir: str) -> ClipModel:
 
 
 def input_fn(body: bytes | str | dict[str, Any], content_type: str) -> Request:
-    """JSON protocol, or one raw image (``image/*``, ``application/x-image``), or one ``text/plain`` text."""
+    """JSON protocol, or one raw image (``image/*``, ``application/x-image``), or one ``text/plain`` text.
+
+    A raw image and ``application/jsonlines`` (Batch Transform) are records: with ``Accept:
+    application/jsonlines`` each is answered on its own line, a bad one with its error (clip_records.py).
+    """
     media = _inputs.media_type(content_type)
     if media == JSON_TYPE:
         return _inputs.parse_json(body)
+    if media in _records.JSONLINES_TYPES:
+        return _records.parse_lines(body)
     raw = body.encode("utf-8") if isinstance(body, str) else bytes(body)
     if media == "application/x-image" or media.startswith("image/"):
         if not raw:
             raise InputError("empty image body", "empty_image")
-        return Request("images", [raw])
+        return _records.image_record(raw)
     if media == "text/plain":
         return Request("texts", [raw.decode("utf-8", errors="replace")])
     raise InputError(
@@ -231,6 +238,8 @@ def _finish(features: torch.Tensor, normalize: bool) -> np.ndarray:
 
 def predict_fn(data: Request, clip: ClipModel) -> Prediction:
     """Embed in bounded batches; texts are sorted by length so each batch trims as far as it can."""
+    if isinstance(data, _records.Records):
+        return _records.predict(data, clip, predict_fn, Request, InputError)
     out = np.empty((len(data.items), clip.dimension), dtype=np.float32)
     with torch.inference_mode():
         if data.kind == "texts":
@@ -253,6 +262,10 @@ def predict_fn(data: Request, clip: ClipModel) -> Prediction:
 
 def output_fn(prediction: Prediction, accept: str | None) -> tuple[bytes, str]:
     """(body, content type): the JSON wire format, or a .npy float32 matrix for ``application/x-npy``."""
+    if isinstance(prediction, _records.RecordsPrediction):
+        if _records.wants_lines(accept):
+            return _records.render(prediction), _records.JSONLINES_TYPE
+        prediction = _records.as_prediction(prediction, Prediction, InputError)
     media = {_inputs.media_type(a) for a in (accept or JSON_TYPE).split(",")}
     if NPY_TYPE in media:
         buf = io.BytesIO()

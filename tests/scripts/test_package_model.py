@@ -34,6 +34,7 @@ def test_archive_holds_code_config_weights_and_manifest(archive):
         "code/clip_inputs.py",
         "code/clip_images.py",
         "code/clip_text.py",
+        "code/clip_records.py",
         "code/requirements.txt",
         "tiny-shapes.json",
         "tiny-shapes.pt",

@@ -176,3 +176,78 @@ def scenario_table(
         estimate(instance_type, hours_per_day=h, days_per_month=d, instances=n, price_per_hour=price_per_hour, label=s)
         for s, h, d, n in rows
     ]
+
+
+# --- SageMaker Batch Transform ------------------------------------------------------------------------------
+# USD per instance-hour, Batch Transform, on-demand, us-east-1, as listed on aws.amazon.com/sagemaker/pricing
+# when written (the same list prices as real-time inference for these types). Billed per second of instance
+# time from launch to the end of the job, so a job also pays for start-up: launching the instances, pulling
+# the container and loading the model.
+BATCH_TRANSFORM_PRICES: dict[str, float] = {
+    "ml.m5.large": 0.115,
+    "ml.m5.xlarge": 0.23,
+    "ml.c5.xlarge": 0.204,
+    "ml.c5.2xlarge": 0.408,
+    "ml.g4dn.xlarge": 0.7364,
+    "ml.g4dn.2xlarge": 1.0528,
+    "ml.g5.xlarge": 1.408,
+    "ml.g5.2xlarge": 1.515,
+    "ml.p3.2xlarge": 3.825,
+}
+BATCH_TRANSFORM_STARTUP_SECONDS = 360.0  # an assumption: about 6 minutes per job before the first record
+
+
+@dataclass(frozen=True)
+class BatchTransformEstimate:
+    """One job's instance time and cost, from its size and an assumed per-instance throughput."""
+
+    instance_type: str
+    instance_count: int
+    items: int
+    items_per_second: float  # per instance
+    price_per_hour: float
+    startup_seconds: float
+
+    @property
+    def seconds(self) -> float:
+        """Wall time: start-up, then the items shared evenly between the instances."""
+        return self.startup_seconds + self.items / (self.items_per_second * self.instance_count)
+
+    @property
+    def instance_hours(self) -> float:
+        return self.seconds * self.instance_count / 3600
+
+    @property
+    def usd(self) -> float:
+        return round(self.instance_hours * self.price_per_hour, 2)
+
+
+def batch_transform_estimate(
+    instance_type: str,
+    *,
+    items: int,
+    items_per_second: float,
+    instance_count: int = 1,
+    price_per_hour: float | None = None,
+    startup_seconds: float = BATCH_TRANSFORM_STARTUP_SECONDS,
+) -> BatchTransformEstimate:
+    """Cost of embedding ``items`` with a Batch Transform job; unknown instance types must be priced."""
+    if items < 0 or items_per_second <= 0 or instance_count < 1 or startup_seconds < 0:
+        raise InvalidInputError(
+            "items must be >= 0, throughput > 0, instance count >= 1 and start-up >= 0", code="invalid_estimate"
+        )
+    if price_per_hour is None and instance_type not in BATCH_TRANSFORM_PRICES:
+        known = ", ".join(sorted(BATCH_TRANSFORM_PRICES))
+        raise InvalidInputError(
+            f"no Batch Transform price on file for {instance_type!r} (known: {known}); pass a price per hour",
+            code="unknown_instance_type",
+        )
+    price = hourly_price(instance_type, price_per_hour) if price_per_hour is not None else None
+    return BatchTransformEstimate(
+        instance_type,
+        instance_count,
+        items,
+        items_per_second,
+        price if price is not None else BATCH_TRANSFORM_PRICES[instance_type],
+        startup_seconds,
+    )
