@@ -57,9 +57,16 @@ class Invocation:
     size: int
 
 
-def batch_key(invocation: Invocation) -> tuple[str, bool]:
-    """Only requests of the same kind and normalisation share a predict_fn call."""
-    return invocation.data.kind, bool(invocation.data.normalize)
+def batch_key(invocation: Invocation) -> tuple[Any, ...]:
+    """Only requests of the same kind and normalisation share a predict_fn call.
+
+    Batch Transform records (inference.py's ``Records``: a raw image body or JSON lines) carry an id and an
+    error slot per record, which one merged request could not keep apart: each is a batch of its own.
+    """
+    data = invocation.data
+    if type(data).__name__ == "Records":
+        return "records", id(invocation)
+    return data.kind, bool(data.normalize)
 
 
 class ModelRunner:

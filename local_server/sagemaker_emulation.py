@@ -86,10 +86,6 @@ class SageMakerEmulation:
         self.ping = self.container.ping
         self.invocations = self.container.invocations
 
-    def start(self) -> None:
-        """Begin loading the model in the background; ``/ping`` answers 200 once it serves."""
-        self.container.start_loading()
-
     def stop(self) -> None:
         """Serve the queued invocations, then stop the container's batcher."""
         self.container.stop()

@@ -115,7 +115,8 @@ class LocalServer:
 
     @contextlib.asynccontextmanager
     async def _lifespan(self, _app: Starlette) -> AsyncIterator[None]:
-        self.emulation.start()
+        # the emulated container loads its model on its first /ping or invocation, never at start: a server
+        # whose API runs on SageMaker (a sidecar) must not import torch for an emulation nobody calls
         yield
         await asyncio.to_thread(self.close)
 

@@ -88,8 +88,8 @@ def test_concurrent_clients_meet_in_one_call_and_each_gets_its_own_format(
         ({"content": b"plain words", "headers": {"content-type": "text/plain"}}, "application/json", ["plain words"],
          True),
         ({"json": {"texts": ["not normalised"], "normalize": False}}, "application/json", ["not normalised"], False),
-        ({"content": png, "headers": {"content-type": "image/png", "accept": "application/x-npy"}}, "npy", [png],
-         True),
+        ({"json": {"images": [base64.b64encode(png).decode()]}, "headers": {"accept": "application/x-npy"}}, "npy",
+         [png], True),
         ({"json": {"images": [b64, b64], "encoding": "base64"}}, "application/json", [png2, png2], True),
     ]  # fmt: skip
     url, server = start(max_wait_ms=20)
@@ -185,3 +185,21 @@ def test_wrong_methods_are_refused(start: Start, path: str) -> None:
     with httpx.Client(base_url=url, timeout=60) as client:
         method = "POST" if path == "/ping" else "GET"
         assert client.request(method, path).status_code == 405
+
+
+def test_a_raw_image_record_is_never_merged_with_json_requests(start: Start, gated: GatedInference) -> None:
+    png = png_bytes(render("red", "circle", "large", random.Random(1)))
+    url, _ = start(max_wait_ms=20)
+    with httpx.Client(base_url=url, timeout=60) as client, ThreadPoolExecutor(3) as pool:
+        wait_healthy(client)
+        gated.hold_next_call()
+        first = pool.submit(client.post, "/invocations", json={"texts": ["first"]})
+        assert gated.entered.wait(30)
+        raw = pool.submit(client.post, "/invocations", content=png, headers={"content-type": "image/png"})
+        encoded = pool.submit(client.post, "/invocations", json={"images": [base64.b64encode(png).decode()]})
+        _queued(client, 2)
+        gated.release.set()
+        answers = [f.result(60) for f in (first, raw, encoded)]
+    assert [a.status_code for a in answers] == [200, 200, 200]
+    assert np.allclose(answers[1].json()["embeddings"], answers[2].json()["embeddings"], atol=1e-6)
+    assert sorted(gated.calls[1:]) == [("images", 1, True), ("images", 1, True)]
