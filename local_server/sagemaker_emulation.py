@@ -28,10 +28,19 @@ from omnisearch_embed.settings import SAGEMAKER_MAX_PAYLOAD_BYTES
 
 _logger = logging.getLogger(__name__)
 
-__all__ = ["VARIANT", "LocalModel", "SageMakerEmulation", "read_body", "sigv4_scope"]
+__all__ = [
+    "ERROR_NAMESPACE",
+    "VARIANT",
+    "LocalModel",
+    "SageMakerEmulation",
+    "model_error",
+    "model_error_body",
+    "read_body",
+    "sigv4_scope",
+]
 
 VARIANT = "AllTraffic"
-_ERROR_NAMESPACE = "http://internal.amazon.com/coral/com.amazon.sagemaker.runtime/"
+ERROR_NAMESPACE = "http://internal.amazon.com/coral/com.amazon.sagemaker.runtime/"
 _CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/\d{8}/([^/]+)/")
 LocalModel = Callable[[], Any]  # returns a LocalClipBackend (has .container()); built lazily, once
 
@@ -45,15 +54,15 @@ def sigv4_scope(authorization: str) -> tuple[str, str] | None:
 def _aws_error(status: int, error_type: str, body: dict[str, Any], request_id: str) -> Response:
     headers = {"x-amzn-RequestId": request_id}
     if error_type:
-        headers["x-amzn-ErrorType"] = f"{error_type}:{_ERROR_NAMESPACE}"
+        headers["x-amzn-ErrorType"] = f"{error_type}:{ERROR_NAMESPACE}"
     return Response(json.dumps(body), status_code=status, headers=headers, media_type="application/json")
 
 
-def _model_error(original_status: int, original: str, endpoint: str, region: str, request_id: str) -> Response:
-    """The runtime's answer when the container failed: 424 ModelError carrying the container's status and body."""
+def model_error_body(original_status: int, original: str, endpoint: str, region: str) -> dict[str, Any]:
+    """The runtime's JSON when the container answered ``original_status`` with body ``original``."""
     side = "client" if original_status < 500 else "server"
     log_group = f"/aws/sagemaker/Endpoints/{endpoint}"
-    body = {
+    return {
         "ErrorCode": f"{side.upper()}_ERROR_FROM_MODEL",
         "LogStreamArn": f"arn:aws:logs:{region}:{ACCOUNT_ID}:log-group:{log_group}",
         "Message": (
@@ -64,6 +73,11 @@ def _model_error(original_status: int, original: str, endpoint: str, region: str
         "OriginalMessage": original,
         "OriginalStatusCode": original_status,
     }
+
+
+def model_error(original_status: int, original: str, endpoint: str, region: str, request_id: str) -> Response:
+    """The runtime's answer when the container failed: 424 ModelError carrying the container's status and body."""
+    body = model_error_body(original_status, original, endpoint, region)
     return _aws_error(HTTPStatus.FAILED_DEPENDENCY, "ModelError", body, request_id)
 
 
@@ -108,6 +122,6 @@ class SageMakerEmulation:
         if answer.status_code >= 400:
             _logger.info("endpoint %s: container answered %d %s", endpoint, answer.status_code, payload[:200])
             original = payload.decode("utf-8", errors="replace")
-            return _model_error(answer.status_code, original, endpoint, region, request_id)
+            return model_error(answer.status_code, original, endpoint, region, request_id)
         headers = {"x-amzn-RequestId": request_id, "x-Amzn-Invoked-Production-Variant": VARIANT}
         return Response(payload, media_type=answer.media_type, headers=headers)

@@ -7,7 +7,7 @@ The body, Content-Type and Accept go to the container unchanged; a 2xx answer co
 answer is wrapped the way runtime.sagemaker.amazonaws.com wraps container errors (botocore's model of
 ModelError: HTTP 424, ``x-amzn-ErrorType: ModelError``, JSON ``Message``, ``OriginalStatusCode``,
 ``OriginalMessage`` = the container's body, ``LogStreamArn``), so what SageMakerBackend does with it here
-is what it does in AWS. Signatures are not checked.
+is what it does in AWS (the wrapping is the local emulation's own). Signatures are not checked.
 """
 
 from __future__ import annotations
@@ -21,28 +21,10 @@ import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-ACCOUNT = "123456789012"
+from local_server.sagemaker_emulation import ERROR_NAMESPACE, VARIANT, model_error_body
+
 REGION = "us-east-1"
-VARIANT = "AllTraffic"
 _PATH = re.compile(r"^/endpoints/([^/]+)/invocations$")
-_ERROR_NAMESPACE = "http://internal.amazon.com/coral/com.amazon.sagemaker.runtime/"
-
-
-def model_error_body(status: int, original: str, endpoint: str) -> dict[str, Any]:
-    """The runtime's JSON for a container that answered ``status`` with body ``original``."""
-    side = "client" if 400 <= status < 500 else "server"
-    group = f"/aws/sagemaker/Endpoints/{endpoint}"
-    console = f"https://{REGION}.console.aws.amazon.com/cloudwatch/home?region={REGION}#logEventViewer:group={group}"
-    return {
-        "ErrorCode": f"{side.upper()}_ERROR_FROM_MODEL",
-        "LogStreamArn": f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{group}",
-        "Message": (
-            f'Received {side} error ({status}) from primary with message "{original}". '
-            f"See {console} in account {ACCOUNT} for more information."
-        ),
-        "OriginalMessage": original,
-        "OriginalStatusCode": status,
-    }
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -71,8 +53,8 @@ class _Handler(BaseHTTPRequestHandler):
             extra = {"x-amzn-RequestId": request_id, "x-Amzn-Invoked-Production-Variant": VARIANT}
             self._send(200, payload, content_type, extra)
             return
-        error = model_error_body(status, payload.decode("utf-8", "replace"), endpoint)
-        extra = {"x-amzn-RequestId": request_id, "x-amzn-ErrorType": f"ModelError:{_ERROR_NAMESPACE}"}
+        error = model_error_body(status, payload.decode("utf-8", "replace"), endpoint, REGION)
+        extra = {"x-amzn-RequestId": request_id, "x-amzn-ErrorType": f"ModelError:{ERROR_NAMESPACE}"}
         self._send(424, json.dumps(error).encode(), "application/json", extra)
 
     def _send(self, status: int, payload: bytes, content_type: str, headers: dict[str, str]) -> None:
