@@ -55,7 +55,7 @@ def test_ping_answers_503_while_the_model_loads_then_200(start: Start, gated: Ga
         assert early.status_code == 503 and early.json()["code"] == "model_loading"
         waiting = pool.submit(client.post, "/invocations", json={"texts": ["sent while loading"]})
         loading.set()
-        assert wait_healthy(client).json() == {"status": "Healthy", "queued": 0}
+        assert wait_healthy(client).json()["status"] == "Healthy"  # the early invocation may still be queued
         assert waiting.result(60).status_code == 200  # invocations wait for the load instead of failing
 
 
