@@ -6,12 +6,15 @@ SHELL := /bin/bash
 PYTHON ?= python3.11
 VENV ?= .venv
 SAM_VENV ?= .venv-sam
+# The SageMaker PyTorch container's serving stack (Python 3.12), for tests/serving_stack and bench/endpoint_load.py.
+SERVING_VENV ?= .venv-serving
+SERVING_PYTHON ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.12.*/bin/python) python3.12)
 PY := $(VENV)/bin/python
 # pip's local mirrors print one warning per missing package; keep real errors visible.
 QUIET_PIP := { grep -v "is ignored: it is neither a file nor a directory" || true; }
 ARGS ?=
 
-.PHONY: help venv sam-venv serve test test-python lint template-check bench clean
+.PHONY: help venv sam-venv serving-venv java browser-deps serve test test-python lint template-check bench clean
 
 help:
 	@echo "make serve   - set up .venv and run the local server on http://127.0.0.1:8000 (tiny-shapes model)"
@@ -29,8 +32,34 @@ $(SAM_VENV)/.installed: requirements-sam.txt
 	$(SAM_VENV)/bin/python -m pip install -q -r requirements-sam.txt 2>&1 | $(QUIET_PIP)
 	touch $@
 
+# The browser tests drive Debian's Chromium with its chromedriver (never a browser a tool downloads) and
+# bundle the official OpenAI JS SDK with esbuild, both pinned in tests/browser/js/package-lock.json.
+BROWSER_JS := tests/browser/js
+$(BROWSER_JS)/node_modules/.installed: $(BROWSER_JS)/package-lock.json
+	cd $(BROWSER_JS) && npm ci --no-audit --no-fund --ignore-scripts
+	touch $@
+
+browser-deps: $(BROWSER_JS)/node_modules/.installed
+	if ! { command -v chromium || command -v google-chrome; } >/dev/null \
+	  || ! { command -v chromedriver || ls "$${CHROMEWEBDRIVER:-/nonexistent}/chromedriver"; } >/dev/null 2>&1; then \
+	  sudo=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$sudo apt-get update -qq; \
+	  $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; \
+	fi
+
+# TorchServe runs on Java 17 (Debian's openjdk-17-jre-headless; CI runs as root).
+java:
+	command -v java >/dev/null || { apt-get update -qq && apt-get install -y -qq openjdk-17-jre-headless; }
+
+# Several GB (torch's CUDA wheels come along) and ~3 min from PyPI; only the container's own packages.
+$(SERVING_VENV)/.installed: requirements-serving.txt
+	test -x $(SERVING_VENV)/bin/python || $(SERVING_PYTHON) -m venv $(SERVING_VENV)
+	$(SERVING_VENV)/bin/python -m pip install -q -r requirements-serving.txt 2>&1 | $(QUIET_PIP)
+	touch $@
+
 venv: $(VENV)/.installed
 sam-venv: $(SAM_VENV)/.installed
+serving-venv: java $(SERVING_VENV)/.installed
 
 serve: venv
 	$(PY) -m local_server $(ARGS)
@@ -38,9 +67,11 @@ serve: venv
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/hadolint endpoint_server/Dockerfile
 
-test-python: venv
-	$(PY) -m pytest
+# REQUIRE_SERVING_STACK=1: the serving-stack tests fail instead of skipping when the stack is missing.
+test-python: venv browser-deps serving-venv
+	REQUIRE_SERVING_STACK=1 SERVING_VENV=$(SERVING_VENV) $(PY) -m pytest
 
 template-check: sam-venv
 	SAM_VENV=$(SAM_VENV) bash scripts/check_template.sh
@@ -51,6 +82,7 @@ bench: venv
 	$(PY) bench/handler_overhead.py
 	$(PY) bench/model_throughput.py
 	$(PY) bench/local_server_load.py
+	$(PY) bench/corpus.py
 
 clean:
 	rm -rf .aws-sam .pytest_cache .ruff_cache

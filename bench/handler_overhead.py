@@ -1,4 +1,4 @@
-"""Handler overhead: warm per-request time and cold import of the embed Lambda (issue 2's benchmark).
+"""Handler overhead: warm per-request time and cold import of the embed Lambda.
 
 1. Warm: the embed route through ``functions/embed/app.py`` with an in-process backend returning a fixed
    512-d matrix (ViT-B-32's size), against a minimal Powertools route on the same event. Both bare

@@ -24,7 +24,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "layers" / "common")]
 
 import uvicorn  # noqa: E402
 
-from local_server.batching import DynamicBatcher  # noqa: E402
+from local_server.batched_backend import BatchedBackend  # noqa: E402
 from local_server.cli import bind  # noqa: E402
 from local_server.clip_backend import LocalClipBackend  # noqa: E402
 from local_server.server import LocalServer  # noqa: E402
@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--rounds", type=int, default=3, help="each stack serves this many times, taking turns")
     args = parser.parse_args(argv)
-    backend = DynamicBatcher(LocalClipBackend("tiny-shapes"))
+    backend = BatchedBackend(LocalClipBackend("tiny-shapes"))
     server = LocalServer(backend, Settings(), workers=4)
     figures: dict[tuple[str, str], list[tuple[float, float]]] = {s: [] for s in STACKS}
     for _ in range(args.rounds):

@@ -39,6 +39,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--max-batch-size", type=int, default=32, help="most items in one merged model call")
     parser.add_argument("--max-batch-wait-ms", type=float, default=5.0, help="longest a request waits to be merged")
     parser.add_argument("--no-batching", action="store_true", help="one model call per request")
+    parser.add_argument(
+        "--weaviate",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="serve Weaviate's multi2vec-clip inference API (/vectorize, /meta, /.well-known/*) without an API key; "
+        "default WEAVIATE_ROUTES, else on unless an API key is set",
+    )
     args = parser.parse_args(argv)
     if args.workers < 1 or args.max_batch_size < 1 or args.max_batch_wait_ms < 0:
         parser.error("--workers and --max-batch-size must be at least 1, --max-batch-wait-ms not negative")
@@ -84,7 +91,14 @@ def describe(backend: Any) -> str:
     return f"{type(backend).__name__} ({backend.service}, in this process)"
 
 
-def banner(url: str, backend: Any, settings: Settings, workers: int) -> str:
+def cors_line(settings: Settings) -> str:
+    """What the banner says about browsers: which origin may call, and how to allow one."""
+    if not settings.cors_allow_origin:
+        return "off: browsers on other origins are blocked (set CORS_ALLOW_ORIGIN=* or https://your.app)"
+    return f"Access-Control-Allow-Origin: {settings.cors_allow_origin} (CORS_ALLOW_ORIGIN; preflights need no key)"
+
+
+def banner(url: str, backend: Any, settings: Settings, workers: int, *, weaviate: bool = False) -> str:
     example = "-H 'content-type: application/json' -d '{\"text\": \"a red circle\"}'"
     lines = [
         "OmniSearch Embed local server",
@@ -94,7 +108,9 @@ def banner(url: str, backend: Any, settings: Settings, workers: int) -> str:
         f"  Swagger UI   {url}/swagger   (OpenAPI JSON: {url}/swagger?format=json)",
         f"  SageMaker    POST {url}/endpoints/<name>/invocations   (runtime emulation with the local model)",
         f"  API key      {'required: x-api-key or Authorization: Bearer' if settings.api_key else 'not required'}",
+        f"  CORS         {cors_line(settings)}",
         f"  Workers      {workers} threads",
+        f"  Weaviate     {weaviate_line(url, weaviate, settings)}",
         f"  Try          curl -s {url}/embed/text {example}",
     ]
     if backend.model_id == TINY_SHAPES_MODEL_ID:
@@ -108,6 +124,13 @@ def banner(url: str, backend: Any, settings: Settings, workers: int) -> str:
         ]
     lines.append("Press Ctrl-C to stop.")
     return "\n".join(lines)
+
+
+def weaviate_line(url: str, enabled: bool, settings: Settings) -> str:
+    if not enabled:
+        return "off (--weaviate serves the multi2vec-clip inference API)"
+    keyless = "WITHOUT the API key" if settings.api_key else "with no API key"
+    return f"CLIP_INFERENCE_API={url}  (multi2vec-clip; answers {keyless}: keep it on a private network)"
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -133,8 +156,9 @@ def bind(host: str, port: int) -> socket.socket:
 def main(argv: Sequence[str] | None = None) -> int:
     import uvicorn
 
-    from local_server.batching import DynamicBatcher
+    from local_server.batched_backend import BatchedBackend
     from local_server.server import LocalServer
+    from local_server.weaviate import choose as weaviate_routes
 
     args = parse_args(argv)
     # Before torch loads. OpenMP threads that spin after each of a forward pass's many small parallel regions
@@ -144,6 +168,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         settings = settings_from(args)
+        weaviate = weaviate_routes(args.weaviate, os.environ, settings.api_key)
     except ConfigError as e:
         print(f"configuration error: {e}", file=sys.stderr)
         return 2
@@ -161,11 +186,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         sock.close()
         return 2 if isinstance(e, ConfigError) else 1
     if not args.no_batching:
-        backend = DynamicBatcher(backend, max_batch_size=args.max_batch_size, max_wait_ms=args.max_batch_wait_ms)
-    server = LocalServer(backend, settings, local_model=local_model, workers=args.workers)
+        backend = BatchedBackend(backend, max_batch_size=args.max_batch_size, max_wait_ms=args.max_batch_wait_ms)
+    server = LocalServer(backend, settings, local_model=local_model, workers=args.workers, weaviate=weaviate)
     host, port = sock.getsockname()[:2]
     url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
-    print(banner(url, backend, settings, args.workers), flush=True)
+    print(banner(url, backend, settings, args.workers, weaviate=weaviate), flush=True)
     config = uvicorn.Config(server.asgi, log_level="info", timeout_graceful_shutdown=10, lifespan="on")
     try:
         uvicorn.Server(config).run(sockets=[sock])

@@ -109,6 +109,10 @@ class LocalClipBackend:
         prediction = self._on_model_thread(self._inference.predict_fn, data, self._clip)
         return self._inference.output_fn(prediction, accept)
 
+    def container(self) -> tuple[Any, Any]:
+        """inference.py and its loaded model, for the serving container mounted in process (endpoint_server)."""
+        return self._inference, self._clip
+
     def health(self) -> dict[str, Any]:
         return {
             "status": "ok",

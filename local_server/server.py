@@ -17,7 +17,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,16 +29,19 @@ from starlette.routing import Route
 
 from local_server.apigw_event import INTERNAL_SERVER_ERROR, HttpRequest, RouteTable, from_response, to_event
 from local_server.sagemaker_emulation import LocalModel, SageMakerEmulation, read_body, sigv4_scope
+from local_server.weaviate import WeaviateRoutes, routes_enabled
+from omnisearch_embed import deadline
 from omnisearch_embed.api.errors import error_body
 from omnisearch_embed.api_keys import extract_api_key
 from omnisearch_embed.backends.base import Backend
 from omnisearch_embed.errors import EmbedError, PayloadTooLargeError, UnauthorizedError
-from omnisearch_embed.settings import Settings
+from omnisearch_embed.settings import LAMBDA_MAX_EVENT_BYTES, Settings
 
 _logger = logging.getLogger(__name__)
 
-API_GATEWAY_MAX_BODY = 10 * 1024 * 1024  # API Gateway's own payload limit, before the handler's
-OPEN_PATHS = frozenset({"/health", "/ping"})  # answered without an API key
+# Answered without an API key. A browser cannot add a header when it opens a page, so Swagger UI is open: its
+# Authorize dialog then sends the key with every "Try it out".
+OPEN_PATHS = frozenset({"/health", "/ping", "/swagger"})
 _METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD"]
 _HOP_HEADERS = {"content-length", "transfer-encoding", "connection"}
 AppFactory = Callable[[Backend, Settings], Any]
@@ -62,6 +65,11 @@ class LocalLambdaContext:
         return max(0, int((self.started + self.timeout_seconds - time.monotonic()) * 1000))
 
 
+def event_bytes(event: dict[str, Any]) -> int:
+    """The size of ``event`` as the Lambda invoke carries it (JSON, UTF-8)."""
+    return len(json.dumps(event, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "surrogatepass"))
+
+
 def _error_body(path: str, error: EmbedError) -> bytes:
     """The public error shape for ``path`` (OpenAI's under /v1/), from the same function the handlers use."""
     return json.dumps(error_body(path, int(error.status), error.code, error.message, error.param)).encode()
@@ -78,6 +86,7 @@ class LocalServer:
         local_model: LocalModel | None = None,
         workers: int = 32,
         app_factory: AppFactory | None = None,
+        weaviate: bool | None = None,
     ) -> None:
         if app_factory is None:
             from omnisearch_embed.api import create_app as app_factory
@@ -89,12 +98,16 @@ class LocalServer:
         schema = first.get_openapi_schema()
         self.routes = RouteTable((schema.paths or {}).keys())
         self._executor = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="apigw-worker")
-        emulation = SageMakerEmulation(local_model or _no_local_model, region=settings.aws_region)
+        self.emulation = emulation = SageMakerEmulation(local_model or _no_local_model, region=settings.aws_region)
+        # Weaviate's multi2vec-clip API: keyless (Weaviate sends no key), so off by default when a key is set
+        enabled = routes_enabled(weaviate, settings.api_key)
+        self.weaviate = WeaviateRoutes(backend, settings, self._executor) if enabled else None
         self.asgi = Starlette(
             routes=[
                 Route("/ping", emulation.ping, methods=["GET"]),
                 Route("/endpoints/{name}/invocations", self._guarded(emulation.invoke_endpoint), methods=["POST"]),
                 Route("/invocations", self._guarded(emulation.invocations), methods=["POST"]),
+                *(self.weaviate.routes() if self.weaviate else []),
                 Route("/{path:path}", self.handle_api, methods=_METHODS),
             ],
             lifespan=self._lifespan,
@@ -102,22 +115,26 @@ class LocalServer:
 
     @contextlib.asynccontextmanager
     async def _lifespan(self, _app: Starlette) -> AsyncIterator[None]:
+        # the emulated container loads its model on its first /ping or invocation, never at start: a server
+        # whose API runs on SageMaker (a sidecar) must not import torch for an emulation nobody calls
         yield
-        self.close()
+        await asyncio.to_thread(self.close)
 
     def close(self) -> None:
-        """Finish the requests in progress, then stop the worker threads (idempotent)."""
+        """Finish the requests in progress, then stop the worker threads and the container (idempotent)."""
         self._executor.shutdown(wait=True)
+        self.emulation.stop()
 
     # -- authentication ----------------------------------------------------------------------------
     def authorized(self, request: Request, *, sigv4: bool = False) -> bool:
-        """True when no key is configured, or x-api-key / ``Authorization: Bearer`` carries it.
+        """True when no key is configured, for CORS preflights (``OPTIONS``, which API Gateway also exempts:
+        browsers send them without credentials), or when x-api-key / ``Authorization: Bearer`` carries the key.
 
         For the SageMaker emulation (``sigv4=True``) a SigV4-signed request whose access key id is the
         API key also passes, so boto3 clients configured with ``aws_access_key_id=<key>`` get through.
         """
         key = self.settings.api_key
-        if not key or request.url.path in OPEN_PATHS:
+        if not key or request.url.path in OPEN_PATHS or (request.method == "OPTIONS" and not sigv4):
             return True
         found = extract_api_key(request.headers)
         offered = [found[0]] if found else []
@@ -132,8 +149,24 @@ class LocalServer:
             _error_body(path, error),
             status_code=error.status,
             media_type="application/json",
-            headers={"www-authenticate": 'Bearer realm="omnisearch-embed"'},
+            headers={"www-authenticate": 'Bearer realm="omnisearch-embed"', **self._cors_headers()},
         )
+
+    def _cors_headers(self) -> dict[str, str]:
+        """API Gateway's own error answers carry the origin too (template.yaml's GatewayResponses), so pages can
+        read a 401 or 413 instead of seeing a network error."""
+        origin = self.settings.cors_allow_origin
+        return {"access-control-allow-origin": origin} if origin else {}
+
+    def _too_large(self, path: str) -> Response:
+        """Lambda refuses an event over 6 MB and API Gateway answers 413; the code is the template's."""
+        error = PayloadTooLargeError(
+            f"the request is over Lambda's {LAMBDA_MAX_EVENT_BYTES:,}-byte event limit (body, base64-encoded for "
+            "binary types, plus headers); send large images as s3_uri",
+            code="request_too_large",
+        )
+        body = _error_body(path, error)
+        return Response(body, status_code=error.status, media_type="application/json", headers=self._cors_headers())
 
     def _guarded(self, endpoint: Callable[[Request], Any]) -> Callable[[Request], Any]:
         async def guarded(request: Request) -> Response:
@@ -159,7 +192,8 @@ class LocalServer:
             # the process; instance attributes shadow it, so this thread's app reads only its own event.
             app.current_event = app._to_proxy_event(event)
             app.lambda_context = context
-            return from_response(app.resolve(event, context))
+            with deadline.scope(deadline.from_lambda_context(context, self.settings.deadline_margin_seconds)):
+                return from_response(app.resolve(event, context))
         except Exception:
             _logger.exception("handler raised for %s %s", event["httpMethod"], event["path"])
             return INTERNAL_SERVER_ERROR
@@ -169,12 +203,9 @@ class LocalServer:
         path = request.url.path
         if not self.authorized(request):
             return self._unauthorized(path)
-        body = await read_body(request, API_GATEWAY_MAX_BODY)
+        body = await read_body(request, LAMBDA_MAX_EVENT_BYTES)
         if body is None:
-            error = PayloadTooLargeError(
-                f"the request body is over API Gateway's {API_GATEWAY_MAX_BODY:,}-byte limit", code="request_too_large"
-            )
-            return Response(_error_body(path, error), status_code=error.status, media_type="application/json")
+            return self._too_large(path)
         http_request = HttpRequest(
             method=request.method,
             path=path,
@@ -184,6 +215,8 @@ class LocalServer:
             source_ip=request.client.host if request.client else "127.0.0.1",
         )
         event = to_event(http_request, self.routes)
+        if len(body) > LAMBDA_MAX_EVENT_BYTES // 2 and event_bytes(event) > LAMBDA_MAX_EVENT_BYTES:
+            return self._too_large(path)  # base64 (binary bodies) and the headers grow the event past the limit
         loop = asyncio.get_running_loop()
         status, headers, payload = await loop.run_in_executor(self._executor, self.resolve, event)
         response = Response(payload, status_code=status)
@@ -192,30 +225,6 @@ class LocalServer:
         ]
         response.raw_headers.append((b"x-amzn-requestid", event["requestContext"]["requestId"].encode("ascii")))
         return response
-
-
-@contextlib.contextmanager
-def serve_in_thread(server: LocalServer, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
-    """Serve ``server`` with uvicorn on a background thread (tests, notebooks); yields its base URL."""
-    import uvicorn
-
-    from local_server.cli import bind
-
-    sock = bind(host, port)
-    uv = uvicorn.Server(uvicorn.Config(server.asgi, log_level="warning", log_config=None, lifespan="on"))
-    thread = threading.Thread(target=uv.run, kwargs={"sockets": [sock]}, name="uvicorn", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    try:
-        while not uv.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.01)
-        yield f"http://{host}:{sock.getsockname()[1]}"
-    finally:
-        uv.should_exit = True
-        thread.join(30)
-        sock.close()
 
 
 def _no_local_model() -> Any:

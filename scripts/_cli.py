@@ -22,7 +22,13 @@ for _path in (ROOT / "layers" / "common", ROOT):
 import boto3  # noqa: E402
 from botocore.exceptions import BotoCoreError, ClientError  # noqa: E402
 
-from omnisearch_embed.costs import HOURS_PER_MONTH, PRICE_REGION, CostEstimate  # noqa: E402
+from omnisearch_embed.costs import (  # noqa: E402
+    HOURS_PER_MONTH,
+    PRICE_REGION,
+    SERVERLESS_PRICE_PER_GB_SECOND,
+    CostEstimate,
+    ServerlessEstimate,
+)
 from omnisearch_embed.endpoint_status import aws_error  # noqa: E402
 from omnisearch_embed.errors import EmbedError  # noqa: E402
 
@@ -169,6 +175,22 @@ def cost_table(estimates: Sequence[CostEstimate]) -> str:
         "API Gateway and CloudWatch are extra.",
     ]
     return "\n".join(lines)
+
+
+def serverless_cost_table(estimates: Sequence[ServerlessEstimate]) -> str:
+    rows = [
+        (e.label, f"{e.memory_mb} MB", fmt(float(e.requests)), f"{e.seconds_per_request:g} s", f"${e.monthly_usd:,.2f}")
+        for e in estimates
+    ]
+    return "\n".join(
+        [
+            table(rows, headers=("Serverless (EndpointKind / FallbackMode serverless)", "Memory", "Requests",
+                                 "Each", "Per month")),
+            "",
+            f"Serverless: ${SERVERLESS_PRICE_PER_GB_SECOND * 1e6:g} per million GB-seconds of inference plus data",
+            "in and out ($0.016/GB), nothing while idle; a cold start (seconds) is billed as inference time.",
+        ]
+    )  # fmt: skip
 
 
 def fail(message: str, code: int = EXIT_FAILURE) -> NoReturn:

@@ -28,11 +28,12 @@ SCALE_OUT_COOLDOWN, SCALE_IN_COOLDOWN = 300, 600
 SAMPLE_TEXT = "a photo of a red circle"
 
 
-def model_s3_uri(bucket: str | None, config_env: str, model: str, pretrained: str) -> str | None:
+def model_s3_prefix(bucket: str | None, config_env: str, model: str, pretrained: str) -> str | None:
+    """Where this environment's archives go; each one's key adds its sha256 (package_model.content_key)."""
     if not bucket:
         return None
     slug = f"{model}-{pretrained}".replace("/", "-") if pretrained else model
-    return f"s3://{bucket.removeprefix('s3://').strip('/')}/omnisearch-embed/{config_env}/{slug}/model.tar.gz"
+    return f"s3://{bucket.removeprefix('s3://').strip('/')}/omnisearch-embed/{config_env}/{slug}"
 
 
 def sam_executable() -> str:
@@ -82,15 +83,17 @@ def run_command(command: list[str]) -> None:
         _cli.fail(f"{command[1] if len(command) > 1 else command[0]} failed with exit code {result.returncode}")
 
 
-def package_and_upload(model: str, pretrained: str, archive: Path, s3_uri: str, s3_client: Any) -> str:
-    """scripts/package_model.py does the work; this only reports progress."""
+def package_and_upload(model: str, pretrained: str, archive: Path, s3_prefix: str, s3_client: Any) -> str:
+    """scripts/package_model.py does the work (offline wheels included); returns the content-addressed URI."""
+    import _wheels
     import package_model
 
     archive.parent.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
-    path = package_model.build_archive(model, pretrained, archive)
+    wheels = _wheels.wheelhouse((package_model.CODE_DIR / "requirements.txt").read_text(), say=package_model.say)
+    path = package_model.build_archive(model, pretrained, archive, wheels=wheels)
     print(f"packaged {path} ({path.stat().st_size / 1e6:.1f} MB) in {time.monotonic() - started:.0f} s", flush=True)
-    uri = package_model.upload_archive(path, s3_uri, s3_client=s3_client)
+    uri = package_model.upload_archive(path, s3_prefix, s3_client=s3_client)
     print(f"uploaded {uri}", flush=True)
     return uri
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Deploy and operate the OmniSearch Embed SageMaker endpoint and its API (one action per run).
 
-    python scripts/deploy_sagemaker_endpoint.py --deploy --bucket my-models [--dry-run]
+    python scripts/deploy_sagemaker_endpoint.py --deploy --bucket my-models [--serving-container toolkit] [--dry-run]
     python scripts/deploy_sagemaker_endpoint.py --test [--direct]
     python scripts/deploy_sagemaker_endpoint.py --autoscale --min-instances 1 --max-instances 4
     python scripts/deploy_sagemaker_endpoint.py --info | --list | --delete [--yes]
@@ -18,8 +18,9 @@ import sys
 
 import _cli
 import _deploy
+import _image
 
-from omnisearch_embed.costs import INSTANCE_PRICES, estimate, scenario_table
+from omnisearch_embed.costs import INSTANCE_PRICES, estimate, scenario_table, serverless_table
 from omnisearch_embed.endpoint_metrics import endpoint_report
 from omnisearch_embed.endpoint_status import describe_endpoint_status, list_endpoints
 
@@ -48,6 +49,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     model.add_argument("--model-data-url", help="use an already uploaded s3://.../model.tar.gz (skips packaging)")
     model.add_argument("--dry-run", action="store_true", help="print what --deploy would run, run nothing")
     model.add_argument("--direct", action="store_true", help="--test: invoke the endpoint, not the API")
+    model.add_argument(
+        "--serving-container",
+        choices=["endpoint-server", "toolkit"],
+        default="endpoint-server",
+        help="endpoint-server: build and push endpoint_server/Dockerfile (batching); toolkit: the stock DLC",
+    )
+    model.add_argument("--image-tag", help="tag for the serving container image (default: the git commit)")
     sizing = parser.add_argument_group("--deploy / --autoscale / --cost")
     sizing.add_argument("--instance-type", default=DEFAULT_INSTANCE)
     sizing.add_argument("--min-instances", type=int, default=DEFAULT_MIN)
@@ -71,11 +79,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def deploy(args: argparse.Namespace) -> int:
-    model_data_url = args.model_data_url or _deploy.model_s3_uri(
-        args.bucket, args.config_env, args.model, args.pretrained
-    )
-    if model_data_url is None:
+    prefix = _deploy.model_s3_prefix(args.bucket, args.config_env, args.model, args.pretrained)
+    if args.model_data_url is None and prefix is None:
         _cli.fail("--deploy needs --bucket (where model.tar.gz goes) or --model-data-url", _cli.EXIT_USAGE)
+    # The key carries the archive's sha256, known once it is built: a changed archive is a new ModelDataUrl.
+    model_data_url = args.model_data_url or f"{prefix}/model-<sha256 of the archive>.tar.gz"
     overrides = {
         "Stage": args.config_env,
         "InstanceType": args.instance_type,
@@ -86,20 +94,38 @@ def deploy(args: argparse.Namespace) -> int:
         "ClipModel": args.model,
         "ClipPretrained": args.pretrained,
     }
+    ours = args.serving_container == "endpoint-server"
+    overrides["ServingContainer"] = args.serving_container
+    tag = args.image_tag or _image.default_tag()
+    if ours:
+        overrides["EndpointServerImageTag"] = tag
     build, deploy_cmd = _deploy.sam_commands(args.config_env, overrides, region=args.region, profile=args.profile)
     archive = _cli.ROOT / "build" / "model.tar.gz"
-    prefix = "[dry-run] " if args.dry_run else ""
-    if not args.model_data_url:
-        print(f"{prefix}1/4 package {args.model} ({args.pretrained}) into {archive}")
-        print(f"{prefix}2/4 upload it to {model_data_url}")
-    print(f"{prefix}3/4 {_deploy.shell(build)}")
-    print(f"{prefix}4/4 {_deploy.shell(deploy_cmd)}")
+    region = _cli.region(args)
+    account = (
+        "<account>" if args.dry_run or not ours else _cli.session(args).client("sts").get_caller_identity()["Account"]
+    )
+    steps = (
+        []
+        if args.model_data_url
+        else [
+            f"package {args.model} ({args.pretrained}) with its offline wheels into {archive}",
+            f"upload it to {model_data_url} (nothing to upload if that archive is there)",
+        ]
+    )
+    steps += [_deploy.shell(command) for command in (_image.commands(account, region, tag) if ours else [])]
+    steps += [_deploy.shell(build), _deploy.shell(deploy_cmd)]
+    mark = "[dry-run] " if args.dry_run else ""
+    for number, step in enumerate(steps, 1):
+        print(f"{mark}{number}/{len(steps)} {step}")
     if args.dry_run:
         return 0
     if not args.model_data_url:
-        _deploy.package_and_upload(
-            args.model, args.pretrained, archive, model_data_url, _cli.session(args).client("s3")
-        )
+        uri = _deploy.package_and_upload(args.model, args.pretrained, archive, prefix, _cli.session(args).client("s3"))
+        overrides["ModelDataUrl"] = uri
+        build, deploy_cmd = _deploy.sam_commands(args.config_env, overrides, region=args.region, profile=args.profile)
+    if ours:
+        _image.build_and_push(_cli.session(args), account, region, tag)
     _deploy.run_command(build)
     _deploy.run_command(deploy_cmd)
     print(f"deployed stack {_cli.stack_name(args.config_env)}; next: --test, then --info")
@@ -164,6 +190,8 @@ def cost(args: argparse.Namespace) -> int:
             )
         )
     print(_cli.cost_table(rows))
+    print()
+    print(_cli.serverless_cost_table(serverless_table()))
     if args.price_per_hour is None:
         print(f"Prices on file: {', '.join(sorted(INSTANCE_PRICES))}")
     return 0

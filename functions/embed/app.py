@@ -10,12 +10,14 @@ or during init under provisioned concurrency, which keeps the cold import close 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
+from omnisearch_embed import deadline
 from omnisearch_embed.settings import Settings
 
 if TYPE_CHECKING:
@@ -83,9 +85,26 @@ if os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE") == "provisioned-concurrency"
     get_app()  # provisioned environments are initialised ahead of traffic: pay everything now
 
 
+@dataclass(frozen=True)
+class NoContext:
+    """What the decorators read when the handler is called without a context (scripts, tests): no deadline."""
+
+    function_name: str = "omnisearch-embed"
+    memory_limit_in_mb: int = 0
+    invoked_function_arn: str = ""
+    aws_request_id: str = ""
+
+
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
 @tracer.capture_lambda_handler(capture_response=False)  # responses are vectors: keep them out of X-Ray
 @metrics.log_metrics(capture_cold_start_metric=True)
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def handle(event: dict[str, Any], context: LambdaContext | NoContext) -> dict[str, Any]:
     metrics.add_metric(name="requests", unit=MetricUnit.Count, value=1)
-    return get_app().resolve(event, context)
+    # One time budget for the whole request (S3 reads, every invoke, the fallback), ending before Lambda's.
+    with deadline.scope(deadline.from_lambda_context(context, settings.deadline_margin_seconds)):
+        return get_app().resolve(event, context)
+
+
+def lambda_handler(event: dict[str, Any], context: LambdaContext | None = None) -> dict[str, Any]:
+    """The Lambda entry point; ``context=None`` runs without a time budget instead of failing in the decorators."""
+    return handle(event, context if context is not None else NoContext())

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import functools
 import io
 import json
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -117,13 +119,9 @@ def split_preprocess(clip: Any) -> None:
     clip.std = torch.tensor(norm.std, dtype=torch.float32, device=clip.device).view(1, -1, 1, 1)
 
 
-def decode_image(index: int, data: bytes, draft_size: int | None = None) -> Image.Image:
-    """Decode one image file (first frame, EXIF orientation, RGB); InputError (a ValueError) if unusable.
-
-    ``draft_size``: let libjpeg decode a large JPEG at 1/2, 1/4 or 1/8 scale, never below that size on
-    either side. Preprocessing shrinks the image to about that size anyway; the DCT-domain downscale
-    halves decode-and-resize time and moves pixels by about 0.5/255 on average.
-    """
+@contextlib.contextmanager
+def opened(index: int, data: bytes) -> Iterator[Image.Image]:
+    """The image file opened (header read, pixel count checked, not decoded); InputError if unusable."""
     try:
         with Image.open(io.BytesIO(data)) as img:
             if img.width * img.height > MAX_IMAGE_PIXELS:
@@ -131,14 +129,25 @@ def decode_image(index: int, data: bytes, draft_size: int | None = None) -> Imag
                     f"images[{index}] has {img.width}x{img.height} pixels, over {MAX_IMAGE_PIXELS}",
                     "image_too_many_pixels",
                 )
-            if draft_size and img.format == "JPEG":
-                img.draft("RGB", (draft_size, draft_size))
-            img.seek(0)
-            return ImageOps.exif_transpose(img).convert("RGB")
+            yield img
     except InputError:
         raise
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
         raise InputError(f"images[{index}] is not a readable image ({len(data)} bytes): {e}", "invalid_image") from e
+
+
+def decode_image(index: int, data: bytes, draft_size: int | None = None) -> Image.Image:
+    """Decode one image file (first frame, EXIF orientation, RGB); InputError (a ValueError) if unusable.
+
+    ``draft_size``: let libjpeg decode a large JPEG at 1/2, 1/4 or 1/8 scale, never below that size on
+    either side. Preprocessing shrinks the image to about that size anyway; the DCT-domain downscale
+    halves decode-and-resize time and moves pixels by about 0.5/255 on average.
+    """
+    with opened(index, data) as img:
+        if draft_size and img.format == "JPEG":
+            img.draft("RGB", (draft_size, draft_size))
+        img.seek(0)
+        return ImageOps.exif_transpose(img).convert("RGB")
 
 
 def prepare(index: int, data: bytes, clip: Any) -> np.ndarray | torch.Tensor:

@@ -1,11 +1,12 @@
 """SageMaker PyTorch inference handlers serving an open_clip model (model.tar.gz's code/, no repository imports).
 
-Ships with its siblings clip_inputs.py (request parsing, images) and clip_text.py (tokens, trimmed text tower).
+Ships with its siblings clip_inputs.py (request parsing, image decoding), clip_images.py (image batches, GPU
+JPEG decoding) and clip_text.py (tokens, trimmed text tower).
 The toolkit calls ``model_fn`` once, then ``input_fn -> predict_fn -> output_fn`` per request. The local
 server runs these same functions in process, so both paths give the same vectors for the same input.
-Wire protocol (DESIGN.md): ``{"texts": [...]}`` or ``{"images": [b64, ...]}`` with optional
-``normalize`` and ``encoding``; answers JSON ``{model, dimension, embeddings, truncated, tokens}`` or,
-for ``Accept: application/x-npy``, the bare float32 matrix.
+Wire protocol (the caller's side is omnisearch_embed/backends/wire.py): ``{"texts": [...]}`` or
+``{"images": [b64, ...]}`` with optional ``normalize`` and ``encoding``; answers JSON ``{model, dimension,
+embeddings, truncated, tokens}`` or, for ``Accept: application/x-npy``, the bare float32 matrix.
 
 ``tokens`` counts the token positions the text tower reads for a text: start and end tokens included,
 at most the context length (77 for CLIP); ``truncated`` says the text had more and was cut to fit.
@@ -53,9 +54,12 @@ def _sibling(name: str) -> ModuleType:
 
 _inputs = _sibling("clip_inputs")
 _text = _sibling("clip_text")
+_images = _sibling("clip_images")
+_records = _sibling("clip_records")  # Batch Transform's JSON lines
 # The names callers and tests use, whichever sibling defines them.
 InputError, Request, decode_image = _inputs.InputError, _inputs.Request, _inputs.decode_image
 tokenize, encode_text, trimmable = _text.tokenize, _text.encode_text, _text.trimmable
+check_image = _images.check  # a serving container validates (and on the CPU decodes) images before batching
 
 logger = logging.getLogger("omnisearch_embed.model")
 
@@ -204,15 +208,21 @@ def model_fn(model_dir: str) -> ClipModel:
 
 
 def input_fn(body: bytes | str | dict[str, Any], content_type: str) -> Request:
-    """JSON protocol, or one raw image (``image/*``, ``application/x-image``), or one ``text/plain`` text."""
+    """JSON protocol, or one raw image (``image/*``, ``application/x-image``), or one ``text/plain`` text.
+
+    A raw image and ``application/jsonlines`` (Batch Transform) are records: with ``Accept:
+    application/jsonlines`` each is answered on its own line, a bad one with its error (clip_records.py).
+    """
     media = _inputs.media_type(content_type)
     if media == JSON_TYPE:
         return _inputs.parse_json(body)
+    if media in _records.JSONLINES_TYPES:
+        return _records.parse_lines(body)
     raw = body.encode("utf-8") if isinstance(body, str) else bytes(body)
     if media == "application/x-image" or media.startswith("image/"):
         if not raw:
             raise InputError("empty image body", "empty_image")
-        return Request("images", [raw])
+        return _records.image_record(raw)
     if media == "text/plain":
         return Request("texts", [raw.decode("utf-8", errors="replace")])
     raise InputError(
@@ -229,6 +239,8 @@ def _finish(features: torch.Tensor, normalize: bool) -> np.ndarray:
 
 def predict_fn(data: Request, clip: ClipModel) -> Prediction:
     """Embed in bounded batches; texts are sorted by length so each batch trims as far as it can."""
+    if isinstance(data, _records.Records):
+        return _records.predict(data, clip, predict_fn, Request, InputError)
     out = np.empty((len(data.items), clip.dimension), dtype=np.float32)
     with torch.inference_mode():
         if data.kind == "texts":
@@ -238,20 +250,23 @@ def predict_fn(data: Request, clip: ClipModel) -> Prediction:
                 idx = order[start : start + TEXT_BATCH]
                 out[idx] = _finish(encode_text(clip.model, tokens[idx].to(clip.device)), data.normalize)
             return Prediction(clip.model_id, out, truncated, counts, data.encoding)
-        # Decoding runs ahead in the pool while the model works on the previous batch.
-        futures = [clip.pool.submit(_inputs.prepare, i, b, clip) for i, b in enumerate(data.items)]
+        # Decoding runs ahead in the pool (or on the GPU, per chunk) while the model works on the previous chunk.
+        plan = _images.Plan(data.items, clip)
         try:
-            for start in range(0, len(futures), IMAGE_BATCH):
-                pixels = _inputs.pixels([f.result() for f in futures[start : start + IMAGE_BATCH]], clip)
+            for start in range(0, len(data.items), IMAGE_BATCH):
+                pixels = plan.pixels(start, start + IMAGE_BATCH)
                 out[start : start + len(pixels)] = _finish(clip.model.encode_image(pixels), data.normalize)
         finally:
-            for f in futures:
-                f.cancel()
+            plan.cancel()
     return Prediction(clip.model_id, out, encoding=data.encoding)
 
 
 def output_fn(prediction: Prediction, accept: str | None) -> tuple[bytes, str]:
     """(body, content type): the JSON wire format, or a .npy float32 matrix for ``application/x-npy``."""
+    if isinstance(prediction, _records.RecordsPrediction):
+        if _records.wants_lines(accept):
+            return _records.render(prediction), _records.JSONLINES_TYPE
+        prediction = _records.as_prediction(prediction, Prediction, InputError)
     media = {_inputs.media_type(a) for a in (accept or JSON_TYPE).split(",")}
     if NPY_TYPE in media:
         buf = io.BytesIO()

@@ -12,7 +12,6 @@ import hashlib
 import io
 import json
 import threading
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -72,11 +71,20 @@ def invoke_params(endpoint: str, body: bytes) -> dict[str, Any]:
 
 
 class ContainerServer:
-    """A threaded HTTP server answering InvokeEndpoint like the model container would."""
+    """A threaded HTTP server answering InvokeEndpoint like the model container would.
 
-    def __init__(self, model: str, *, delay: float = 0.0) -> None:
+    ``delay`` holds every answer (``delays`` per endpoint name overrides it; ``float("inf")`` hangs until the
+    server closes); ``throttle`` answers that many requests first with the runtime's 429 ThrottlingException.
+    """
+
+    def __init__(
+        self, model: str, *, delay: float = 0.0, delays: dict[str, float] | None = None, throttle: int = 0
+    ) -> None:
         self.model = model
         self.delay = delay
+        self.delays = dict(delays or {})
+        self.throttle = throttle
+        self.released = threading.Event()
         self.bodies: list[bytes] = []
         self.paths: list[str] = []
         self.peak_in_flight = 0
@@ -98,7 +106,12 @@ class ContainerServer:
                     server._in_flight += 1
                     server.peak_in_flight = max(server.peak_in_flight, server._in_flight)
                 try:
-                    time.sleep(server.delay)
+                    endpoint = self.path.split("/")[2] if self.path.startswith("/endpoints/") else ""
+                    if server._throttled():
+                        return self._answer(429, b'{"message": "Rate exceeded"}', "ThrottlingException")
+                    delay = server.delays.get(endpoint, server.delay)
+                    if delay:
+                        server.released.wait(None if delay == float("inf") else delay)
                     answer = server.answer(json.loads(body))
                     self.send_response(200)
                     self.send_header("Content-Type", "application/json")
@@ -111,10 +124,30 @@ class ContainerServer:
                     with server._lock:
                         server._in_flight -= 1
 
+            def _answer(self, status: int, body: bytes, error_type: str) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("x-amzn-ErrorType", f"{error_type}:http://internal.amazon.com/coral/com.amazon.sage/")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
         return Handler
+
+    def count(self, endpoint: str) -> int:
+        """Invocations that reached ``endpoint`` so far."""
+        with self._lock:
+            return sum(1 for path in self.paths if path == f"/endpoints/{endpoint}/invocations")
+
+    def _throttled(self) -> bool:
+        with self._lock:
+            if self.throttle > 0:
+                self.throttle -= 1
+                return True
+            return False
 
     def answer(self, request: dict[str, Any]) -> bytes:
         if "texts" in request:
@@ -131,13 +164,14 @@ class ContainerServer:
 
 
 @contextmanager
-def container_server(model: str, *, delay: float = 0.0) -> Iterator[ContainerServer]:
-    server = ContainerServer(model, delay=delay)
+def container_server(model: str, **options: Any) -> Iterator[ContainerServer]:
+    server = ContainerServer(model, **options)
     thread = threading.Thread(target=server._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
         yield server
     finally:
+        server.released.set()
         server._server.shutdown()
         server._server.server_close()
         thread.join(timeout=5)

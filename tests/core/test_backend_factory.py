@@ -70,7 +70,8 @@ def test_without_an_injected_client_both_endpoints_share_one_configured_client(m
     assert isinstance(backend, FallbackBackend)
     assert backend.primary.client is backend.secondary.client
     assert backend.primary.client.meta.region_name == "eu-west-1"
-    assert backend.primary.client.meta.config.retries["mode"] == "adaptive"
+    assert backend.primary.client.meta.config.retries["mode"] == "standard"  # with the deadline-aware checker
+    assert backend.primary_share == 0.5
 
 
 def test_fallback_local_wraps_the_endpoint_with_the_local_model() -> None:

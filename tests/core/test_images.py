@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import base64
+import io
 
 import pytest
+from PIL import Image, ImageFile
 
 from omnisearch_embed.errors import EmbedError
 from omnisearch_embed.images import (
     decode_inline_image,
-    header_dimensions,
     reject_remote_url,
     sniff_format,
     validate_image,
 )
-from tests.helpers.images import animated, image_bytes, png_claiming, truncated_png
+from tests.helpers.images import animated, image_bytes, png_claiming, truncated_png, webp_claiming
 
 LIMITS = {"max_bytes": 1 << 20, "max_pixels": 1_000_000}
 
@@ -26,10 +27,9 @@ def refused(call, *args, **kwargs) -> EmbedError:
 
 
 @pytest.mark.parametrize(("fmt", "name"), [("PNG", "png"), ("JPEG", "jpeg"), ("WEBP", "webp"), ("GIF", "gif")])
-def test_allowed_formats_pass_with_header_dimensions(fmt: str, name: str) -> None:
+def test_allowed_formats_pass_with_their_dimensions(fmt: str, name: str) -> None:
     data = image_bytes(fmt, size=(37, 21))
     assert sniff_format(data) == name
-    assert header_dimensions(data, name) == (37, 21)
     info = validate_image(data, **LIMITS)
     assert (info.format, info.width, info.height, info.size_bytes) == (name, 37, 21, len(data))
 
@@ -39,26 +39,53 @@ def test_animated_images_validate(fmt: str) -> None:
     assert validate_image(animated(fmt), **LIMITS).format == fmt.lower()
 
 
-def test_lossless_webp_header_is_read() -> None:
-    import io
-
-    from PIL import Image
-
+@pytest.mark.parametrize(
+    "options",
+    [{"lossless": True}, {"lossless": False}, {"save_all": True, "append_images": [Image.new("RGB", (300, 5))]}],
+)
+def test_every_webp_header_kind_gives_its_size(options: dict) -> None:
+    """VP8L (lossless), VP8 (lossy) and VP8X (extended: animation) headers all carry the size."""
     out = io.BytesIO()
-    Image.new("RGB", (300, 5)).save(out, "WEBP", lossless=True)
-    assert header_dimensions(out.getvalue(), "webp") == (300, 5)
+    Image.new("RGB", (300, 5)).save(out, "WEBP", **options)
+    info = validate_image(out.getvalue(), **LIMITS)
+    assert (info.width, info.height) == (300, 5)
 
 
-def test_decompression_bomb_header_is_refused_before_decoding(monkeypatch: pytest.MonkeyPatch) -> None:
-    import PIL.Image
+@pytest.mark.parametrize(
+    ("data", "claims"),
+    [
+        (png_claiming(20000, 20000), None),
+        (png_claiming(8000, 8000), "8000x8000"),
+        (webp_claiming(16384, 16384), None),
+        (webp_claiming(9000, 9000), "9000x9000"),
+    ],
+)
+def test_over_limit_headers_are_refused_without_decoding(
+    monkeypatch: pytest.MonkeyPatch, data: bytes, claims: str | None
+) -> None:
+    """Pillow's lazy open reads the header; no pixel is decoded (load is never called) for either size.
+
+    20000x20000 and 16384x16384 are past Pillow's own decompression-bomb ceiling, which refuses them inside
+    ``Image.open``; the others reach our check with their size read from the header.
+    """
 
     def no_decoding(*args, **kwargs):
-        raise AssertionError("Pillow must not be reached for an over-limit header")
+        raise AssertionError("an over-limit image must never be decoded")
 
-    monkeypatch.setattr(PIL.Image, "open", no_decoding)
-    error = refused(validate_image, png_claiming(20000, 20000), max_bytes=1 << 20, max_pixels=40_000_000)
+    monkeypatch.setattr(ImageFile.ImageFile, "load", no_decoding)
+    error = refused(validate_image, data, max_bytes=1 << 20, max_pixels=40_000_000)
     assert (error.status, error.code) == (413, "image_too_many_pixels")
-    assert "20000x20000" in error.message
+    assert "40000000-pixel limit" in error.message
+    if claims is not None:
+        assert claims in error.message
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "WEBP", "GIF"])
+def test_the_pixel_limit_applies_to_every_format_before_decoding(monkeypatch: pytest.MonkeyPatch, fmt: str) -> None:
+    data = image_bytes(fmt, size=(64, 64))
+    monkeypatch.setattr(ImageFile.ImageFile, "load", lambda *a, **k: pytest.fail("decoded"))
+    error = refused(validate_image, data, max_bytes=1 << 20, max_pixels=64 * 64 - 1)
+    assert error.code == "image_too_many_pixels" and "64x64" in error.message
 
 
 def test_pixel_limit_is_inclusive() -> None:

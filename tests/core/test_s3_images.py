@@ -100,7 +100,7 @@ def test_fetch_many_shares_one_byte_budget(s3: Any) -> None:
     uris = [f"s3://{BUCKET}/b{i}.bin" for i in range(4)]
     assert len(fetcher(s3).fetch_many(uris, total_limit=4000)) == 4
     error = refused(fetcher(s3).fetch_many, uris, total_limit=3500, param="images")
-    assert (error.status, error.code) == (413, "request_too_large")
+    assert (error.status, error.code) == (413, "s3_batch_too_large")
 
 
 def test_default_client_is_created_lazily_in_the_configured_region() -> None:

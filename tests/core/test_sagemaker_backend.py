@@ -11,17 +11,12 @@ from typing import Any
 
 import boto3
 import pytest
-from botocore.config import Config
 from botocore.exceptions import ConnectTimeoutError, EndpointConnectionError, NoCredentialsError, ReadTimeoutError
 from botocore.stub import Stubber
 
+from omnisearch_embed.backends import retries
 from omnisearch_embed.backends.base import Backend
-from omnisearch_embed.backends.sagemaker import (
-    MAX_ATTEMPTS,
-    SageMakerBackend,
-    client_config,
-    worst_case_seconds,
-)
+from omnisearch_embed.backends.sagemaker import MAX_ATTEMPTS, SageMakerBackend, client_config
 from omnisearch_embed.errors import (
     BackendTimeoutError,
     BackendUnavailableError,
@@ -181,7 +176,7 @@ def test_chunks_not_started_by_the_deadline_are_not_sent(aws_env: Any) -> None:
         )
         with pytest.raises(BackendTimeoutError) as info:
             backend.embed_texts([f"text number {i} " + "v" * 50 for i in range(10)])
-    assert info.value.code == "backend_deadline_exceeded"
+    assert info.value.code == "deadline_exceeded"
     assert len(server.bodies) == 1
 
 
@@ -227,7 +222,40 @@ def test_runtime_errors_map_to_clear_api_errors(
     assert "Traceback" not in info.value.message
 
 
-def test_a_model_error_carries_the_containers_own_message(stubbed: Any) -> None:
+_TOOLKIT_400 = (  # what the PyTorch toolkit answers for an InputError: message, newline, traceback
+    "images[0] is not valid base64: Incorrect padding\nTraceback (most recent call last):\n"
+    '  File "/opt/ml/model/code/clip_inputs.py", line 68, in decode_b64\n'
+    "inference__clip_inputs.InputError: images[0] is not valid base64: Incorrect padding\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("original_status", "body", "status", "code", "message"),
+    [
+        (400, _TOOLKIT_400, 400, "invalid_input", "images[0] is not valid base64: Incorrect padding"),
+        (415, "unsupported content type 'text/csv'\nTraceback ...", 415, "unsupported_media_type",
+         "unsupported content type 'text/csv'"),
+        (422, json.dumps({"code": "invalid_image", "message": "images[0] is not a readable image"}), 422,
+         "invalid_image", "images[0] is not a readable image"),
+        (413, json.dumps({"error": {"code": "image_too_many_pixels", "message": "too big\nsecond line"}}), 413,
+         "image_too_many_pixels", "too big"),
+        (429, "worker busy", 429, "throttled", "worker busy"),
+    ],
+)  # fmt: skip
+def test_a_container_4xx_is_the_matching_public_4xx_in_the_containers_words(
+    stubbed: Any, original_status: int, body: str, status: int, code: str, message: str
+) -> None:
+    backend, stubber = stubbed
+    stubber.add_client_error(
+        "invoke_endpoint", "ModelError", f"Received client error ({original_status}) from primary", 424,
+        modeled_fields={"OriginalStatusCode": original_status, "OriginalMessage": body},
+    )  # fmt: skip
+    with pytest.raises(EmbedError) as info:
+        backend.embed_images([b"not an image"])
+    assert (info.value.status, info.value.code, info.value.message) == (status, code, message)
+
+
+def test_a_long_container_message_is_trimmed(stubbed: Any) -> None:
     backend, stubber = stubbed
     stubber.add_client_error(
         "invoke_endpoint", "ModelError", "Received client error (400) from primary", 424,
@@ -235,10 +263,23 @@ def test_a_model_error_carries_the_containers_own_message(stubbed: Any) -> None:
                         "OriginalMessage": json.dumps({"error": {"code": "bad_image", "message": "cannot identify"
                                                                  " image file " + "x" * 1000}})},
     )  # fmt: skip
-    with pytest.raises(ModelError) as info:
+    with pytest.raises(InvalidInputError) as info:
         backend.embed_images([b"not an image"])
-    assert "(status 400): cannot identify image file xxx" in info.value.message
+    assert info.value.code == "bad_image" and info.value.message.startswith("cannot identify image file xxx")
     assert len(info.value.message) < 400
+
+
+def test_a_container_5xx_names_the_first_readable_line_not_the_traceback(stubbed: Any) -> None:
+    backend, stubber = stubbed
+    body = 'CUDA out of memory\nTraceback (most recent call last):\n  File "inference.py", line 80\nRuntimeError: x'
+    stubber.add_client_error(
+        "invoke_endpoint", "ModelError", "Received server error (500) from primary", 424,
+        modeled_fields={"OriginalStatusCode": 500, "OriginalMessage": body},
+    )  # fmt: skip
+    with pytest.raises(ModelError) as info:
+        backend.embed_texts(["a"])
+    assert (info.value.status, info.value.code) == (502, "model_error")
+    assert info.value.message.endswith("(status 500): CUDA out of memory")
 
 
 def test_a_response_that_is_not_the_protocol_is_a_502(stubbed: Any) -> None:
@@ -253,29 +294,40 @@ def test_a_response_that_is_not_the_protocol_is_a_502(stubbed: Any) -> None:
 
 
 @pytest.mark.parametrize(
-    ("raised", "expected", "code"),
+    ("raised", "expected", "code", "attempts"),
     [
-        (ReadTimeoutError(endpoint_url="https://runtime.sagemaker"), BackendTimeoutError, "backend_timeout"),
-        (ConnectTimeoutError(endpoint_url="https://runtime.sagemaker"), BackendTimeoutError, "backend_connect_timeout"),
-        (EndpointConnectionError(endpoint_url="https://x"), BackendUnavailableError, "endpoint_unreachable"),
+        # a read timeout may mean the invoke is still running: never sent twice
+        (ReadTimeoutError(endpoint_url="https://runtime.sagemaker"), BackendTimeoutError, "backend_timeout", 1),
+        (
+            ConnectTimeoutError(endpoint_url="https://runtime.sagemaker"),
+            BackendTimeoutError,
+            "backend_connect_timeout",
+            MAX_ATTEMPTS,
+        ),
+        (
+            EndpointConnectionError(endpoint_url="https://x"),
+            BackendUnavailableError,
+            "endpoint_unreachable",
+            MAX_ATTEMPTS,
+        ),
     ],
 )
-def test_transport_failures_are_retried_then_mapped(
-    aws_env: Any, raised: Exception, expected: type[EmbedError], code: str
+def test_only_failures_to_connect_are_retried(
+    aws_env: Any, raised: Exception, expected: type[EmbedError], code: str, attempts: int
 ) -> None:
     backend = SageMakerBackend(ENDPOINT, MODEL, region="us-east-1")
-    attempts = []
+    sent = []
 
     def fail(**kwargs: Any) -> None:
-        attempts.append(kwargs["request"].url)
+        sent.append(kwargs["request"].url)
         raise raised
 
     backend.client.meta.events.register("before-send.sagemaker-runtime.InvokeEndpoint", fail)
     with pytest.raises(expected) as info:
         backend.embed_texts(["a"])
     assert info.value.code == code
-    assert len(attempts) == MAX_ATTEMPTS
-    assert attempts[0].endswith(f"/endpoints/{ENDPOINT}/invocations")
+    assert len(sent) == attempts
+    assert sent[0].endswith(f"/endpoints/{ENDPOINT}/invocations")
 
 
 def _never_sent(**kwargs: Any) -> None:
@@ -297,37 +349,54 @@ def test_missing_credentials_say_so(monkeypatch: pytest.MonkeyPatch, tmp_path: A
     assert info.value.code == "backend_credentials"
 
 
-def test_a_slow_endpoint_times_out_for_real(aws_env: Any) -> None:
-    config = Config(retries={"mode": "standard", "total_max_attempts": 2}, read_timeout=0.3, connect_timeout=1)
+def test_a_slow_endpoint_times_out_for_real_and_is_not_sent_twice(aws_env: Any) -> None:
     with container_server(MODEL, delay=1.0) as server:
-        backend = SageMakerBackend(ENDPOINT, MODEL, client=runtime_client(endpoint_url=server.url, config=config))
+        client = retries.install(runtime_client(endpoint_url=server.url, config=client_config(20)))
+        backend = SageMakerBackend(ENDPOINT, MODEL, client=client, timeout_seconds=0.3)
         with pytest.raises(BackendTimeoutError) as info:
             backend.embed_texts(["a"])
     assert (info.value.status, info.value.code) == (504, "backend_timeout")
-    assert len(server.bodies) == 2  # the retry happened, and also timed out
+    assert len(server.bodies) == 1
 
 
 # --- client configuration ---------------------------------------------------------------------------
 
 
-def test_the_default_client_retries_adaptively_and_honours_the_endpoint_override(aws_env: Any) -> None:
+def test_the_default_client_uses_the_deadline_policy_and_honours_the_endpoint_override(aws_env: Any) -> None:
     aws_env.setenv("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", "http://127.0.0.1:9911")
     backend = SageMakerBackend(ENDPOINT, MODEL, region="eu-west-1", timeout_seconds=20)
     config = backend.client.meta.config
     assert backend.client.meta.endpoint_url == "http://127.0.0.1:9911"
     assert backend.client.meta.region_name == "eu-west-1"
-    assert config.retries["mode"] == "adaptive"
-    assert config.retries["total_max_attempts"] == MAX_ATTEMPTS
-    assert config.read_timeout == client_config(20).read_timeout
+    assert config.retries == {"mode": "standard", "total_max_attempts": MAX_ATTEMPTS}
+    assert config.read_timeout == 20 and config.connect_timeout == 1.0
 
 
-@pytest.mark.parametrize("timeout", [0.5, 2, 6, 10, 20, 28])
-def test_retries_included_a_call_ends_within_the_budget(timeout: float) -> None:
-    assert worst_case_seconds(client_config(timeout)) <= timeout + 1e-9
+_DENIED = (
+    "User: arn:aws:sts::123456789012:assumed-role/omnisearch-embed-dev-EmbedRole/omnisearch-embed-dev-embed "
+    "is not authorized to perform: sagemaker:InvokeEndpoint on resource: "
+    "arn:aws:sagemaker:us-east-1:123456789012:endpoint/omnisearch-embed-dev"
+)
 
 
-def test_the_default_budget_keeps_three_attempts_with_useful_read_time() -> None:
-    config = client_config(20.0)  # Settings' default BACKEND_TIMEOUT_SECONDS
-    assert config.retries["total_max_attempts"] == MAX_ATTEMPTS == 3
-    assert config.read_timeout > 4
-    assert client_config(6).retries["total_max_attempts"] == 2  # a tight budget trades attempts for read time
+@pytest.mark.parametrize(
+    ("error_code", "http_status", "fields"),
+    [
+        ("AccessDeniedException", 403, None),
+        ("ValidationError", 400, None),
+        ("ThrottlingException", 400, None),
+        ("ServiceUnavailable", 503, None),
+        ("ModelError", 424, {"OriginalStatusCode": 500, "LogStreamArn": "arn:aws:logs:us-east-1:123456789012:x"}),
+    ],
+)
+def test_aws_error_text_is_logged_never_returned(
+    stubbed: Any, caplog: pytest.LogCaptureFixture, error_code: str, http_status: int, fields: dict | None
+) -> None:
+    backend, stubber = stubbed
+    stubber.add_client_error("invoke_endpoint", error_code, _DENIED, http_status, modeled_fields=fields)
+    with caplog.at_level(logging.WARNING), pytest.raises(EmbedError) as info:
+        backend.embed_texts(["a"])
+    public = json.dumps(info.value.to_dict())
+    assert "123456789012" not in public and "arn:" not in public and "assumed-role" not in public
+    assert info.value.code and ENDPOINT in info.value.message
+    assert any("assumed-role" in record.getMessage() for record in caplog.records)  # the operator still sees it

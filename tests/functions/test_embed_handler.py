@@ -21,6 +21,7 @@ from omnisearch_embed.embeddings import decode_matrix
 from tests.conftest import LambdaContext
 from tests.helpers.backends import StaticBackend, vector_for
 from tests.helpers.events import (
+    MULTIPART_TYPE,
     S3_BUCKET,
     S3_KEY,
     load_event,
@@ -32,6 +33,7 @@ from tests.helpers.lambda_app import SETTINGS, invoke, text_vec, use_backend
 
 PNG = sample_png()
 PNG_B64 = base64.b64encode(PNG).decode()
+MULTIPART_NO_BOUNDARY = {"Content-Type": "multipart/form-data"}
 
 
 @pytest.fixture
@@ -200,6 +202,13 @@ BAD_INPUTS = [
         404,
         "s3_object_not_found",
     ),
+    (
+        "s3 key that is not Unicode",
+        "embed_image_json",
+        {"body": {"s3_uri": f"s3://{S3_BUCKET}/\ud800.png"}},
+        400,
+        "invalid_s3_uri",
+    ),
     ("http URL", "embed_image_json", {"body": {"image": "https://example.com/cat.png"}}, 400, "url_not_supported"),
     (
         "http URL in a batch",
@@ -247,6 +256,55 @@ BAD_INPUTS = [
         "invalid_option",
     ),
     ("body not UTF-8", "embed_text", {"body": b"\xff\xfe{}"}, 400, "invalid_body"),
+    ("lone surrogate", "embed_text", {"body": '{"text": "a\\ud800"}'}, 400, "invalid_text"),
+    ("lone surrogate in a batch", "embed_batch_text", {"body": {"texts": ["a", "\udfff b"]}}, 400, "invalid_text"),
+    ("JSON nested too deeply", "embed_text", {"body": '{"text": ' + "[" * 100_000}, 400, "invalid_json"),
+    (
+        "integer of 5,000 digits",
+        "embed_text",
+        {"body": '{"text": "a", "normalize": ' + "9" * 5000 + "}"},
+        400,
+        "invalid_json",
+    ),
+    (
+        "multipart without boundary to a JSON route",
+        "embed_text",
+        {"headers": MULTIPART_NO_BOUNDARY},
+        415,
+        "unsupported_media_type",
+    ),
+    (
+        "a form to a JSON route",
+        "embed_batch_text",
+        {"body": multipart_body({"texts": ("t.txt", b"a", "text/plain")}), "headers": {"Content-Type": MULTIPART_TYPE}},
+        415,
+        "unsupported_media_type",
+    ),
+    (
+        "urlencoded to a JSON route",
+        "embed_text",
+        {"headers": {"Content-Type": "application/x-www-form-urlencoded"}},
+        415,
+        "unsupported_media_type",
+    ),
+    ("image: invalid JSON", "embed_image_json", {"body": '{"image": '}, 400, "invalid_json"),
+    ("image: empty JSON body", "embed_image_json", {"body": ""}, 422, "validation_error"),
+    ("image: JSON not UTF-8", "embed_image_json", {"body": b"\xff\xfe{}"}, 400, "invalid_body"),
+    ("image: JSON nested too deeply", "embed_image_json", {"body": "[" * 100_000}, 400, "invalid_json"),
+    (
+        "image: multipart without boundary",
+        "embed_image_multipart",
+        {"headers": MULTIPART_NO_BOUNDARY},
+        400,
+        "invalid_multipart",
+    ),
+    (
+        "image: multipart with another boundary",
+        "embed_image_multipart",
+        {"headers": {"Content-Type": "multipart/form-data; boundary=elsewhere"}},
+        400,
+        "invalid_multipart",
+    ),
     ("base64 body that is not JSON", "embed_text_base64", {"body": "not json"}, 400, "invalid_json"),
     ("deep not a boolean", "health", {"query": {"deep": "maybe"}}, 422, "validation_error"),
     ("unknown route", "embed_text", {"path": "/embed/video"}, 404, "route_not_found"),

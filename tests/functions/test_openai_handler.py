@@ -101,6 +101,7 @@ def openai_error(body: dict[str, Any]) -> dict[str, Any]:
         ({"input": "x", "model": "ViT-B-32", "dimensions": 256}, 400, "unsupported_dimensions", "dimensions"),
         ({"input": [], "model": "ViT-B-32"}, 400, "empty_batch", "input"),
         ({"input": ["ok", ""], "model": "ViT-B-32"}, 400, "empty_text", "input[1]"),
+        ({"input": ["ok", "\ud800"], "model": "ViT-B-32"}, 400, "invalid_text", "input[1]"),
         ({"input": ["https://x/cat.png"], "model": "ViT-B-32", "modality": "image"}, 400, None, "input[0]"),
         ({"input": ["x"] * 300, "model": "ViT-B-32"}, 413, "too_many_items", "input"),
         ({"model": "ViT-B-32"}, 400, "validation_error", "input"),

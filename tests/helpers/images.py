@@ -46,3 +46,14 @@ def truncated_png(size: tuple[int, int] = (64, 64)) -> bytes:
     image.save(out, "PNG")
     data = out.getvalue()
     return data[: len(data) // 2]
+
+
+def webp_claiming(width: int, height: int) -> bytes:
+    """A 1x1 lossless WebP whose VP8L header is rewritten to claim ``width`` x ``height`` (at most 16384)."""
+    out = io.BytesIO()
+    Image.new("RGB", (1, 1)).save(out, "WEBP", lossless=True)
+    data = bytearray(out.getvalue())
+    at = data.index(b"VP8L") + 9  # chunk id, size, signature byte: then 14 bits width-1, 14 bits height-1
+    bits = int.from_bytes(data[at : at + 4], "little") & ~((1 << 28) - 1)
+    data[at : at + 4] = (bits | (width - 1) | ((height - 1) << 14)).to_bytes(4, "little")
+    return bytes(data)

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from local_server.batching import DynamicBatcher
+from local_server.batched_backend import BatchedBackend
 from omnisearch_embed.settings import Settings
 from tests.local_server.serving import GatedBackend, MainServer, Running, serving
 
@@ -27,7 +27,7 @@ def tiny() -> Any:
 @pytest.fixture(scope="session")
 def server(tiny: Any) -> Iterator[MainServer]:
     gated = GatedBackend(tiny)
-    batcher = DynamicBatcher(gated, max_batch_size=32, max_wait_ms=5)
+    batcher = BatchedBackend(gated, max_batch_size=32, max_wait_ms=5)
     try:
         with serving(batcher, Settings(), local_model=lambda: tiny) as running:
             yield MainServer(running.url, running.server, gated, batcher)

@@ -11,8 +11,9 @@ from typing import Any
 
 from PIL import Image
 
-from local_server.batching import DynamicBatcher
-from local_server.server import LocalServer, serve_in_thread
+from local_server.background import serve_in_thread
+from local_server.batched_backend import BatchedBackend
+from local_server.server import LocalServer
 from omnisearch_embed.embeddings import Embeddings
 from omnisearch_embed.errors import ModelError
 from omnisearch_embed.settings import Settings
@@ -69,9 +70,11 @@ class Running:
 
 
 @contextmanager
-def serving(backend: Any, settings: Settings, *, local_model: Any = None, workers: int = 32) -> Iterator[Running]:
+def serving(
+    backend: Any, settings: Settings, *, local_model: Any = None, workers: int = 32, weaviate: bool | None = None
+) -> Iterator[Running]:
     """A LocalServer on 127.0.0.1:<free port>, served by uvicorn in a thread, stopped on exit."""
-    server = LocalServer(backend, settings, local_model=local_model, workers=workers)
+    server = LocalServer(backend, settings, local_model=local_model, workers=workers, weaviate=weaviate)
     with serve_in_thread(server) as url:
         yield Running(url, server)
 
@@ -79,7 +82,7 @@ def serving(backend: Any, settings: Settings, *, local_model: Any = None, worker
 @dataclass
 class MainServer(Running):
     gated: GatedBackend
-    batcher: DynamicBatcher
+    batcher: BatchedBackend
 
 
 def png_bytes(image: Image.Image, fmt: str = "PNG") -> bytes:

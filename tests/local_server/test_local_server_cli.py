@@ -14,13 +14,14 @@ from typing import Any
 import httpx
 import pytest
 
-from local_server.batching import DynamicBatcher
+from local_server.batched_backend import BatchedBackend
 from local_server.cli import LazyLocalModel, banner, bind, describe, parse_args, settings_from
 from omnisearch_embed.backends.factory import backend_from_settings
 from omnisearch_embed.backends.fallback import FallbackBackend
 from omnisearch_embed.backends.sagemaker import SageMakerBackend
 from omnisearch_embed.errors import ConfigError
 from omnisearch_embed.settings import Settings
+from tests.helpers.ping import wait_healthy
 
 ROOT = Path(__file__).resolve().parents[2]
 AWS_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_CONFIG_FILE": "/dev/null"}
@@ -64,7 +65,7 @@ def test_backend_choice(tiny: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     assert describe(sagemaker) == "SageMakerBackend: endpoint 'local' at http://127.0.0.1:9"
     fallback = backend_from_settings(Settings.from_env({**cloud, "FALLBACK": "local"}), local_factory=lambda: tiny)
     assert isinstance(fallback, FallbackBackend) and fallback.secondary is tiny
-    with DynamicBatcher(fallback, max_batch_size=8, max_wait_ms=3) as batcher:
+    with BatchedBackend(fallback, max_batch_size=8, max_wait_ms=3) as batcher:
         assert describe(batcher) == (
             "SageMakerBackend: endpoint 'local' at http://127.0.0.1:9, falling back to LocalClipBackend "
             "(local, in this process); dynamic batching (up to 8 items, 3 ms)"
@@ -84,6 +85,14 @@ def test_banner_names_everything_and_warns_about_the_demo_model(tiny: Any) -> No
         model_id, service = "ViT-B-32/openai", "local"
 
     assert "WARNING" not in banner("http://127.0.0.1:8000", RealModel(), Settings(), 32)
+
+
+def test_banner_says_how_browsers_get_in() -> None:
+    class RealModel:
+        model_id, service = "ViT-B-32/openai", "local"
+
+    assert "CORS_ALLOW_ORIGIN" in banner("http://127.0.0.1:8000", RealModel(), Settings(), 32)
+    assert "Access-Control-Allow-Origin: *" in banner("http://x", RealModel(), Settings(cors_allow_origin="*"), 1)
 
 
 def _env(**extra: str) -> dict[str, str]:
@@ -108,7 +117,7 @@ def test_serves_and_stops_cleanly_on_ctrl_c() -> None:
         assert "tiny-shapes" in text and "DEMO model" in text and f"{url}/swagger" in text
         with httpx.Client(base_url=url, timeout=30) as client:
             assert client.post("/embed/text", json={"text": "a red circle"}).json()["model"] == "tiny-shapes"
-            assert client.get("/ping").status_code == 200
+            assert wait_healthy(client).json()["status"] == "Healthy"
         process.send_signal(signal.SIGINT)
         out, err = process.communicate(timeout=60)
     finally:

@@ -21,6 +21,7 @@ from model_code.tiny_shapes.shapes import render
 from omnisearch_embed.backends.factory import backend_from_settings
 from omnisearch_embed.embeddings import decode_matrix
 from omnisearch_embed.settings import Settings
+from tests.helpers.ping import wait_healthy
 from tests.local_server.serving import MainServer, Running, png_bytes, serving
 
 
@@ -73,23 +74,27 @@ def test_images_raw_and_npy(runtime: Any, tiny: Any) -> None:
 
 
 @pytest.mark.parametrize(
-    ("body", "content_type"),
-    [(b"{not json", "application/json"), (b'{"texts": []}', "application/json"), (b"not an image", "image/png"),
-     (b'{"texts": ["a"]}', "application/xml")],
+    ("body", "content_type", "status", "code"),
+    [(b"{not json", "application/json", 400, "invalid_json"),
+     (b'{"texts": []}', "application/json", 400, "invalid_input"),
+     (b"not an image", "image/png", 400, "invalid_image"),
+     (b'{"texts": ["a"]}', "application/xml", 415, "unsupported_media_type")],
     ids=["invalid json", "empty texts", "not an image", "content type"],
 )  # fmt: skip
 def test_container_errors_raise_model_error_like_the_real_runtime(
-    runtime: Any, server: MainServer, body: bytes, content_type: str
+    runtime: Any, server: MainServer, body: bytes, content_type: str, status: int, code: str
 ) -> None:
     with pytest.raises(runtime.exceptions.ModelError) as caught:
         invoke(runtime, body, content_type)
     response = caught.value.response
     assert response["ResponseMetadata"]["HTTPStatusCode"] == 424
     assert response["Error"]["Code"] == "ModelError"
-    assert response["OriginalStatusCode"] == 400
-    assert response["Error"]["Message"].startswith("Received client error (400) from primary with message")
+    assert response["OriginalStatusCode"] == status
+    assert response["Error"]["Message"].startswith(f"Received client error ({status}) from primary with message")
     assert "/aws/sagemaker/Endpoints/local" in response["LogStreamArn"]
-    assert "Traceback" in response["OriginalMessage"]  # the toolkit's "message\ntraceback" body
+    original = json.loads(response["OriginalMessage"])  # the container's JSON error body
+    assert set(original) == {"code", "message"} and original["code"] == code
+    assert "Traceback" not in response["OriginalMessage"]
     assert invoke(runtime, b'{"texts": ["still up"]}')["ResponseMetadata"]["HTTPStatusCode"] == 200
 
 
@@ -101,7 +106,7 @@ def test_payload_over_six_mb_is_refused_as_the_runtime_does(runtime: Any) -> Non
 
 def test_container_routes(server: MainServer) -> None:
     with httpx.Client(base_url=server.url, timeout=60) as client:
-        assert client.get("/ping").json() == {"status": "Healthy"}
+        assert wait_healthy(client).json()["status"] == "Healthy"
         direct = client.post("/invocations", json={"texts": ["a red circle"]})
         assert direct.status_code == 200 and direct.json()["model"] == "tiny-shapes"
 

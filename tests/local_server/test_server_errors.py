@@ -19,7 +19,8 @@ import pytest
 from PIL import Image
 
 from omnisearch_embed.api import create_app
-from omnisearch_embed.settings import Settings
+from omnisearch_embed.settings import LAMBDA_MAX_EVENT_BYTES, Settings
+from tests.helpers.ping import wait_healthy
 from tests.local_server.serving import MainServer, Running, png_bytes, serving
 
 PNG = png_bytes(Image.new("RGB", (32, 32), "red"))
@@ -150,11 +151,35 @@ def test_bad_input_is_answered_as_in_lambda(
         assert after.status_code == 200 and after.json()["dimension"] > 0
 
 
-def test_a_body_over_api_gateways_limit_is_413_and_the_server_goes_on(server: MainServer) -> None:
+def test_a_body_over_lambdas_event_limit_is_413_and_the_server_goes_on(server: MainServer) -> None:
     with httpx.Client(base_url=server.url, timeout=60) as client:
-        response = client.post("/embed/image", content=b"\0" * (10 * 1024 * 1024 + 1), headers=RAW_PNG)
+        response = client.post("/embed/image", content=b"\0" * (LAMBDA_MAX_EVENT_BYTES + 1), headers=RAW_PNG)
         assert response.status_code == 413 and response.json()["error"]["code"] == "request_too_large"
         assert client.get("/health").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("size", "content_type"),
+    [
+        (LAMBDA_MAX_EVENT_BYTES * 3 // 4 + 1024, "image/png"),  # under 6 MB raw, over it once base64-encoded
+        (LAMBDA_MAX_EVENT_BYTES - 512, "application/json"),  # the headers and the event's own fields tip it over
+    ],
+    ids=["binary body in base64", "text body plus headers"],
+)
+def test_the_limit_is_the_whole_event_as_lambda_counts_it(server: MainServer, size: int, content_type: str) -> None:
+    body = b"a" * size if content_type.startswith("image/") else b'{"text": "' + b"a" * (size - 12) + b'"}'
+    with httpx.Client(base_url=server.url, timeout=60) as client:
+        response = client.post("/embed/image", content=body, headers={"content-type": content_type})
+    assert (response.status_code, response.json()["error"]["code"]) == (413, "request_too_large")
+    assert "event limit" in response.json()["error"]["message"]
+
+
+def test_a_body_just_under_the_event_limit_reaches_the_handler(server: MainServer) -> None:
+    body = b"\x89PNG\r\n\x1a\n" + b"\0" * (LAMBDA_MAX_EVENT_BYTES * 3 // 4 - 64 * 1024)
+    with httpx.Client(base_url=server.url, timeout=60) as client:
+        response = client.post("/embed/image", content=body, headers=RAW_PNG)
+    assert response.json()["error"]["code"] != "request_too_large", response.text
+    assert 400 <= response.status_code < 500  # the handler's own verdict on a broken PNG
 
 
 # -- --api-key ---------------------------------------------------------------------------------------
@@ -182,8 +207,32 @@ def test_api_key_is_required_and_checked(keyed: Running, headers: dict[str, str]
         openai = client.post("/v1/embeddings", json={"input": "a", "model": "tiny-shapes"})
         assert openai.status_code == 401 and openai.json()["error"]["type"] == "authentication_error"
         assert client.post("/endpoints/local/invocations", json={"texts": ["a"]}).status_code == 401
-        # health checks and the container ping stay open
-        assert client.get("/health").status_code == 200 and client.get("/ping").status_code == 200
+        # health checks, the container ping and the API docs stay open
+        assert client.get("/health").status_code == 200 and wait_healthy(client).status_code == 200
+        assert client.get("/swagger").status_code == 200
+
+
+def test_cors_preflights_need_no_key_as_in_api_gateway(tiny: Any) -> None:
+    settings = Settings(api_key=KEY, cors_allow_origin="http://app.example")
+    with (
+        serving(tiny, settings, local_model=lambda: tiny, workers=2) as running,
+        httpx.Client(base_url=running.url, timeout=60) as client,
+    ):
+        preflight = client.options(
+            "/v1/embeddings",
+            headers={
+                "origin": "http://app.example",
+                "access-control-request-method": "POST",
+                "access-control-request-headers": "authorization,content-type,x-stainless-retry-count",
+            },
+        )
+        assert preflight.status_code < 300, preflight.text
+        assert preflight.headers["access-control-allow-origin"] == "http://app.example"
+        allowed = {h.strip().lower() for h in preflight.headers["access-control-allow-headers"].split(",")}
+        assert {"authorization", "content-type", "x-stainless-retry-count", "x-stainless-os"} <= allowed
+        denied = client.post("/embed/text", json={"text": "a"}, headers={"origin": "http://app.example"})
+        assert denied.status_code == 401  # the real request still needs the key
+        assert client.post("/endpoints/local/invocations", json={"texts": ["a"]}).status_code == 401
 
 
 @pytest.mark.parametrize(

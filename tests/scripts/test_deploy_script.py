@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import sys
 import threading
 import tomllib
 import urllib.request
@@ -15,6 +17,9 @@ import pytest
 from tests.aws_moto import create_endpoint, moto_server, reset, run_script, server_client, subprocess_env
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "scripts"))
+import _wheels  # noqa: E402
+
 SCRIPT = ROOT / "scripts" / "deploy_sagemaker_endpoint.py"
 ENDPOINT = "omnisearch-embed-dev"
 SCALING = {
@@ -59,6 +64,9 @@ def test_cost_table_follows_from_price_and_hours():
     assert f"${0.7364 * 4 * 365 * 5 / 7 / 12:,.2f}" in rows["dev: 4 h/day on weekdays"]
     assert f"${0.7364 * 730 * 4:,.2f}" in rows["always on, 4 instances (autoscaling max)"]  # template MaxInstances
     assert "Assumptions" in result.stdout and "us-east-1" in result.stdout
+    million = rows["1 million requests"]  # serverless: 6144 MB x 0.15 s, $0.00002 per GB-second, 4 KB each
+    assert "6144 MB" in million and f"${1e6 * 0.15 * 6 * 0.00002 + 1e6 * 4 / 1024**2 * 0.016:,.2f}" in million
+    assert rows["idle (dev stack, fallback never used)"].endswith("$0.00")
 
 
 def test_cost_custom_scenario_and_price_override():
@@ -116,7 +124,7 @@ def test_deploy_dry_run_prints_the_steps_and_sam_commands(tmp_path):
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert all(line.startswith("[dry-run] ") for line in lines)
-    url = "s3://my-models/omnisearch-embed/prod/ViT-B-16-laion2b_s34b_b88k/model.tar.gz"
+    url = "s3://my-models/omnisearch-embed/prod/ViT-B-16-laion2b_s34b_b88k/model-<sha256 of the archive>.tar.gz"
     assert any("package ViT-B-16" in line for line in lines) and any(url in line for line in lines)
     build = next(line for line in lines if "sam build" in line)
     deploy = next(line for line in lines if "sam deploy" in line)
@@ -140,6 +148,29 @@ def test_deploy_dry_run_prints_the_steps_and_sam_commands(tmp_path):
             assert item.split("=", 1)[0] + "=" in deploy
     assert build.endswith(f"{sam} build --config-env prod")
     assert not marker.exists()
+
+
+def test_deploy_uploads_a_content_addressed_archive_once_and_deploys_that_key(aws, server, tmp_path):
+    env, _ = aws
+    server_client(server, "s3").create_bucket(Bucket="my-models")
+    calls = tmp_path / "sam-calls"
+    sam = tmp_path / "sam"
+    sam.write_text(f'#!/bin/sh\necho "$@" >> {calls}\n')
+    sam.chmod(0o755)
+    cache = tmp_path / "wheels"  # a complete cache entry: packaging needs no network
+    entry = cache / _wheels.cache_key((ROOT / "model_code" / "code" / "requirements.txt").read_text())
+    entry.mkdir(parents=True)
+    (entry / "demo_pkg-1.0-py3-none-any.whl").write_bytes(b"PK")
+    (entry / _wheels.LOCK_FILE).write_text("demo-pkg==1.0\n")
+    env = {**env, "SAM_CLI": str(sam), "OMNISEARCH_WHEEL_CACHE": str(cache)}
+    args = ("--deploy", "--bucket", "my-models", "--model", "tiny-shapes", "--pretrained", "", "--serving-container")
+    first, second = run(env, *args, "toolkit"), run(env, *args, "toolkit")  # no image: tests/scripts/test_deploy_image
+    assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
+    keys = [o["Key"] for o in server_client(server, "s3").list_objects_v2(Bucket="my-models")["Contents"]]
+    assert len(keys) == 1 and re.fullmatch(r"omnisearch-embed/dev/tiny-shapes/model-[0-9a-f]{64}\.tar\.gz", keys[0])
+    assert "already uploaded" in second.stdout and "already uploaded" not in first.stdout
+    deploys = [line for line in calls.read_text().splitlines() if line.startswith("deploy")]
+    assert len(deploys) == 2 and all(f"ModelDataUrl=s3://my-models/{keys[0]}" in line for line in deploys)
 
 
 def test_deploy_with_an_uploaded_model_skips_packaging():

@@ -7,6 +7,9 @@ from typing import Any
 
 import pytest
 
+from omnisearch_embed.api.cors import ALLOW_HEADERS
+from omnisearch_embed.settings import Settings
+
 OPEN_ROUTES = {("/health", "get")}
 SWAGGER = ("/swagger", "get")  # served by Powertools' enable_swagger, not listed in its own OpenAPI
 
@@ -73,7 +76,13 @@ def test_cors_origin_is_the_parameter(make_stack: Any) -> None:
     preflight = stack.resolve(api_body(stack)["paths"]["/embed/text"]["options"])
     headers = preflight["x-amazon-apigateway-integration"]["responses"]["default"]["responseParameters"]
     assert headers["method.response.header.Access-Control-Allow-Origin"] == "'https://app.example.com'"
-    assert "Authorization" in headers["method.response.header.Access-Control-Allow-Headers"]
+    allowed = headers["method.response.header.Access-Control-Allow-Headers"].strip("'").split(",")
+    assert allowed == list(ALLOW_HEADERS)  # the local server's preflight answers the same list
+    assert {"X-Stainless-Retry-Count", "X-Stainless-OS", "Authorization"} <= set(allowed)
+    # real responses need the origin too: the handler adds it only when it knows it
+    env = stack.props("EmbedFunction")["Environment"]["Variables"]
+    assert env["CORS_ALLOW_ORIGIN"] == "https://app.example.com"
+    assert Settings.from_env({**env, "AWS_REGION": "us-east-1"}).cors_allow_origin == "https://app.example.com"
 
 
 def test_key_comes_from_the_authorizer_which_is_uncached(stack: Any) -> None:

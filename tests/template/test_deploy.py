@@ -107,6 +107,8 @@ def dashboard_metrics(stack: Any) -> set[tuple[str, str]]:
         namespace = None
         for row in widget["properties"].get("metrics", []):
             names = [x for x in row if isinstance(x, str)]
+            if not names:  # a metric-math or SEARCH expression: see test_dashboard_metrics.py
+                continue
             if names[0] not in (".", "..."):
                 namespace = names[0]
             if names[0] != "...":
@@ -120,10 +122,9 @@ def test_dashboard_shows_what_the_monitor_script_shows(stack: Any) -> None:
     assert {(spec.namespace, spec.name) for spec in ENDPOINT_METRICS} <= metrics
     assert ("AWS/SageMaker", "InvocationModelErrors") in metrics
     assert {("AWS/ApiGateway", m) for m in ("Count", "4XXError", "5XXError", "Latency")} <= metrics
-    # The embed function's own Powertools metrics, in the namespace the function publishes to.
+    # The embed function's own Powertools metrics: test_dashboard_metrics.py checks them against what it emits.
     namespace = stack.props("EmbedFunction")["Environment"]["Variables"]["POWERTOOLS_METRICS_NAMESPACE"]
     assert namespace == DEFAULT_FUNCTION_NAMESPACE
-    assert {(namespace, m) for m in ("items", "backend_latency", "fallback_used")} <= metrics
 
 
 def test_dashboard_names_this_endpoint_and_every_alarm(make_stack: Any) -> None:

@@ -31,6 +31,29 @@ def test_default_image_is_the_dlc_the_model_code_is_pinned_for(template: dict) -
     assert default.split("/", 1)[1] == named.split("/", 1)[1]
 
 
+def test_the_serving_container_is_ours_by_default_and_the_toolkit_on_request(make_stack: Any) -> None:
+    ours = make_stack(EndpointServerImageTag="3f2c1e9").props("Model")["PrimaryContainer"]
+    assert ours["Image"] == "123456789012.dkr.ecr.us-east-1.amazonaws.com/omnisearch-embed-endpoint:3f2c1e9"
+    env = ours["Environment"]
+    assert (env["ENDPOINT_MAX_BATCH_SIZE"], env["ENDPOINT_MAX_WAIT_MS"], env["ENDPOINT_MAX_QUEUE"]) == (
+        "64",
+        "5",
+        "256",
+    )
+    stock = make_stack(ServingContainer="toolkit").props("Model")["PrimaryContainer"]
+    assert stock["Image"].startswith("763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-inference:2.6.0-gpu-py312")
+    # the same archive either way: the container reads code/inference.py from ModelDataUrl
+    assert ours["ModelDataUrl"] == stock["ModelDataUrl"] and stock["Environment"]["SAGEMAKER_PROGRAM"] == "inference.py"
+
+
+def test_the_batching_settings_are_ones_the_server_accepts(make_stack: Any) -> None:
+    from endpoint_server.cli import parse_args
+
+    env = make_stack().props("Model")["PrimaryContainer"]["Environment"]
+    args = parse_args(["serve"], {k: str(v) for k, v in env.items()})
+    assert (args.max_batch_size, args.max_wait_ms, args.max_queue) == (64, 5.0, 256)
+
+
 def test_endpoint_config_uses_the_instance_type_and_min_instances(make_stack: Any) -> None:
     stack = make_stack(InstanceType="ml.g5.xlarge", MinInstances="2", MaxInstances="6")
     (variant,) = stack.props("EndpointConfig")["ProductionVariants"]
@@ -53,7 +76,8 @@ def test_model_updates_are_blue_green_with_rollback_on_endpoint_errors(stack: An
     # A model update keeps the instance count autoscaling chose.
     assert endpoint["RetainAllVariantProperties"] is True
     policy = endpoint["DeploymentConfig"]["BlueGreenUpdatePolicy"]
-    assert policy["TrafficRoutingConfiguration"]["Type"] == "CANARY"
+    # One instance by default: a canary would be all of it (tests/template/test_rollout.py has the rule).
+    assert policy["TrafficRoutingConfiguration"]["Type"] == "ALL_AT_ONCE"
     assert endpoint["DeploymentConfig"]["AutoRollbackConfiguration"]["Alarms"] == [
         {"AlarmName": "<EndpointErrorsAlarm>"}
     ]

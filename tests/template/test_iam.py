@@ -77,14 +77,36 @@ def test_embed_role_adds_the_fallback_endpoint_and_allowed_buckets(make_stack: A
                 "Effect": "Allow",
                 "Action": ["s3:GetObject"],
                 "Resource": ["arn:aws:s3:::media.example/*", "arn:aws:s3:::photos/*"],
-            }
+            },
+            # a missing key is then S3's 404 (s3_object_not_found), not a 403
+            {
+                "Effect": "Allow",
+                "Action": ["s3:ListBucket"],
+                "Resource": ["arn:aws:s3:::media.example", "arn:aws:s3:::photos"],
+            },
         ],
     }
 
 
 def test_one_allowed_bucket(make_stack: Any) -> None:
     stack = make_stack(AllowedS3Buckets="photos")
-    assert policies(stack, "EmbedFunctionRole")["read-allowed-images"][0]["Resource"] == ["arn:aws:s3:::photos/*"]
+    read, listing = policies(stack, "EmbedFunctionRole")["read-allowed-images"]
+    assert (read["Resource"], listing["Resource"]) == (["arn:aws:s3:::photos/*"], ["arn:aws:s3:::photos"])
+
+
+KMS_KEY = "arn:aws:kms:us-east-1:123456789012:key/0f4cf0a2-5d3a-4c1e-9a52-6a3f0e5d9c11"
+
+
+def test_sse_kms_buckets_get_decrypt_on_that_key_through_s3_only(make_stack: Any) -> None:
+    stack = make_stack(AllowedS3Buckets="photos", S3KmsKeyArn=KMS_KEY)
+    assert policies(stack, "EmbedFunctionRole")["read-allowed-images"][2] == {
+        "Effect": "Allow",
+        "Action": ["kms:Decrypt"],
+        "Resource": [KMS_KEY],
+        "Condition": {"StringEquals": {"kms:ViaService": "s3.us-east-1.amazonaws.com"}},
+    }
+    assert len(policies(make_stack(AllowedS3Buckets="photos"), "EmbedFunctionRole")["read-allowed-images"]) == 2
+    assert "read-allowed-images" not in policies(make_stack(S3KmsKeyArn=KMS_KEY), "EmbedFunctionRole")
 
 
 def test_metrics_role_reads_metrics_and_describes_this_endpoint_only(stack: Any) -> None:
@@ -121,7 +143,7 @@ def test_sagemaker_role_reads_the_archive_pulls_the_image_and_writes_its_logs(st
             {
                 "Effect": "Allow",
                 "Action": ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
-                "Resource": ["arn:aws:ecr:us-east-1:763104351884:repository/pytorch-inference"],
+                "Resource": [f"arn:aws:ecr:{ACCOUNT_REGION}:repository/omnisearch-embed-endpoint"],
             },
         ],
         "endpoint-logs-and-metrics": [
@@ -161,7 +183,7 @@ def test_sagemaker_role_reads_the_archive_pulls_the_image_and_writes_its_logs(st
     ],
 )
 def test_image_pull_is_scoped_to_the_image_repository(make_stack: Any, image: str, repository_arn: str) -> None:
-    stack = make_stack(InferenceImage=image)
+    stack = make_stack(ServingContainer="toolkit", InferenceImage=image)
     pull = policies(stack, "SageMakerExecutionRole")["pull-inference-image"][1]
     assert pull["Resource"] == [repository_arn]
     assert stack.props("Model")["PrimaryContainer"]["Image"] == image

@@ -21,12 +21,19 @@ PARAMETERS = {
     "ClipModel",
     "ClipPretrained",
     "InferenceImage",
+    "ServingContainer",
+    "EndpointServerImageTag",
     "AllowedS3Buckets",
+    "S3KmsKeyArn",
     "FallbackMode",
     "ThrottleRateLimit",
     "ThrottleBurstLimit",
     "QuotaLimit",
     "CorsAllowOrigin",
+    "EndpointKind",
+    "ServerlessMemoryMB",
+    "ServerlessMaxConcurrency",
+    "ServerlessImage",
 }
 OUTPUTS = {"ApiUrl", "ApiKeyId", "EndpointName", "DashboardUrl"}
 
@@ -37,6 +44,8 @@ def samconfig() -> dict[str, Any]:
 
 def accepts(spec: dict[str, Any], value: str) -> bool:
     """What CloudFormation checks before it creates anything."""
+    if "AllowedValues" in spec and value not in {str(v) for v in spec["AllowedValues"]}:
+        return False
     if spec["Type"] == "Number":
         number = float(value)
         return spec.get("MinValue", number) <= number <= spec.get("MaxValue", number)
@@ -64,6 +73,11 @@ def test_defaults(template: dict) -> None:
     ("name", "value", "ok"),
     [
         ("FallbackMode", "local", False),  # in-process CLIP: the Lambda package has no torch
+        ("FallbackMode", "serverless", True),
+        ("EndpointKind", "gpu", False),
+        ("ServerlessMemoryMB", "1500", False),  # SageMaker offers 1 GB steps only
+        ("ServerlessMemoryMB", "4096", True),
+        ("ServerlessMaxConcurrency", "201", False),
         ("FallbackMode", "omnisearch-embed-prod-b", True),
         ("FallbackMode", "none", True),
         ("FallbackMode", "Other-Endpoint", False),  # SageMaker ARNs are lower case
@@ -75,6 +89,9 @@ def test_defaults(template: dict) -> None:
         ("CorsAllowOrigin", "https://app.example.com", True),
         ("CorsAllowOrigin", "'*'", False),
         ("InferenceImage", "pytorch/pytorch:latest", False),
+        ("ServingContainer", "torchserve", False),
+        ("EndpointServerImageTag", "3f2c1e9", True),
+        ("EndpointServerImageTag", "repo:tag", False),
     ],
 )
 def test_parameter_validation(template: dict, name: str, value: str, ok: bool) -> None:

@@ -9,6 +9,8 @@ Assumptions (stated in every printout, so figures can be checked by hand):
   365 / 12 = 30.42 and "weekdays only" to 365 × 5 / 7 / 12 = 21.73.
 * Only instance-hours: storage, data transfer, CloudWatch, Lambda and API Gateway are billed separately
   and are small next to a GPU instance.
+* Serverless Inference bills the memory size for the seconds requests run (nothing while idle) plus the
+  data in and out: ``SERVERLESS_PRICE_PER_GB_SECOND`` and ``SERVERLESS_PRICE_PER_GB_DATA``, us-east-1.
 """
 
 from __future__ import annotations
@@ -35,6 +37,60 @@ INSTANCE_PRICES: dict[str, float] = {
     "ml.g5.2xlarge": 1.515,
     "ml.p3.2xlarge": 3.825,
 }
+
+
+# SageMaker Serverless Inference, on-demand, us-east-1: USD per second per GB of memory (1 GB = 1024 MB;
+# 6144 MB = $0.00012/s), and per GB of data processed (in + out).
+SERVERLESS_PRICE_PER_GB_SECOND = 0.00002
+SERVERLESS_PRICE_PER_GB_DATA = 0.016
+SERVERLESS_MEMORY_SIZES = (1024, 2048, 3072, 4096, 5120, 6144)  # template.yaml ServerlessMemoryMB
+
+
+@dataclass(frozen=True)
+class ServerlessEstimate:
+    """A month of a serverless endpoint: billed per second of inference, $0 while idle."""
+
+    label: str
+    memory_mb: int
+    requests: float
+    seconds_per_request: float
+    kb_per_request: float = 4.0
+
+    @property
+    def compute_usd(self) -> float:
+        return self.requests * self.seconds_per_request * self.memory_mb / 1024 * SERVERLESS_PRICE_PER_GB_SECOND
+
+    @property
+    def data_usd(self) -> float:
+        return self.requests * self.kb_per_request / 1024**2 * SERVERLESS_PRICE_PER_GB_DATA
+
+    @property
+    def monthly_usd(self) -> float:
+        return round(self.compute_usd + self.data_usd, 2)
+
+
+def serverless_estimate(
+    memory_mb: int = 6144,
+    *,
+    requests: float,
+    seconds_per_request: float = 0.15,
+    kb_per_request: float = 4.0,
+    label: str = "serverless",
+) -> ServerlessEstimate:
+    """Monthly cost of ``requests`` invocations taking ``seconds_per_request`` each on ``memory_mb`` workers."""
+    if memory_mb not in SERVERLESS_MEMORY_SIZES:
+        raise InvalidInputError(
+            f"serverless memory must be one of {SERVERLESS_MEMORY_SIZES} MB, got {memory_mb}", code="invalid_memory"
+        )
+    if requests < 0 or seconds_per_request <= 0 or kb_per_request < 0:
+        raise InvalidInputError("requests, seconds and KB per request must be positive", code="invalid_usage")
+    return ServerlessEstimate(label, memory_mb, requests, seconds_per_request, kb_per_request)
+
+
+def serverless_table(memory_mb: int = 6144) -> list[ServerlessEstimate]:
+    """The docs' serverless rows: an idle dev stack, light use, and a fallback that took real traffic."""
+    rows = [("idle (dev stack, fallback never used)", 0), ("10,000 requests", 10_000), ("1 million requests", 1e6)]
+    return [serverless_estimate(memory_mb, requests=n, label=label) for label, n in rows]
 
 
 @dataclass(frozen=True)
@@ -120,3 +176,78 @@ def scenario_table(
         estimate(instance_type, hours_per_day=h, days_per_month=d, instances=n, price_per_hour=price_per_hour, label=s)
         for s, h, d, n in rows
     ]
+
+
+# --- SageMaker Batch Transform ------------------------------------------------------------------------------
+# USD per instance-hour, Batch Transform, on-demand, us-east-1, as listed on aws.amazon.com/sagemaker/pricing
+# when written (the same list prices as real-time inference for these types). Billed per second of instance
+# time from launch to the end of the job, so a job also pays for start-up: launching the instances, pulling
+# the container and loading the model.
+BATCH_TRANSFORM_PRICES: dict[str, float] = {
+    "ml.m5.large": 0.115,
+    "ml.m5.xlarge": 0.23,
+    "ml.c5.xlarge": 0.204,
+    "ml.c5.2xlarge": 0.408,
+    "ml.g4dn.xlarge": 0.7364,
+    "ml.g4dn.2xlarge": 1.0528,
+    "ml.g5.xlarge": 1.408,
+    "ml.g5.2xlarge": 1.515,
+    "ml.p3.2xlarge": 3.825,
+}
+BATCH_TRANSFORM_STARTUP_SECONDS = 360.0  # an assumption: about 6 minutes per job before the first record
+
+
+@dataclass(frozen=True)
+class BatchTransformEstimate:
+    """One job's instance time and cost, from its size and an assumed per-instance throughput."""
+
+    instance_type: str
+    instance_count: int
+    items: int
+    items_per_second: float  # per instance
+    price_per_hour: float
+    startup_seconds: float
+
+    @property
+    def seconds(self) -> float:
+        """Wall time: start-up, then the items shared evenly between the instances."""
+        return self.startup_seconds + self.items / (self.items_per_second * self.instance_count)
+
+    @property
+    def instance_hours(self) -> float:
+        return self.seconds * self.instance_count / 3600
+
+    @property
+    def usd(self) -> float:
+        return round(self.instance_hours * self.price_per_hour, 2)
+
+
+def batch_transform_estimate(
+    instance_type: str,
+    *,
+    items: int,
+    items_per_second: float,
+    instance_count: int = 1,
+    price_per_hour: float | None = None,
+    startup_seconds: float = BATCH_TRANSFORM_STARTUP_SECONDS,
+) -> BatchTransformEstimate:
+    """Cost of embedding ``items`` with a Batch Transform job; unknown instance types must be priced."""
+    if items < 0 or items_per_second <= 0 or instance_count < 1 or startup_seconds < 0:
+        raise InvalidInputError(
+            "items must be >= 0, throughput > 0, instance count >= 1 and start-up >= 0", code="invalid_estimate"
+        )
+    if price_per_hour is None and instance_type not in BATCH_TRANSFORM_PRICES:
+        known = ", ".join(sorted(BATCH_TRANSFORM_PRICES))
+        raise InvalidInputError(
+            f"no Batch Transform price on file for {instance_type!r} (known: {known}); pass a price per hour",
+            code="unknown_instance_type",
+        )
+    price = hourly_price(instance_type, price_per_hour) if price_per_hour is not None else None
+    return BatchTransformEstimate(
+        instance_type,
+        instance_count,
+        items,
+        items_per_second,
+        price if price is not None else BATCH_TRANSFORM_PRICES[instance_type],
+        startup_seconds,
+    )

@@ -213,7 +213,7 @@ def fetch_metrics(
 
 
 def summarize(metrics: Mapping[str, Mapping[str, float | None]]) -> dict[str, float | None]:
-    """The flat headline figures (the seed's /metrics names plus errors and p95)."""
+    """The flat headline figures (the /metrics names callers already read, plus errors and p95)."""
     invocations = metrics["invocations"]["sum"]
     e4, e5 = metrics["errors_4xx"]["sum"], metrics["errors_5xx"]["sum"]
     errors = None if e4 is None and e5 is None else (e4 or 0.0) + (e5 or 0.0)

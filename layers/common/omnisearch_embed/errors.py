@@ -9,6 +9,12 @@ from __future__ import annotations
 
 from http import HTTPStatus
 
+# Codes for a request whose body cannot be read at all, on any route and under any Content-Type (400).
+INVALID_JSON = "invalid_json"  # not JSON: bad syntax, nested too deeply, an integer of over 4,300 digits
+INVALID_BODY = "invalid_body"  # not UTF-8 text, or flagged base64 and not base64
+INVALID_MULTIPART = "invalid_multipart"  # multipart/form-data without a boundary, malformed or cut short
+INVALID_TEXT = "invalid_text"  # a text that is not valid Unicode (a lone UTF-16 surrogate such as "\ud800")
+
 
 class EmbedError(Exception):
     """Base class: a message for humans, a snake_case ``code`` for programs, an HTTP status."""

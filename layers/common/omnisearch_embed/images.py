@@ -1,10 +1,11 @@
 """Image input checks that run before any bytes reach the model.
 
 The order matters: size of the encoded text, then the decoded byte count, then the format from
-the file's magic bytes, then the pixel count read from the *header* (so a PNG claiming
-20000x20000 is refused before a single pixel is decoded), and only then a real decode of the first
-frame with Pillow, which catches truncated and corrupt files as a 422 instead of a model-side 502.
-Pillow is imported lazily so that the Lambda cold start does not pay for it on text requests.
+the file's magic bytes, then the pixel count from the *header*, which Pillow's lazy ``Image.open``
+reads without decoding (so a PNG claiming 20000x20000 is refused before a single pixel is decoded),
+and only then a real decode of the first frame, which catches truncated and corrupt files as a 422
+instead of a model-side 502. Pillow is imported lazily so that the Lambda cold start does not pay for
+it on text requests.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-import struct
 from dataclasses import dataclass
 from io import BytesIO
 from typing import NoReturn
@@ -30,8 +30,6 @@ MEDIA_TYPES = {"image/png": "png", "image/jpeg": "jpeg", "image/jpg": "jpeg", "i
 _PIL_NAMES = {"png": "PNG", "jpeg": "JPEG", "webp": "WEBP", "gif": "GIF"}
 _ALLOWED_TEXT = "PNG, JPEG, WebP or GIF"
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
-_JPEG_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
-_JPEG_STANDALONE = {0x01, *range(0xD0, 0xDA)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,57 +109,6 @@ def sniff_format(data: bytes) -> str | None:
     return None
 
 
-def header_dimensions(data: bytes, fmt: str) -> tuple[int, int] | None:
-    """Width and height from the header alone, without decoding; ``None`` if the header is cut short."""
-    try:
-        if fmt == "png":
-            return struct.unpack(">II", data[16:24]) if data[12:16] == b"IHDR" else None
-        if fmt == "gif":
-            return struct.unpack("<HH", data[6:10])
-        if fmt == "webp":
-            return _webp_dimensions(data)
-        if fmt == "jpeg":
-            return _jpeg_dimensions(data)
-    except struct.error:
-        return None
-    return None
-
-
-def _webp_dimensions(data: bytes) -> tuple[int, int] | None:
-    chunk = data[12:16]
-    if chunk == b"VP8 " and data[23:26] == b"\x9d\x01\x2a":
-        w, h = struct.unpack("<HH", data[26:30])
-        return w & 0x3FFF, h & 0x3FFF
-    if chunk == b"VP8L" and data[20:21] == b"\x2f":
-        bits = int.from_bytes(data[21:25], "little")
-        return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
-    if chunk == b"VP8X":
-        return int.from_bytes(data[24:27], "little") + 1, int.from_bytes(data[27:30], "little") + 1
-    return None
-
-
-def _jpeg_dimensions(data: bytes) -> tuple[int, int] | None:
-    i = 2
-    while i + 4 <= len(data):
-        if data[i] != 0xFF:
-            return None
-        marker = data[i + 1]
-        if marker == 0xFF:  # fill byte
-            i += 1
-            continue
-        if marker in _JPEG_STANDALONE:
-            i += 2
-            continue
-        if marker in _JPEG_SOF:
-            height, width = struct.unpack(">HH", data[i + 5 : i + 9])
-            return width, height
-        if marker == 0xDA:  # start of scan before any frame header
-            return None
-        (length,) = struct.unpack(">H", data[i + 2 : i + 4])
-        i += 2 + length
-    return None
-
-
 def validate_image(data: bytes, *, max_bytes: int, max_pixels: int, param: str | None = None) -> ImageInfo:
     """Accept only a complete PNG/JPEG/WebP/GIF within the byte and pixel limits, or raise an EmbedError."""
     if not data:
@@ -173,10 +120,6 @@ def validate_image(data: bytes, *, max_bytes: int, max_pixels: int, param: str |
     fmt = sniff_format(data)
     if fmt is None:
         _raise_unrecognised(data, param)
-    dims = header_dimensions(data, fmt)
-    if dims is None:
-        raise UnprocessableError(f"the {fmt.upper()} header is truncated or corrupt", code="corrupt_image", param=param)
-    _check_pixels(*dims, max_pixels=max_pixels, param=param)
     width, height = _decode_first_frame(data, fmt, max_pixels=max_pixels, param=param)
     return ImageInfo(format=fmt, width=width, height=height, size_bytes=len(data))
 
@@ -196,16 +139,22 @@ def _decode_first_frame(data: bytes, fmt: str, *, max_pixels: int, param: str | 
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(BytesIO(data), formats=[_PIL_NAMES[fmt]]) as im:
+        with Image.open(BytesIO(data), formats=[_PIL_NAMES[fmt]]) as im:  # lazy: reads the header, no pixels
             _check_pixels(im.width, im.height, max_pixels=max_pixels, param=param)
             im.load()  # decodes the first frame only; animated GIF/WebP frames after it are the model's to skip
             return im.width, im.height
     except EmbedError:
         raise
-    except Image.DecompressionBombError as e:
-        raise PayloadTooLargeError(str(e), code="image_too_many_pixels", param=param) from e
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:  # the warning, where it is an error
+        raise PayloadTooLargeError(
+            f"the image header claims over {Image.MAX_IMAGE_PIXELS} pixels, over the {max_pixels}-pixel limit",
+            code="image_too_many_pixels",
+            param=param,
+        ) from e
     except UnidentifiedImageError as e:  # its message names a Python object: keep it out of the response
-        raise UnprocessableError(f"the {fmt.upper()} image is corrupt", code="corrupt_image", param=param) from e
+        raise UnprocessableError(
+            f"the {fmt.upper()} header is truncated or corrupt", code="corrupt_image", param=param
+        ) from e
     except Exception as e:  # Pillow raises OSError, SyntaxError, ValueError, EOFError... for bad files
         raise UnprocessableError(
             f"the {fmt.upper()} image is truncated or corrupt and cannot be decoded ({e})",

@@ -1,20 +1,24 @@
 """Images by ``s3://bucket/key``, only from the buckets in ``ALLOWED_S3_BUCKETS``.
 
 The allow list is checked before any call to AWS, the object's ``ContentLength`` before its body is
-read, and a batch shares one byte budget so 256 URIs cannot pull gigabytes into a Lambda. The S3
+read, and a batch shares one byte budget (``MAX_S3_BATCH_BYTES``) so 256 URIs cannot pull gigabytes into a
+Lambda. Every read runs under the request's deadline, with the same retry policy as the endpoint. The S3
 client is injected (tests pass a moto-backed one) or created on first use, so text-only cold starts
 never import boto3. There is deliberately no http(s) fetcher anywhere in this package.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from omnisearch_embed import deadline
 from omnisearch_embed.errors import (
+    BackendTimeoutError,
     BackendUnavailableError,
     ForbiddenError,
     InvalidInputError,
@@ -24,16 +28,25 @@ from omnisearch_embed.errors import (
 )
 from omnisearch_embed.settings import Settings
 
+logger = logging.getLogger(__name__)
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _NOT_FOUND = {"NoSuchKey", "404", "NotFound"}
 _DENIED = {"AccessDenied", "403", "AllAccessDisabled", "InvalidObjectState"}
 _THROTTLED = {"SlowDown", "Throttling", "ThrottlingException", "RequestLimitExceeded", "503"}
 
 
+def _is_key(key: str) -> bool:
+    """S3 keys are 1 to 1,024 bytes of UTF-8 (so a lone surrogate, which has no UTF-8, is no key)."""
+    try:
+        return 0 < len(key.encode("utf-8")) <= 1024
+    except UnicodeEncodeError:
+        return False
+
+
 def parse_s3_uri(uri: str, *, param: str | None = None) -> tuple[str, str]:
     """``s3://bucket/some/key.png`` -> ``("bucket", "some/key.png")``; anything else is a 400."""
     bucket, _, key = uri[5:].partition("/") if uri[:5].lower() == "s3://" else ("", "", "")
-    if not _BUCKET.match(bucket) or not key:
+    if not _BUCKET.match(bucket) or not _is_key(key):
         raise InvalidInputError(f"{uri[:200]!r} is not an s3://bucket/key URI", code="invalid_s3_uri", param=param)
     return bucket, key
 
@@ -50,8 +63,8 @@ class _Budget:
         with self._lock:
             if size > self.left:
                 raise PayloadTooLargeError(
-                    f"the S3 images of this request add up to more than {self.limit} bytes",
-                    code="request_too_large",
+                    f"the S3 images of this request add up to more than {self.limit} bytes (MAX_S3_BATCH_BYTES)",
+                    code="s3_batch_too_large",
                     param=param,
                 )
             self.left -= size
@@ -73,10 +86,12 @@ class S3ImageFetcher:
             with self._client_lock:
                 if self._client is None:
                     import boto3
-                    from botocore.config import Config
 
-                    config = Config(connect_timeout=2, read_timeout=5, retries={"mode": "standard", "max_attempts": 3})
-                    self._client = boto3.client("s3", region_name=self.settings.aws_region, config=config)
+                    from omnisearch_embed.backends import retries
+
+                    config = retries.client_config(connect_timeout=2, read_timeout=5, max_attempts=3)
+                    client = boto3.client("s3", region_name=self.settings.aws_region, config=config)
+                    self._client = retries.install(client)
         return self._client
 
     def check_allowed(self, uri: str, *, param: str | None = None) -> tuple[str, str]:
@@ -90,10 +105,11 @@ class S3ImageFetcher:
 
     def fetch(self, uri: str, *, param: str | None = None, budget: _Budget | None = None) -> bytes:
         """The object's bytes, refusing anything over ``max_image_bytes`` before reading its body."""
-        from botocore.exceptions import BotoCoreError, ClientError
+        from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, ReadTimeoutError
 
         bucket, key = self.check_allowed(uri, param=param)
         limit = self.settings.max_image_bytes
+        deadline.check(f"{uri} was read")
         try:
             response = self.client.get_object(Bucket=bucket, Key=key)
             body = response["Body"]
@@ -112,6 +128,8 @@ class S3ImageFetcher:
                 body.close()
         except ClientError as e:
             raise _client_error(e, uri, param) from e
+        except (ReadTimeoutError, ConnectTimeoutError) as e:
+            raise BackendTimeoutError(f"S3 did not answer in time for {uri}", code="s3_timeout") from e
         except BotoCoreError as e:
             raise BackendUnavailableError(f"S3 could not be reached for {uri}", code="s3_unavailable") from e
         if len(data) > limit:
@@ -129,7 +147,7 @@ class S3ImageFetcher:
             return [self.fetch(uri, param=param, budget=budget) for uri in uris]
         with ThreadPoolExecutor(max_workers=min(self.max_workers, len(uris))) as pool:
             futures = [
-                pool.submit(self.fetch, uri, param=_item(param, i, len(uris)), budget=budget)
+                pool.submit(deadline.propagate(self.fetch), uri, param=_item(param, i, len(uris)), budget=budget)
                 for i, uri in enumerate(uris)
             ]
             return [f.result() for f in futures]
@@ -141,6 +159,8 @@ def _item(param: str | None, index: int, count: int) -> str | None:
 
 def _client_error(e: Any, uri: str, param: str | None) -> Exception:
     code = str(e.response.get("Error", {}).get("Code", ""))
+    # AWS's text names the account and the role; it goes to the log, the caller gets the code.
+    logger.warning("S3 answered %s for %s: %s", code or "an error", uri, e.response.get("Error", {}).get("Message"))
     if code in _NOT_FOUND:
         return NotFoundError(f"{uri} does not exist", code="s3_object_not_found", param=param)
     if code == "NoSuchBucket":

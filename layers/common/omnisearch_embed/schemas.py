@@ -1,4 +1,4 @@
-"""Pydantic request and response models of the public API (issue 2 fixes these shapes).
+"""Pydantic request and response models of the public API: the shapes clients rely on.
 
 Requests are strict (no ``"true"`` -> ``True`` coercion) and forbid unknown fields, so a typo such as
 ``"normalise"`` is a 422 naming the field instead of a silently ignored option. The response models

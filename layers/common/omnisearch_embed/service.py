@@ -20,7 +20,7 @@ from typing import Any
 
 from omnisearch_embed.backends.base import Backend
 from omnisearch_embed.embeddings import Embeddings
-from omnisearch_embed.errors import EmbedError, InvalidInputError, ModelError, PayloadTooLargeError
+from omnisearch_embed.errors import INVALID_TEXT, EmbedError, InvalidInputError, ModelError, PayloadTooLargeError
 from omnisearch_embed.images import decode_inline_image, is_s3_uri, reject_remote_url, validate_image
 from omnisearch_embed.s3_images import S3ImageFetcher
 from omnisearch_embed.settings import Settings
@@ -48,6 +48,19 @@ def used_fallback(emb: Embeddings) -> bool:
 
 def _item(param: str | None, index: int, count: int) -> str | None:
     return f"{param}[{index}]" if param and count > 1 else param
+
+
+def _utf8_length(text: str, where: str | None) -> int:
+    """Bytes of ``text`` in UTF-8; a lone surrogate (JSON ``"\\ud800"``) has none, so it is the caller's 400."""
+    try:
+        return len(text.encode("utf-8"))
+    except UnicodeEncodeError as e:
+        raise InvalidInputError(
+            f"{where or 'text'} is not valid Unicode: a lone surrogate U+{ord(text[e.start]):04X} at character "
+            f"{e.start} (a \\u escape for a character beyond U+FFFF must be a high-low pair)",
+            code=INVALID_TEXT,
+            param=where,
+        ) from e
 
 
 class EmbedService:
@@ -89,7 +102,7 @@ class EmbedService:
                     code="text_too_long",
                     param=where,
                 )
-            total += len(text.encode("utf-8"))
+            total += _utf8_length(text, where)
         self._check_total(total, param)
         return self._call("text", len(texts), lambda: self.backend.embed_texts(list(texts), normalize=normalize))
 
@@ -114,15 +127,13 @@ class EmbedService:
                 images.append(decode_inline_image(ref, max_bytes=max_bytes, param=where))
         inline_total = sum(len(b) for b in images if b is not None)
         self._check_total(inline_total, param)
-        if s3_slots:
+        if s3_slots:  # S3 bytes never pass through the Lambda event: their own budget, split across invokes
             fetched = self.s3.fetch_many(
-                [uri for _, uri in s3_slots],
-                total_limit=self.settings.max_request_bytes - inline_total,
-                param=param,
+                [uri for _, uri in s3_slots], total_limit=self.settings.max_s3_batch_bytes, param=param
             )
             for (i, _), data in zip(s3_slots, fetched, strict=True):
                 images[i] = data
-        return self.embed_image_bytes([b for b in images if b is not None], normalize=normalize, param=param)
+        return self._embed_images([b for b in images if b is not None], normalize=normalize, param=param)
 
     def embed_image_bytes(
         self, images: Sequence[bytes], *, normalize: bool = True, param: str | None = "image"
@@ -130,6 +141,9 @@ class EmbedService:
         """Embed raw image files (PNG/JPEG/WebP/GIF) after checking bytes, format, pixels and integrity."""
         self._check_count(len(images), param)
         self._check_total(sum(len(b) for b in images), param)
+        return self._embed_images(images, normalize=normalize, param=param)
+
+    def _embed_images(self, images: Sequence[bytes], *, normalize: bool, param: str | None) -> Embeddings:
         for i, data in enumerate(images):
             validate_image(
                 data,

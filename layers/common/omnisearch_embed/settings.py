@@ -14,6 +14,9 @@ from omnisearch_embed.errors import ConfigError
 
 TINY_SHAPES_MODEL_ID = "tiny-shapes"
 SAGEMAKER_MAX_PAYLOAD_BYTES = 6 * 1024 * 1024  # InvokeEndpoint's request limit
+LAMBDA_MAX_EVENT_BYTES = 6 * 1024 * 1024  # a synchronous invoke's whole event: body (base64 if binary) + headers
+# Held at once per request for S3 images: the bytes, their base64 invoke bodies (4/3) and a decoded check.
+S3_BATCH_MEMORY_FACTOR = 4
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
@@ -90,7 +93,14 @@ class Settings:
     max_image_pixels: int = 40_000_000
     max_request_bytes: int = 6 * 1024 * 1024
     max_invoke_bytes: int = SAGEMAKER_MAX_PAYLOAD_BYTES
+    # S3 images never pass through the Lambda event, so they have their own budget, bounded by memory:
+    # they are split across invokes like any batch. 64 MiB x S3_BATCH_MEMORY_FACTOR fits a 1024 MB function.
+    max_s3_batch_bytes: int = 64 * 1024 * 1024
     backend_timeout_seconds: float = 20.0
+    # Taken off the Lambda's remaining time: our own 504 must be rendered and returned before Lambda kills us.
+    deadline_margin_seconds: float = 1.0
+    fallback_primary_share: float = 0.5  # of the time left that a failing primary may use before the fallback
+    deep_health_cache_seconds: float = 10.0  # keyless GET /health?deep=true probes the model at most this often
     circuit_failure_threshold: int = 3
     circuit_cooldown_seconds: float = 30.0
     cors_allow_origin: str = ""  # e.g. "*" or "https://app.example.com"; empty: no CORS headers
@@ -125,7 +135,11 @@ class Settings:
             max_image_pixels=_int(env, "MAX_IMAGE_PIXELS", cls.max_image_pixels),
             max_request_bytes=_int(env, "MAX_REQUEST_BYTES", cls.max_request_bytes),
             max_invoke_bytes=_int(env, "MAX_INVOKE_BYTES", cls.max_invoke_bytes, minimum=1024),
+            max_s3_batch_bytes=_int(env, "MAX_S3_BATCH_BYTES", cls.max_s3_batch_bytes),
             backend_timeout_seconds=_float(env, "BACKEND_TIMEOUT_SECONDS", cls.backend_timeout_seconds),
+            deadline_margin_seconds=_float(env, "DEADLINE_MARGIN_SECONDS", cls.deadline_margin_seconds),
+            fallback_primary_share=_float(env, "FALLBACK_PRIMARY_SHARE", cls.fallback_primary_share),
+            deep_health_cache_seconds=_float(env, "DEEP_HEALTH_CACHE_SECONDS", cls.deep_health_cache_seconds),
             circuit_failure_threshold=_int(env, "CIRCUIT_FAILURE_THRESHOLD", cls.circuit_failure_threshold),
             circuit_cooldown_seconds=_float(env, "CIRCUIT_COOLDOWN_SECONDS", cls.circuit_cooldown_seconds),
             cors_allow_origin=env.get("CORS_ALLOW_ORIGIN", "").strip(),
@@ -135,6 +149,14 @@ class Settings:
             raise ConfigError(f"MAX_INVOKE_BYTES={settings.max_invoke_bytes} exceeds SageMaker's 6 MB invoke limit")
         if settings.backend_timeout_seconds >= 29:
             raise ConfigError("BACKEND_TIMEOUT_SECONDS must end well inside API Gateway's 29 s limit")
+        if settings.fallback_primary_share > 1:
+            raise ConfigError("FALLBACK_PRIMARY_SHARE must be at most 1 (the primary's share of the time left)")
+        memory_mb = _int(env, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", 0, minimum=0)
+        if memory_mb and settings.max_s3_batch_bytes * S3_BATCH_MEMORY_FACTOR > memory_mb * 1024 * 1024:
+            raise ConfigError(
+                f"MAX_S3_BATCH_BYTES={settings.max_s3_batch_bytes} needs about {S3_BATCH_MEMORY_FACTOR}x that in "
+                f"memory, more than this function's {memory_mb} MB"
+            )
         if fallback not in ("none", "local") and fallback == endpoint:
             raise ConfigError("FALLBACK names the primary endpoint itself")
         return settings

@@ -17,13 +17,10 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError as RouteNotFound
 from aws_lambda_powertools.event_handler.exceptions import ServiceError
-from aws_lambda_powertools.event_handler.openapi.exceptions import (
-    RequestUnsupportedContentType,
-    RequestValidationError,
-)
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
-from omnisearch_embed.errors import EmbedError
+from omnisearch_embed.errors import INVALID_BODY, EmbedError
 
 logger = logging.getLogger(__name__)
 OPENAI_PREFIX = "/v1/"
@@ -109,10 +106,7 @@ def install_error_handlers(app: APIGatewayRestResolver, *, on_error: ErrorHook |
 
     @app.exception_handler(RequestValidationError)
     def _request_validation(e: RequestValidationError) -> Response:
-        errors = list(e.errors())
-        if any(err.get("type") == "json_invalid" for err in errors):
-            return respond(HTTPStatus.BAD_REQUEST, "invalid_json", "the request body is not valid JSON")
-        message, param = describe_validation_errors(errors)
+        message, param = describe_validation_errors(e.errors())
         # OpenAI answers schema errors with 400, and its SDKs raise BadRequestError for it.
         openai = (app.current_event.path or "").startswith(OPENAI_PREFIX)
         status = HTTPStatus.BAD_REQUEST if openai else HTTPStatus.UNPROCESSABLE_ENTITY
@@ -123,18 +117,9 @@ def install_error_handlers(app: APIGatewayRestResolver, *, on_error: ErrorHook |
         message, param = describe_validation_errors(e.errors(include_url=False, include_input=False))
         return respond(HTTPStatus.UNPROCESSABLE_ENTITY, "validation_error", message, param)
 
-    @app.exception_handler(RequestUnsupportedContentType)
-    def _unsupported_content_type(e: RequestUnsupportedContentType) -> Response:
-        ctype = app.current_event.headers.get("content-type", "") or "(none)"
-        return respond(
-            HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            f"Content-Type {ctype[:100]} is not accepted here; send application/json",
-        )
-
     @app.exception_handler([UnicodeDecodeError, binascii.Error])
     def _undecodable_body(e: Exception) -> Response:
-        return respond(HTTPStatus.BAD_REQUEST, "invalid_body", "the request body is not valid UTF-8 (or base64)")
+        return respond(HTTPStatus.BAD_REQUEST, INVALID_BODY, "the request body is not valid UTF-8 (or base64)")
 
     @app.not_found
     def _not_found(e: RouteNotFound) -> Response:

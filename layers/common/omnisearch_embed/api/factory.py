@@ -10,14 +10,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 
 from omnisearch_embed import __version__
 from omnisearch_embed.api.batch import register_batch_routes
+from omnisearch_embed.api.cors import cors_config
 from omnisearch_embed.api.errors import ErrorHook, install_error_handlers
 from omnisearch_embed.api.health import register_health_routes
 from omnisearch_embed.api.image import register_image_routes
-from omnisearch_embed.api.multipart import json_loader
+from omnisearch_embed.api.json_body import install_json_bodies, json_loader
 from omnisearch_embed.api.openai_routes import register_openai_routes
 from omnisearch_embed.api.swagger import register_swagger
 from omnisearch_embed.api.text import register_text_routes
@@ -47,10 +48,11 @@ def create_app(
     settings = settings if settings is not None else Settings.from_env()
     service = EmbedService(backend, settings, s3=S3ImageFetcher(settings, s3_client=s3_client), on_embedded=on_embedded)
     # With proxy integration API Gateway only answers preflights; real responses need the headers from us.
-    cors = CORSConfig(allow_origin=settings.cors_allow_origin) if settings.cors_allow_origin else None
+    cors = cors_config(settings)
     app = APIGatewayRestResolver(
         cors=cors, enable_validation=True, json_body_deserializer=json_loader(settings.max_request_bytes)
     )
+    install_json_bodies(app)
     register_swagger(app, title=TITLE, version=__version__, description=DESCRIPTION)
     install_error_handlers(app, on_error=on_error)
     register_text_routes(app, service)

@@ -8,10 +8,13 @@ fields and for raw bodies from the query string (``?normalize=false&encoding=bas
 
 from __future__ import annotations
 
+from typing import Any
+
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 
 from omnisearch_embed.api.docs import responses
-from omnisearch_embed.api.multipart import FILE_FIELD, body_bytes, json_loader, parse_multipart
+from omnisearch_embed.api.json_body import JSON_MEDIA_TYPES, json_loader, media_type, missing_body
+from omnisearch_embed.api.multipart import FILE_FIELD, body_bytes, parse_multipart
 from omnisearch_embed.api.text import json_response
 from omnisearch_embed.errors import InvalidInputError, UnsupportedMediaTypeError
 from omnisearch_embed.images import MEDIA_TYPES
@@ -25,6 +28,38 @@ _DESCRIPTION = (
     'or `{"s3_uri": "s3://bucket/key"}`. PNG, JPEG, WebP and GIF (first frame) only; http(s) URLs are '
     "never fetched. For multipart and raw bodies, `normalize` and `encoding` go in form fields or the query string."
 )
+_OPTIONS_SCHEMA = {
+    "normalize": {"type": "boolean", "default": True, "description": "L2-normalise the vector"},
+    "encoding": {"type": "string", "enum": ["float", "base64"], "default": "float"},
+}
+_RAW_IMAGE = {"schema": {"type": "string", "format": "binary"}}
+_DECLARED_TYPES = sorted(set(MEDIA_TYPES) - {"image/jpg"})  # image/jpg is accepted, not advertised
+# Powertools derives a requestBody only from a declared body parameter, which this route cannot have (it
+# reads four body forms itself), so the OpenAPI request body and the raw bodies' query options are spelled
+# out here; Swagger UI's "Try it out" then offers a file picker for the form and for each raw image type,
+# and a JSON editor.
+REQUEST_BODY: dict[str, Any] = {
+    "required": True,
+    "content": {
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "properties": {
+                    FILE_FIELD: {"type": "string", "format": "binary", "description": "PNG, JPEG, WebP or GIF"},
+                    **_OPTIONS_SCHEMA,
+                },
+                "required": [FILE_FIELD],
+            },
+            "encoding": {FILE_FIELD: {"contentType": ", ".join(_DECLARED_TYPES)}},
+        },
+        **{media: _RAW_IMAGE for media in _DECLARED_TYPES},
+        "application/json": {"schema": ImageEmbedRequest.model_json_schema()},
+    },
+}
+QUERY_PARAMETERS = [
+    {"name": name, "in": "query", "required": False, "schema": schema, "description": "For raw image bodies"}
+    for name, schema in _OPTIONS_SCHEMA.items()
+]
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
 
@@ -52,16 +87,20 @@ def register_image_routes(app: APIGatewayRestResolver, service: EmbedService) ->
         description=_DESCRIPTION,
         tags=["embed"],
         responses=responses(ImageEmbedResponse),
+        openapi_extensions={"requestBody": REQUEST_BODY, "parameters": QUERY_PARAMETERS},
     )
     def embed_image():
         event = app.current_event
         content_type = event.headers.get("content-type") or ""
-        media_type = content_type.split(";", 1)[0].strip().lower()
-        if media_type in ("", "application/json"):
-            request = ImageEmbedRequest.model_validate(load_json(event.decoded_body or ""))
+        kind = media_type(content_type)
+        if kind in JSON_MEDIA_TYPES:
+            body = event.decoded_body
+            if not body:
+                raise missing_body()
+            request = ImageEmbedRequest.model_validate(load_json(body))
             emb = service.embed_image_refs([request.ref], normalize=request.normalize, param="image")
             return json_response(image_body(emb, request.encoding))
-        if media_type == "multipart/form-data":
+        if kind == "multipart/form-data":
             fields = parse_multipart(body_bytes(event, max_bytes=limit), content_type)
             upload = fields.pop(FILE_FIELD, None)
             if upload is None:
@@ -72,16 +111,16 @@ def register_image_routes(app: APIGatewayRestResolver, service: EmbedService) ->
                 )
             normalize, encoding = _options({name: part.text() for name, part in fields.items()})
             data = upload.data
-        elif media_type in MEDIA_TYPES:
+        elif kind in MEDIA_TYPES:
             normalize, encoding = _options(dict(event.query_string_parameters or {}))
             data = body_bytes(event, max_bytes=limit)
-        elif media_type.startswith("image/"):
+        elif kind.startswith("image/"):
             raise UnsupportedMediaTypeError(
-                f"{media_type} is not accepted; send PNG, JPEG, WebP or GIF", code="unsupported_image_format"
+                f"{kind[:100]} is not accepted; send PNG, JPEG, WebP or GIF", code="unsupported_image_format"
             )
         else:
             raise UnsupportedMediaTypeError(
-                f"Content-Type {media_type} is not accepted here; send multipart/form-data, image/* or JSON",
+                f"Content-Type {kind[:100]} is not accepted here; send multipart/form-data, image/* or JSON",
                 code="unsupported_media_type",
             )
         emb = service.embed_image_bytes([data], normalize=normalize, param=FILE_FIELD)

@@ -54,6 +54,7 @@ def backend_from_settings(
         secondary,
         failure_threshold=settings.circuit_failure_threshold,
         cooldown_seconds=settings.circuit_cooldown_seconds,
+        primary_share=settings.fallback_primary_share,
     )
 
 

@@ -1,7 +1,9 @@
 """FallbackBackend: answer from a second backend while the primary is failing, never from another model.
 
 Only the backend's own faults (429 and 5xx) fall back; the caller's 4xx would fail the same way anywhere.
-A circuit breaker stops paying the primary's timeout on every call once it is clearly down.
+A circuit breaker stops paying the primary's timeout on every call once it is clearly down. Both share the
+request's one deadline: the primary may use ``primary_share`` of what is left, so a hanging primary still
+leaves the secondary time to answer; when too little is left the primary's error is the answer.
 """
 
 from __future__ import annotations
@@ -12,12 +14,14 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from omnisearch_embed import deadline
 from omnisearch_embed.backends.base import Backend
 from omnisearch_embed.backends.circuit import CLOSED, CircuitBreaker
 from omnisearch_embed.embeddings import Embeddings
 from omnisearch_embed.errors import ConfigError, EmbedError
 
 logger = logging.getLogger(__name__)
+MIN_FALLBACK_SECONDS = 0.5  # with less left than this the secondary is not tried
 
 
 def is_backend_fault(error: EmbedError) -> bool:
@@ -35,6 +39,7 @@ class FallbackBackend:
         *,
         failure_threshold: int = 3,
         cooldown_seconds: float = 30.0,
+        primary_share: float = 0.5,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if primary.model_id != secondary.model_id:
@@ -42,7 +47,10 @@ class FallbackBackend:
                 f"fallback serves model {secondary.model_id!r} but the primary serves {primary.model_id!r}: "
                 "vectors from two models must never meet in one index; point FALLBACK at the same model"
             )
+        if not 0 < primary_share <= 1:
+            raise ConfigError(f"primary_share={primary_share} must be in (0, 1]")
         self.primary = primary
+        self.primary_share = primary_share
         self.secondary = secondary
         self.model_id = primary.model_id
         self.service = primary.service
@@ -76,7 +84,8 @@ class FallbackBackend:
         if permit is None:
             return self._from_secondary(method, items, normalize, "circuit_open")
         try:
-            result = getattr(self.primary, method)(items, normalize=normalize)
+            with deadline.scope(self._primary_deadline()):
+                result = getattr(self.primary, method)(items, normalize=normalize)
         except EmbedError as error:
             if not is_backend_fault(error):
                 self.circuit.release(permit)
@@ -89,6 +98,11 @@ class FallbackBackend:
             self.circuit.success(permit)
             return result
 
+        left = deadline.remaining()
+        if left is not None and left < MIN_FALLBACK_SECONDS:
+            logger.warning("primary %s failed (%s), no time left for the fallback", self.service, primary_error.code)
+            self.circuit.failure(permit)
+            raise primary_error
         logger.warning("primary %s failed (%s); answering from the fallback", self.primary.service, primary_error.code)
         try:
             result = self._from_secondary(method, items, normalize, primary_error.code)
@@ -106,6 +120,10 @@ class FallbackBackend:
             raise
         self.circuit.failure(permit)
         return result
+
+    def _primary_deadline(self) -> float | None:
+        left = deadline.remaining()
+        return None if left is None else time.monotonic() + max(0.0, left) * self.primary_share
 
     def _from_secondary(self, method: str, items: Sequence[Any], normalize: bool, reason: str) -> Embeddings:
         result = getattr(self.secondary, method)(items, normalize=normalize)

@@ -2,14 +2,15 @@
 
 Every SDK failure becomes an :mod:`omnisearch_embed.errors` exception with a stable code, so the API
 answers 429/502/503/504 with a reason instead of a 500, and FallbackBackend can tell the endpoint's
-faults from the caller's. Timeouts are sized so that retries included, a call ends inside
-``timeout_seconds`` (itself validated to stay under API Gateway's 29 s).
+faults from the caller's. Every call runs under the request's deadline (:mod:`omnisearch_embed.deadline`),
+narrowed to ``timeout_seconds``: chunks, retries and read timeouts all share it (see :mod:`.retries`).
+AWS's own error text is logged, never returned (it names accounts and role ARNs).
 """
 
 from __future__ import annotations
 
-import json
 import logging
+import re
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -26,7 +27,8 @@ from botocore.exceptions import (
 )
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
-from omnisearch_embed.backends import wire
+from omnisearch_embed import deadline
+from omnisearch_embed.backends import retries, wire
 from omnisearch_embed.embeddings import SERVICE_SAGEMAKER, Embeddings
 from omnisearch_embed.errors import (
     BackendTimeoutError,
@@ -34,7 +36,10 @@ from omnisearch_embed.errors import (
     EmbedError,
     InvalidInputError,
     ModelError,
+    PayloadTooLargeError,
     ThrottledError,
+    UnprocessableError,
+    UnsupportedMediaTypeError,
 )
 from omnisearch_embed.settings import SAGEMAKER_MAX_PAYLOAD_BYTES
 
@@ -42,9 +47,11 @@ logger = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 3
 CONNECT_TIMEOUT_SECONDS = 1.0  # a same-region endpoint connects in milliseconds; a slow connect is an outage
-MIN_READ_TIMEOUT_SECONDS = 1.0
 MAX_CONCURRENT_CHUNKS = 4
 _MESSAGE_LIMIT = 300
+_AWS_TEXT_LOGGED = "AWS's message is in the service log"
+_ARN = re.compile(r"arn:aws[\w-]*:[^\s\"',;)]+")
+_ACCOUNT_ID = re.compile(r"(?<!\d)\d{12}(?!\d)")
 _THROTTLING_CODES = {"ThrottlingException", "Throttling", "TooManyRequestsException", "ModelNotReadyException"}
 _UNAVAILABLE_CODES = {
     "ServiceUnavailable": "endpoint_unavailable",
@@ -53,42 +60,26 @@ _UNAVAILABLE_CODES = {
 }
 
 
-def _backoff_budget(attempts: int) -> float:
-    """Adaptive mode's longest (throttling) backoff before attempts 2..n: 1 s, then 2 s, ..."""
-    return float(sum(2**i for i in range(attempts - 1)))
-
-
 def client_config(timeout_seconds: float) -> Config:
-    """Adaptive retries whose worst case (every attempt connecting and reading to its limit) fits the budget.
+    """Up to MAX_ATTEMPTS for throttling and failed connects (see :mod:`.retries`), never for a read timeout.
 
-    Up to MAX_ATTEMPTS while each attempt still gets MIN_READ_TIMEOUT_SECONDS to read; fewer on a tight budget.
+    ``timeout_seconds`` is only the read timeout of a call made outside any deadline; SageMakerBackend always
+    calls under one, and each attempt then reads for what that deadline leaves.
     """
-    connect = min(CONNECT_TIMEOUT_SECONDS, timeout_seconds / 10)
-    attempts, read = 1, timeout_seconds - connect
-    for tries in range(MAX_ATTEMPTS, 1, -1):
-        share = (timeout_seconds - _backoff_budget(tries)) / tries - connect
-        if share >= MIN_READ_TIMEOUT_SECONDS:
-            attempts, read = tries, share
-            break
-    return Config(
-        retries={"mode": "adaptive", "total_max_attempts": attempts},  # botocore's "max_attempts" counts retries only
-        connect_timeout=connect,
-        read_timeout=read,
-        max_pool_connections=max(10, MAX_CONCURRENT_CHUNKS),
+    return retries.client_config(
+        connect_timeout=min(CONNECT_TIMEOUT_SECONDS, timeout_seconds / 10),
+        read_timeout=timeout_seconds,
+        max_attempts=MAX_ATTEMPTS,
+        pool=max(10, MAX_CONCURRENT_CHUNKS),
     )
-
-
-def worst_case_seconds(config: Config) -> float:
-    """Longest an ``invoke_endpoint`` made with ``config`` can take before it gives up."""
-    attempts = config.retries["total_max_attempts"]
-    return attempts * (config.connect_timeout + config.read_timeout) + _backoff_budget(attempts)
 
 
 def make_client(region: str | None, timeout_seconds: float) -> Any:
     """A ``sagemaker-runtime`` client; no ``endpoint_url`` so AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME still applies."""
     import boto3  # deferred: tests and the local server often inject their own client
 
-    return boto3.client("sagemaker-runtime", region_name=region or None, config=client_config(timeout_seconds))
+    client = boto3.client("sagemaker-runtime", region_name=region or None, config=client_config(timeout_seconds))
+    return retries.install(client)
 
 
 class SageMakerBackend:
@@ -134,18 +125,19 @@ class SageMakerBackend:
         return {"status": "ok", "service": self.service, "endpoint": self.endpoint_name, "model": self.model_id}
 
     def _run(self, chunks: list[wire.Chunk], *, texts: bool) -> Embeddings:
-        deadline = time.monotonic() + self.timeout_seconds
-        if len(chunks) == 1:
-            parts = [self._invoke(chunks[0], texts, deadline)]
-        else:  # chunks are independent: send them side by side so a split batch costs about one invocation
-            with ThreadPoolExecutor(max_workers=min(len(chunks), self.max_concurrency)) as pool:
-                futures = [pool.submit(self._invoke, chunk, texts, deadline) for chunk in chunks]
-                try:
-                    parts = [future.result() for future in futures]
-                except BaseException:
-                    for future in futures:
-                        future.cancel()
-                    raise
+        # The request's deadline, narrowed to this backend's own timeout: every chunk and retry shares it.
+        with deadline.scope(time.monotonic() + self.timeout_seconds):
+            if len(chunks) == 1:
+                parts = [self._invoke(chunks[0], texts)]
+            else:  # chunks are independent: send them side by side so a split batch costs about one invocation
+                with ThreadPoolExecutor(max_workers=min(len(chunks), self.max_concurrency)) as pool:
+                    futures = [pool.submit(deadline.propagate(self._invoke), chunk, texts) for chunk in chunks]
+                    try:
+                        parts = [future.result() for future in futures]
+                    except BaseException:
+                        for future in futures:
+                            future.cancel()
+                        raise
         result = wire.merge(parts)
         if result.model != self.model_id and result.model not in self._reported_models:
             self._reported_models.add(result.model)
@@ -157,12 +149,8 @@ class SageMakerBackend:
             )
         return result
 
-    def _invoke(self, chunk: wire.Chunk, texts: bool, deadline: float) -> Embeddings:
-        if time.monotonic() > deadline:
-            raise BackendTimeoutError(
-                f"endpoint {self.endpoint_name} did not finish the batch within {self.timeout_seconds:g} s",
-                code="backend_deadline_exceeded",
-            )
+    def _invoke(self, chunk: wire.Chunk, texts: bool) -> Embeddings:
+        deadline.check(f"endpoint {self.endpoint_name} was called for items {chunk.start}..")
         try:
             response = self.client.invoke_endpoint(
                 EndpointName=self.endpoint_name,
@@ -172,10 +160,26 @@ class SageMakerBackend:
             )
             body = response["Body"].read()
         except ClientError as e:
-            raise map_client_error(e, self.endpoint_name) from e
+            raise without_aws_text(map_client_error(e, self.endpoint_name), e) from e
         except BotoCoreError as e:
             raise map_botocore_error(e, self.endpoint_name) from e
         return wire.decode_response(body, count=chunk.count, service=self.service, texts=texts)
+
+
+def without_aws_text(error: EmbedError, cause: ClientError) -> EmbedError:
+    """``error`` with AWS's own message (account ids, role ARNs, policy names) logged and cut from what callers see.
+
+    The container's words (a ModelError's ``OriginalMessage``) stay: they describe the caller's input.
+    """
+    info = cause.response.get("Error", {})
+    raw = info.get("Message", "") or ""
+    logger.warning("SageMaker answered %s: %s", info.get("Code") or "an error", raw or cause)
+    message = error.message
+    for text in {_trim(raw), _trim(str(cause)), raw} - {""}:
+        message = message.replace(text, _AWS_TEXT_LOGGED)
+    error.message = _ACCOUNT_ID.sub("<account>", _ARN.sub("<arn>", message))
+    error.args = (error.message,)
+    return error
 
 
 def map_client_error(error: ClientError, endpoint: str) -> EmbedError:
@@ -185,10 +189,7 @@ def map_client_error(error: ClientError, endpoint: str) -> EmbedError:
     message = _trim(info.get("Message", "") or str(error))
     status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
     if code == "ModelError":
-        original = error.response.get("OriginalStatusCode")
-        detail = _container_message(error.response.get("OriginalMessage")) or message
-        where = f" (status {original})" if original else ""
-        return ModelError(f"the model on endpoint {endpoint} failed{where}: {detail}", code="model_error")
+        return map_model_error(error.response, message, endpoint)
     if code in ("ValidationError", "ValidationException"):
         lowered = message.lower()
         if "not found" in lowered:
@@ -233,25 +234,38 @@ def map_botocore_error(error: BotoCoreError, endpoint: str) -> EmbedError:
     )
 
 
-def _container_message(raw: object) -> str:
-    """The container's own words, without a traceback: JSON error bodies are unwrapped, long text trimmed."""
-    if not isinstance(raw, str) or not raw.strip():
-        return ""
-    text = raw.strip()
-    try:
-        doc = json.loads(text)
-    except ValueError:
-        doc = None
-    if isinstance(doc, dict):
-        inner = doc.get("error", doc)
-        if isinstance(inner, dict):
-            inner = inner.get("message") or inner.get("errorMessage") or inner.get("detail")
-        if isinstance(inner, str) and inner.strip():
-            text = inner.strip()
-    if "Traceback (most recent call last)" in text:
-        lines = [line.strip() for line in text.splitlines() if line.strip()]
-        text = lines[-1] if lines else ""
-    return _trim(text)
+# A container's 4xx is the caller's mistake: the matching public error, in the container's own words.
+_CONTAINER_4XX: dict[int, type[EmbedError]] = {
+    400: InvalidInputError,
+    406: InvalidInputError,
+    413: PayloadTooLargeError,
+    415: UnsupportedMediaTypeError,
+    422: UnprocessableError,
+    429: ThrottledError,
+}
+_RUNTIME_MESSAGE = re.compile(r'from (?:primary|model|\S+) with message "(.*)"\. See ', re.DOTALL)
+
+
+def map_model_error(response: dict[str, Any], message: str, endpoint: str) -> EmbedError:
+    """The runtime's ModelError (the container answered non-2xx) -> a 4xx for the caller's mistakes, else a 502.
+
+    ``OriginalMessage`` is the container's body: the toolkit's is plain text (message, newline, traceback),
+    our own container's is JSON ``{"code", "message"}``; the readable first line is what the caller sees.
+    """
+    original = response.get("OriginalStatusCode")
+    status = original if isinstance(original, int) else 0
+    body = response.get("OriginalMessage")
+    if not isinstance(body, str) or not body.strip():
+        found = _RUNTIME_MESSAGE.search(response.get("Error", {}).get("Message", "") or "")
+        body = found.group(1) if found else ""
+    detail, container_code = wire.error_detail(body)
+    detail = _trim(detail)
+    if 400 <= status < 500:
+        kind = _CONTAINER_4XX.get(status, InvalidInputError)
+        text = detail or f"the model rejected the request (status {status})"
+        return kind(text, code=container_code or kind.code)
+    where = f" (status {original})" if original else ""
+    return ModelError(f"the model on endpoint {endpoint} failed{where}: {detail or message}", code="model_error")
 
 
 def _trim(text: str) -> str:

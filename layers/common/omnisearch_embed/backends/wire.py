@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -19,6 +20,7 @@ CONTENT_TYPE = "application/json"
 ENCODING_FLOAT = "float"
 ENCODING_BASE64 = "base64"  # what we ask for: about 3x smaller than JSON floats and much faster to parse
 _SEPARATORS = (",", ":")
+_ERROR_CODE = re.compile(r"^[a-z][a-z0-9_]{1,63}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,3 +160,30 @@ def merge(parts: Sequence[Embeddings]) -> Embeddings:
     truncated = None if any(p.truncated is None for p in parts) else [t for p in parts for t in p.truncated or ()]
     tokens = None if any(p.tokens is None for p in parts) else [t for p in parts for t in p.tokens or ()]
     return Embeddings(vectors, first.model, first.service, first.dimension, truncated=truncated, tokens=tokens)
+
+
+def error_detail(body: str) -> tuple[str, str | None]:
+    """(first readable line, stable code or None) of a container's error body, never a traceback's frames.
+
+    The PyTorch toolkit answers plain text (the message, a newline, the Python traceback); a container
+    of our own answers JSON ``{"code", "message"}`` (or the same inside ``"error"``).
+    """
+    text, code = body.strip(), None
+    try:
+        doc = json.loads(text) if text.startswith("{") else None
+    except ValueError:
+        doc = None
+    if isinstance(doc, dict):
+        inner = doc.get("error", doc)
+        if isinstance(inner, dict):
+            found = inner.get("code")
+            code = found if isinstance(found, str) and _ERROR_CODE.match(found) else None
+            inner = inner.get("message") or inner.get("errorMessage") or inner.get("detail")
+        if isinstance(inner, str) and inner.strip():
+            text = inner.strip()
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if not lines:
+        return "", code
+    if lines[0].startswith("Traceback (most recent call last)"):  # no message before it: the exception's line
+        return lines[-1], code
+    return lines[0], code

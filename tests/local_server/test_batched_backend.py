@@ -1,4 +1,4 @@
-"""DynamicBatcher: merging, ordering, limits, error isolation and shutdown, with a recording backend.
+"""BatchedBackend (endpoint_server's DynamicBatcher as a Backend): merging, ordering, limits, errors, shutdown.
 
 The backend here is a real implementation of the Backend protocol whose vectors are a pure function of
 the input, so every request can check it got *its own* rows; a gate holds the first model call so the
@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from local_server.batching import DynamicBatcher
+from local_server.batched_backend import BatchedBackend
 from omnisearch_embed.backends.base import Backend
 from omnisearch_embed.embeddings import SERVICE_LOCAL, Embeddings
 from omnisearch_embed.errors import BackendUnavailableError, ModelError, UnprocessableError
@@ -75,7 +75,7 @@ def _wait_for(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
         time.sleep(0.005)
 
 
-def _pile_up(batcher: DynamicBatcher, backend: RecordingBackend, submit: Callable[[Any], Any], inputs: list[Any]):
+def _pile_up(batcher: BatchedBackend, backend: RecordingBackend, submit: Callable[[Any], Any], inputs: list[Any]):
     """Hold the model on a first request, queue ``inputs`` behind it, release; returns futures for inputs."""
     pool = ThreadPoolExecutor(max_workers=len(inputs) + 1)
     first = pool.submit(submit, "first")
@@ -88,7 +88,7 @@ def _pile_up(batcher: DynamicBatcher, backend: RecordingBackend, submit: Callabl
 
 
 def test_is_a_backend_and_reports_batching_in_health() -> None:
-    with DynamicBatcher(RecordingBackend()) as batcher:
+    with BatchedBackend(RecordingBackend()) as batcher:
         assert isinstance(batcher, Backend)
         assert batcher.model_id == "recording" and batcher.service == SERVICE_LOCAL
         health = batcher.health()
@@ -98,7 +98,7 @@ def test_is_a_backend_and_reports_batching_in_health() -> None:
 def test_concurrent_requests_share_one_call_and_each_gets_its_own_rows_in_order() -> None:
     backend = RecordingBackend(hold_first=True)
     inputs = [[f"text {i}", "x" * i, f"{i}!"][: 1 + i % 3] for i in range(12)]
-    with DynamicBatcher(backend, max_batch_size=64, max_wait_ms=20) as batcher:
+    with BatchedBackend(backend, max_batch_size=64, max_wait_ms=20) as batcher:
         first, futures = _pile_up(
             batcher, backend, lambda v: batcher.embed_texts([v] if isinstance(v, str) else v), inputs
         )
@@ -117,7 +117,7 @@ def test_concurrent_requests_share_one_call_and_each_gets_its_own_rows_in_order(
 def test_batches_never_exceed_max_batch_size() -> None:
     backend = RecordingBackend(hold_first=True)
     inputs = [f"t{i}" for i in range(10)]
-    with DynamicBatcher(backend, max_batch_size=4, max_wait_ms=20) as batcher:
+    with BatchedBackend(backend, max_batch_size=4, max_wait_ms=20) as batcher:
         _, futures = _pile_up(batcher, backend, lambda v: batcher.embed_texts([v]), inputs)
         assert [f.result(10).vectors for f in futures] == [[text_vector(t, True)] for t in inputs]
     assert [len(items) for _, items, _ in backend.calls] == [1, 4, 4, 2]
@@ -126,7 +126,7 @@ def test_batches_never_exceed_max_batch_size() -> None:
 def test_a_bad_item_fails_only_its_own_request() -> None:
     backend = RecordingBackend(hold_first=True)
     inputs = ["good one", "bad", "good two", "good three"]
-    with DynamicBatcher(backend, max_wait_ms=20) as batcher:
+    with BatchedBackend(backend, max_wait_ms=20) as batcher:
         _, futures = _pile_up(batcher, backend, lambda v: batcher.embed_texts([v]), inputs)
         for text, future in zip(inputs, futures, strict=True):
             if text == "bad":
@@ -154,7 +154,7 @@ def test_normalize_and_kinds_are_never_mixed_in_one_call() -> None:
         call = batcher.embed_texts if kind == "texts" else batcher.embed_images
         return call([item], normalize=normalize)
 
-    with DynamicBatcher(backend, max_wait_ms=20) as batcher:
+    with BatchedBackend(backend, max_wait_ms=20) as batcher:
         _, futures = _pile_up(batcher, backend, submit, inputs)
         for (kind, item, normalize), future in zip(inputs, futures, strict=True):
             fn = text_vector if kind == "texts" else image_vector
@@ -169,14 +169,14 @@ def test_normalize_and_kinds_are_never_mixed_in_one_call() -> None:
 
 
 def test_a_backend_returning_too_few_rows_is_a_model_error() -> None:
-    with DynamicBatcher(RecordingBackend(short_by_one=True)) as batcher, pytest.raises(ModelError) as caught:
+    with BatchedBackend(RecordingBackend(short_by_one=True)) as batcher, pytest.raises(ModelError) as caught:
         batcher.embed_texts(["one", "two"])
     assert caught.value.code == "bad_model_response"
 
 
 def test_empty_input_goes_straight_to_the_backend() -> None:
     backend = RecordingBackend()
-    with DynamicBatcher(backend) as batcher:
+    with BatchedBackend(backend) as batcher:
         assert batcher.embed_texts([]).vectors == []
     assert backend.calls == [("texts", [], True)]
     assert batcher.stats.requests == 0
@@ -184,7 +184,7 @@ def test_empty_input_goes_straight_to_the_backend() -> None:
 
 def test_close_serves_what_is_queued_then_refuses() -> None:
     backend = RecordingBackend(hold_first=True)
-    batcher = DynamicBatcher(backend, max_wait_ms=20)
+    batcher = BatchedBackend(backend, max_wait_ms=20)
     with ThreadPoolExecutor(max_workers=4) as pool:
         first = pool.submit(batcher.embed_texts, ["first"])
         assert backend.entered.wait(10)
@@ -198,35 +198,12 @@ def test_close_serves_what_is_queued_then_refuses() -> None:
     with pytest.raises(BackendUnavailableError) as caught:
         batcher.embed_texts(["late"])
     assert caught.value.code == "shutting_down"
-    assert not any(lane.thread.is_alive() for lane in batcher._lanes.values())
+    assert not any(lane._thread.is_alive() for lane in batcher._lanes.values())
     batcher.close()  # idempotent
 
 
 def test_invalid_limits_are_refused() -> None:
     with pytest.raises(ValueError):
-        DynamicBatcher(RecordingBackend(), max_batch_size=0)
+        BatchedBackend(RecordingBackend(), max_batch_size=0)
     with pytest.raises(ValueError):
-        DynamicBatcher(RecordingBackend(), max_wait_ms=-1)
-
-
-def test_a_lone_request_on_an_idle_batcher_does_not_wait_for_company() -> None:
-    backend = RecordingBackend()
-    # A minute's wait window: a lone request that waited for it would time out below.
-    with DynamicBatcher(backend, max_wait_ms=60_000) as batcher, ThreadPoolExecutor(max_workers=1) as pool:
-        for text in ("one", "two", "three"):
-            assert pool.submit(batcher.embed_texts, [text]).result(10).vectors == [text_vector(text, True)]
-    assert [items for _, items, _ in backend.calls] == [["one"], ["two"], ["three"]]
-
-
-def test_after_requests_queued_behind_a_busy_model_the_next_one_waits_for_company() -> None:
-    backend = RecordingBackend(hold_first=True)
-    with DynamicBatcher(backend, max_batch_size=2, max_wait_ms=60_000) as batcher:
-        _, futures = _pile_up(batcher, backend, lambda v: batcher.embed_texts([v]), ["a", "b"])
-        assert [f.result(10).vectors for f in futures] == [[text_vector("a", True)], [text_vector("b", True)]]
-        with ThreadPoolExecutor(max_workers=2) as pool:
-            early = pool.submit(batcher.embed_texts, ["early"])
-            _wait_for(lambda: batcher.stats.requests == 4)
-            late = pool.submit(batcher.embed_texts, ["late"])  # fills the batch, which then goes
-            assert early.result(10).vectors == [text_vector("early", True)]
-            assert late.result(10).vectors == [text_vector("late", True)]
-    assert [items for _, items, _ in backend.calls] == [["first"], ["a", "b"], ["early", "late"]]
+        BatchedBackend(RecordingBackend(), max_wait_ms=-1)

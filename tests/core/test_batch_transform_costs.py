@@ -1,0 +1,40 @@
+"""Batch Transform estimates: instance time from start-up plus the items shared by the instances, priced."""
+
+from __future__ import annotations
+
+import pytest
+
+from omnisearch_embed.costs import BATCH_TRANSFORM_PRICES, BATCH_TRANSFORM_STARTUP_SECONDS, batch_transform_estimate
+from omnisearch_embed.errors import InvalidInputError
+
+
+def test_four_instances_share_the_items_and_each_pays_its_start_up():
+    est = batch_transform_estimate("ml.g4dn.xlarge", items=100_000, items_per_second=150, instance_count=4)
+    seconds = BATCH_TRANSFORM_STARTUP_SECONDS + 100_000 / (150 * 4)
+    assert est.seconds == pytest.approx(seconds)
+    assert est.instance_hours == pytest.approx(seconds * 4 / 3600)
+    assert est.usd == round(seconds * 4 / 3600 * BATCH_TRANSFORM_PRICES["ml.g4dn.xlarge"], 2)
+
+
+def test_more_instances_finish_sooner_but_pay_more_start_up():
+    one = batch_transform_estimate("ml.g5.xlarge", items=10_000, items_per_second=100)
+    four = batch_transform_estimate("ml.g5.xlarge", items=10_000, items_per_second=100, instance_count=4)
+    assert four.seconds < one.seconds and four.instance_hours > one.instance_hours
+
+
+def test_an_unlisted_instance_needs_a_price():
+    with pytest.raises(InvalidInputError) as caught:
+        batch_transform_estimate("ml.inf2.xlarge", items=1, items_per_second=1)
+    assert caught.value.code == "unknown_instance_type"
+    assert batch_transform_estimate("ml.inf2.xlarge", items=3600, items_per_second=1, price_per_hour=1.0).usd == round(
+        (BATCH_TRANSFORM_STARTUP_SECONDS + 3600) / 3600, 2
+    )
+
+
+@pytest.mark.parametrize(
+    "kwargs", [{"items": -1}, {"items_per_second": 0}, {"instance_count": 0}, {"startup_seconds": -1}]
+)
+def test_nonsense_is_refused(kwargs):
+    args = {"items": 10, "items_per_second": 1.0, **kwargs}
+    with pytest.raises(InvalidInputError):
+        batch_transform_estimate("ml.m5.large", **args)

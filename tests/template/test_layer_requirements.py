@@ -1,0 +1,47 @@
+"""The Lambda layer installs what the core imports: layers/common/requirements.txt, the ``lambda`` extra, the code."""
+
+from __future__ import annotations
+
+import ast
+import sys
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+CORE = ROOT / "layers" / "common" / "omnisearch_embed"
+RUNTIME = {"boto3", "botocore"}  # the Lambda Python runtime provides them
+DISTRIBUTION = {
+    "PIL": "pillow",
+    "aws_lambda_powertools": "aws-lambda-powertools",
+    "python_multipart": "python-multipart",
+    "pydantic_core": "pydantic",  # installed with pydantic, which pins it
+}
+
+
+def name_of(requirement: str) -> str:
+    for stop in "[=<>!~ ;":
+        requirement = requirement.split(stop, 1)[0]
+    return requirement.strip().lower()
+
+
+def layer_requirements() -> dict[str, str]:
+    lines = (ROOT / "layers" / "common" / "requirements.txt").read_text().splitlines()
+    return {name_of(line): line.strip() for line in lines if line.strip() and not line.startswith("#")}
+
+
+def test_the_layer_pins_what_the_lambda_extra_pins() -> None:
+    extra = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["lambda"]
+    assert {name_of(r): r for r in extra if name_of(r) not in RUNTIME} == layer_requirements()
+
+
+def test_every_third_party_import_of_the_core_is_in_the_layer() -> None:
+    imported: set[str] = set()
+    for path in CORE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                imported.update(alias.name.split(".")[0] for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                imported.add(node.module.split(".")[0])
+    third_party = imported - set(sys.stdlib_module_names) - {"omnisearch_embed", "__future__"} - RUNTIME
+    assert "python_multipart" in third_party
+    assert {DISTRIBUTION.get(module, module) for module in third_party} <= set(layer_requirements())
