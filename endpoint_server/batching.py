@@ -7,7 +7,9 @@ it waits at most ``max_wait_ms`` counted from when that item arrived (time spent
 model counts too) and holds at most ``max_batch_size`` units (``size(item)``, 1 by default). Items whose
 ``key(item)`` differs never share a call; they stay queued in arrival order, so none is starved. With
 ``expected`` (how many items are on their way, e.g. requests still being decoded) a batch goes as soon
-as nothing more is coming, instead of waiting out its window: a lone request pays no wait.
+as nothing more is coming, instead of waiting out its window: a lone request pays no wait. Without it the
+window applies only after a round that showed concurrent callers (items queued behind the busy function,
+or a merged call): a lone caller finds the batcher idle and its item goes at once.
 
 The queue is bounded: :meth:`submit` raises :class:`Overloaded` instead of growing a backlog. If a merged
 call fails, each item in it is retried alone, so one bad item fails only its own caller. :meth:`stop`
@@ -90,6 +92,7 @@ class DynamicBatcher(Generic[T, R]):
         self._key = key or (lambda _item: None)
         self._size = size or (lambda _item: 1)
         self._expected = expected
+        self._concurrent = False  # the last round showed concurrent callers (used without ``expected``)
         self._queue: deque[_Pending[T, R]] = deque()
         self._cond = threading.Condition()
         self._stopping = False
@@ -167,11 +170,13 @@ class DynamicBatcher(Generic[T, R]):
 
     def _collect(self) -> list[_Pending[T, R]] | None:
         with self._cond:
+            queued_while_busy = bool(self._queue)
             while not self._queue:
                 if self._stopping:
                     return None
                 self._cond.wait()
-            deadline = self._queue[0].enqueued + self.max_wait_s
+            window = self.max_wait_s if self._expected is not None or self._concurrent else 0.0
+            deadline = self._queue[0].enqueued + window
             while True:
                 batch, total = self._select()
                 remaining = deadline - time.monotonic()
@@ -180,6 +185,7 @@ class DynamicBatcher(Generic[T, R]):
                 if self._expected is not None and self._expected() <= 0:
                     break  # nothing else on its way: waiting would only add latency
                 self._cond.wait(remaining)
+            self._concurrent = queued_while_busy or len(batch) > 1
             chosen = set(map(id, batch))
             self._queue = deque(p for p in self._queue if id(p) not in chosen)
             self.stats.largest_batch = max(self.stats.largest_batch, total)

@@ -174,3 +174,26 @@ def test_a_lone_item_does_not_wait_out_the_window_when_nothing_else_is_coming() 
         assert (waiting.result(10), second.result(10)) == (2, 4)
         assert batcher.submit(3).result(10) == 6  # alone, with nothing coming: no 60 s wait
     assert fn.calls == [[1, 2], [3]]
+
+
+def test_a_lone_caller_pays_no_wait_window_and_concurrent_callers_do() -> None:
+    fn = Doubler(hold_first=False)
+    # a window far longer than any result timeout below: only skipping it lets a lone item through in time
+    with DynamicBatcher(fn, max_batch_size=64, max_wait_ms=60_000) as batcher:
+        assert batcher.submit(1).result(10) == 2  # idle batcher, one caller: sent at once
+        assert batcher.submit(2).result(10) == 4  # still a lone caller
+        fn._hold = True  # the next call is held, so the items after it queue behind the busy function
+        held = batcher.submit(3)
+        assert fn.entered.wait(10)
+        queued = [batcher.submit(i) for i in (4, 5)]
+        fn.release.set()
+        # the round after the held one merges what queued behind it, then the window applies: a new item
+        # waits for company (it is not done while the window is open) until the batch fills up
+        assert held.result(10) == 6 and [f.result(10) for f in queued] == [8, 10]
+        waiting = batcher.submit(6)
+        time.sleep(0.2)
+        assert not waiting.done()
+        batcher.max_batch_size = 2
+        batcher.submit(7)
+        assert waiting.result(10) == 12
+    assert fn.calls[:4] == [[1], [2], [3], [4, 5]]
