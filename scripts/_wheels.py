@@ -95,8 +95,9 @@ def requirements_of(text: str) -> list[Requirement]:
 def resolver_python() -> str:
     """A Python 3.12 for pip (markers are then evaluated as in the container), else this interpreter."""
     candidates = [os.environ.get("SERVING_VENV", str(ROOT / ".venv-serving")) + "/bin/python"]
-    candidates += [shutil.which(f"python{PYTHON_VERSION}") or ""]
+    # pyenv's own interpreters before PATH: its python3.12 shim fails unless PYENV_VERSION names 3.12
     candidates += sorted(str(p) for p in (Path.home() / ".pyenv" / "versions").glob(f"{PYTHON_VERSION}.*/bin/python"))
+    candidates += [shutil.which(f"python{PYTHON_VERSION}") or ""]
     for candidate in candidates:
         if candidate and os.access(candidate, os.X_OK):
             return candidate
