@@ -93,6 +93,7 @@ class DynamicBatcher(Generic[T, R]):
         self._size = size or (lambda _item: 1)
         self._expected = expected
         self._concurrent = False  # the last round showed concurrent callers (used without ``expected``)
+        self._call_ended = float("-inf")  # when fn last returned: items enqueued before it waited behind it
         self._queue: deque[_Pending[T, R]] = deque()
         self._cond = threading.Condition()
         self._stopping = False
@@ -170,11 +171,12 @@ class DynamicBatcher(Generic[T, R]):
 
     def _collect(self) -> list[_Pending[T, R]] | None:
         with self._cond:
-            queued_while_busy = bool(self._queue)
             while not self._queue:
                 if self._stopping:
                     return None
                 self._cond.wait()
+            # arrived while fn was running (not after a caller got its result and sent the next one)
+            queued_while_busy = self._queue[0].enqueued < self._call_ended
             window = self.max_wait_s if self._expected is not None or self._concurrent else 0.0
             deadline = self._queue[0].enqueued + window
             while True:
@@ -200,7 +202,10 @@ class DynamicBatcher(Generic[T, R]):
     def _call(self, items: list[T]) -> Sequence[R]:
         with self._cond:
             self.stats.calls += 1
-        results = self.fn(items)
+        try:
+            results = self.fn(items)
+        finally:
+            self._call_ended = time.monotonic()  # before any result is set, so the callers' next items come after
         if len(results) != len(items):
             raise RuntimeError(f"{self.name}: the batch function returned {len(results)} results for {len(items)}")
         return results

@@ -66,10 +66,16 @@ def create_app() -> Any:
 
 
 def bind(host: str, port: int) -> socket.socket:
-    """A listening socket made with IPPROTO_TCP, so asyncio turns Nagle off on every accepted connection."""
+    """Bind before serving, so port 0 works and the banner shows the real port.
+
+    The socket is made with protocol IPPROTO_TCP: asyncio turns Nagle's algorithm off (TCP_NODELAY) only on
+    connections accepted from such a socket, and with Nagle on every response on a kept-alive connection
+    waits ~40 ms for the client's delayed ACK. TCP_NODELAY is also set here, for loops that copy it instead.
+    """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     try:
         sock.bind((host, port))
     except OSError:

@@ -11,10 +11,11 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import logging
-import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Any
+
+from model_code import load_module
 
 _logger = logging.getLogger(__name__)
 
@@ -33,20 +34,7 @@ def load_inference(model_dir: str | Path) -> ModuleType:
     if not (code / "inference.py").is_file():
         code = bundled_code_dir()
         _logger.info("no code/inference.py in %s: using %s", model_dir, code)
-    name = f"endpoint_inference_{abs(hash(str(code.resolve())))}"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, code / "inference.py")
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot load {code / 'inference.py'}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    try:
-        spec.loader.exec_module(module)
-    except BaseException:
-        del sys.modules[name]
-        raise
-    return module
+    return load_module(code / "inference.py", f"endpoint_inference_{abs(hash(str(code.resolve())))}")
 
 
 @dataclasses.dataclass(eq=False)

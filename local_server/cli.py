@@ -12,12 +12,12 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import socket
 import sys
 import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from endpoint_server.cli import bind  # the serving container's: one listening socket recipe
 from omnisearch_embed.backends.factory import backend_from_settings
 from omnisearch_embed.errors import ConfigError
 from omnisearch_embed.settings import TINY_SHAPES_MODEL_ID, Settings
@@ -131,26 +131,6 @@ def weaviate_line(url: str, enabled: bool, settings: Settings) -> str:
         return "off (--weaviate serves the multi2vec-clip inference API)"
     keyless = "WITHOUT the API key" if settings.api_key else "with no API key"
     return f"CLIP_INFERENCE_API={url}  (multi2vec-clip; answers {keyless}: keep it on a private network)"
-
-
-def bind(host: str, port: int) -> socket.socket:
-    """Bind before serving, so port 0 works and the banner shows the real port.
-
-    The socket is made with protocol IPPROTO_TCP: asyncio turns Nagle's algorithm off (TCP_NODELAY) only on
-    connections accepted from such a socket, and with Nagle on every response on a kept-alive connection
-    waits ~40 ms for the client's delayed ACK. TCP_NODELAY is also set here, for loops that copy it instead.
-    """
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    try:
-        sock.bind((host, port))
-    except OSError:
-        sock.close()
-        raise
-    sock.listen(2048)
-    return sock
 
 
 def main(argv: Sequence[str] | None = None) -> int:

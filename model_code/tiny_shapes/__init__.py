@@ -7,10 +7,10 @@ it in process (the trainer, the evaluation, the local backend, the packager) loa
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 from types import ModuleType
+
+from model_code import load_module
 
 MODEL_DIR = Path(__file__).resolve().parent
 CONFIG_PATH = MODEL_DIR / "tiny-shapes.json"
@@ -27,16 +27,4 @@ def load_inference(path: Path | None = None) -> ModuleType:
     """
     path = (path or INFERENCE_PATH).resolve()
     name = _MODULE_NAME if path == INFERENCE_PATH else f"{_MODULE_NAME}_{abs(hash(str(path)))}"
-    module = sys.modules.get(name)
-    if module is None:
-        spec = importlib.util.spec_from_file_location(name, path)
-        if spec is None or spec.loader is None:
-            raise ImportError(f"cannot load {path}")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module  # dataclasses look their module up while the file executes
-        try:
-            spec.loader.exec_module(module)
-        except BaseException:
-            del sys.modules[name]
-            raise
-    return module
+    return load_module(path, name)

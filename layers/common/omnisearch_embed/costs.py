@@ -184,15 +184,7 @@ def scenario_table(
 # time from launch to the end of the job, so a job also pays for start-up: launching the instances, pulling
 # the container and loading the model.
 BATCH_TRANSFORM_PRICES: dict[str, float] = {
-    "ml.m5.large": 0.115,
-    "ml.m5.xlarge": 0.23,
-    "ml.c5.xlarge": 0.204,
-    "ml.c5.2xlarge": 0.408,
-    "ml.g4dn.xlarge": 0.7364,
-    "ml.g4dn.2xlarge": 1.0528,
-    "ml.g5.xlarge": 1.408,
-    "ml.g5.2xlarge": 1.515,
-    "ml.p3.2xlarge": 3.825,
+    instance: price for instance, price in INSTANCE_PRICES.items() if not instance.startswith("ml.t2.")
 }
 BATCH_TRANSFORM_STARTUP_SECONDS = 360.0  # an assumption: about 6 minutes per job before the first record
 
