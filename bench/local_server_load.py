@@ -14,10 +14,6 @@ import argparse
 import io
 import os
 import random
-import re
-import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -26,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+from local_server_process import local_server
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -53,27 +50,9 @@ class Result:
 
 @contextmanager
 def server(model: str, batching: bool) -> Iterator[str]:
-    """``python -m local_server`` on a free port; yields its URL, stops it with Ctrl-C."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "layers" / "common"), str(ROOT)])}
-    for name in ("USE_SAGEMAKER", "CLIP_MODEL", "CLIP_PRETRAINED", "API_KEY", "FALLBACK"):
-        env.pop(name, None)
-    args = [sys.executable, "-m", "local_server", "--port", "0", "--model", model, "--pretrained", ""]
-    args += [] if batching else ["--no-batching"]
-    process = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    try:
-        banner = ""
-        while "Press Ctrl-C" not in banner:
-            line = process.stdout.readline()
-            if not line:
-                raise RuntimeError(f"server exited ({process.wait()}): {banner}")
-            banner += line
-        yield re.search(r"API\s+(\S+)", banner).group(1)
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(60)
-        except subprocess.TimeoutExpired:
-            process.kill()
+    """``python -m local_server`` on a free port; yields its URL."""
+    with local_server(model, *([] if batching else ["--no-batching"])) as (url, _process):
+        yield url
 
 
 def make_images(count: int) -> list[bytes]:

@@ -26,12 +26,10 @@ import contextlib
 import io
 import json
 import os
-import re
 import signal
 import socket
 import statistics
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -41,6 +39,7 @@ from pathlib import Path
 
 import numpy as np
 import requests
+from local_server_process import local_server
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -138,23 +137,8 @@ def stop(process: subprocess.Popen, sig: int) -> None:
 
 @contextmanager
 def our_server(threads: int, extra: list[str], env_extra: dict[str, str]) -> Iterator[Server]:
-    env = {**thread_env(threads), **env_extra}
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "layers" / "common"), str(ROOT)])
-    for name in ("USE_SAGEMAKER", "CLIP_MODEL", "CLIP_PRETRAINED", "API_KEY", "FALLBACK"):
-        env.pop(name, None)
-    args = [sys.executable, "-m", "local_server", "--port", "0", "--model", OUR_MODEL, "--pretrained", "", *extra]
-    process = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    try:
-        banner = ""
-        while "Press Ctrl-C" not in banner:
-            line = process.stdout.readline()
-            if not line:
-                raise RuntimeError(f"our server exited ({process.wait()}): {banner}")
-            banner += line
-        url = re.search(r"API\s+(\S+)", banner).group(1)
+    with local_server(OUR_MODEL, *extra, env={**thread_env(threads), **env_extra}) as (url, process):
         yield Server("ours", url + "/v1/embeddings", OUR_MODEL, process)
-    finally:
-        stop(process, signal.SIGINT)
 
 
 @contextmanager
