@@ -71,7 +71,7 @@ lint: venv
 
 # REQUIRE_SERVING_STACK=1: the serving-stack tests fail instead of skipping when the stack is missing.
 test-python: venv browser-deps serving-venv
-	REQUIRE_SERVING_STACK=1 SERVING_VENV=$(SERVING_VENV) $(PY) -m pytest
+	REQUIRE_SERVING_STACK=1 SERVING_VENV=$(abspath $(SERVING_VENV)) $(PY) -m pytest
 
 template-check: sam-venv
 	SAM_VENV=$(SAM_VENV) bash scripts/check_template.sh

@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 import re
+import subprocess
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-SKIP_DIRS = {".git", ".venv", ".venv-sam", ".aws-sam", ".hypothesis", ".pytest_cache", ".ruff_cache", "__pycache__"}
 SUFFIXES = {".py", ".md", ".yaml", ".yml", ".toml", ".txt", ".sh", ".cfg", ".ini", ".js", ".html"}
 OUTSIDE = re.compile(r"\b(issues?|tickets?) ?#?\d+\b|\b(DESIGN|STYLE)\.md\b|\bthe seed'?s?\b", re.IGNORECASE)
 
 
 def project_files() -> list[Path]:
-    files = [p for p in ROOT.rglob("*") if p.is_file() and not SKIP_DIRS & set(p.relative_to(ROOT).parts)]
-    return [p for p in files if p.suffix in SUFFIXES or p.name in {"Makefile", "Dockerfile"}]
+    """What git tracks, and what it would (untracked, not ignored): never the venvs, node_modules or builds."""
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
+    ).stdout.decode()
+    files = [ROOT / name for name in listed.split("\0") if name]
+    return [p for p in files if p.is_file() and (p.suffix in SUFFIXES or p.name in {"Makefile", "Dockerfile"})]
 
 
 def test_nothing_points_outside_the_repository() -> None:

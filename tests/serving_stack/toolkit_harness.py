@@ -43,7 +43,7 @@ KEPT_ENV = ("HOME", "LANG", "LC_ALL", "JAVA_HOME", "TZ", "USER")
 
 
 def serving_venv() -> Path:
-    return Path(os.environ.get("SERVING_VENV") or ROOT / ".venv-serving")
+    return Path(os.environ.get("SERVING_VENV") or ROOT / ".venv-serving").absolute()  # serve runs elsewhere
 
 
 def missing_reason(venv: Path | None = None) -> str | None:
