@@ -113,7 +113,8 @@ def api_texts_per_s(backend, texts: list[str], folder: Path, batch_size: int, co
     from corpus.sources import discover
     from corpus.store import Store
 
-    from local_server.server import LocalServer, serve_in_thread
+    from local_server.background import serve_in_thread
+    from local_server.server import LocalServer
     from omnisearch_embed.settings import Settings
 
     source = folder / "texts.txt"

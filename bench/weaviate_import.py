@@ -43,7 +43,7 @@ def run(model: str, batching: bool, scale: float, concurrency: int, images: list
             before = batching_stats(url)
             seconds, latencies = drive(url, send, total, concurrency)
             after = batching_stats(url)
-            calls = after.get("backend_calls", 0) - before.get("backend_calls", 0) if batching else None
+            calls = after.get("calls", 0) - before.get("calls", 0) if batching else None
             ordered = sorted(latencies)
             rows.append({
                 "mode": "batching" if batching else "no batching", "objects": kind, "count": total,
