@@ -8,23 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from omnisearch_embed.errors import ConfigError
+from omnisearch_embed.settings import env_bool
 
 ENV_VAR = "WEAVIATE_ROUTES"
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off"}
 
 
 def flag_from_env(raw: str | None) -> bool | None:
     """WEAVIATE_ROUTES as a tri-state: unset or empty -> ``None`` (the default applies)."""
     if raw is None or not raw.strip():
         return None
-    value = raw.strip().lower()
-    if value in _TRUE:
-        return True
-    if value in _FALSE:
-        return False
-    raise ConfigError(f"{ENV_VAR}={raw!r} is not a boolean (use true or false)")
+    return env_bool({ENV_VAR: raw}, ENV_VAR, False)
 
 
 def routes_enabled(flag: bool | None, api_key: str) -> bool:

@@ -21,7 +21,7 @@ _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
 
-def _bool(env: Mapping[str, str], key: str, default: bool) -> bool:
+def env_bool(env: Mapping[str, str], key: str, default: bool) -> bool:
     raw = env.get(key)
     if raw is None:
         return default
@@ -114,7 +114,7 @@ class Settings:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
-        use_sagemaker = _bool(env, "USE_SAGEMAKER", False)
+        use_sagemaker = env_bool(env, "USE_SAGEMAKER", False)
         endpoint = env.get("SAGEMAKER_ENDPOINT_NAME", "").strip()
         if use_sagemaker and not endpoint:
             raise ConfigError("USE_SAGEMAKER=true needs SAGEMAKER_ENDPOINT_NAME")
