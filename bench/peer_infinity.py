@@ -263,6 +263,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ours", default="", help="extra flags for python -m local_server (one string)")
     parser.add_argument("--ours-env", action="append", default=[], metavar="NAME=VALUE", help="env for ours")
     parser.add_argument("--only", choices=["ours", "infinity"], help="run one server alone (no ratios)")
+    parser.add_argument(
+        "--case",
+        action="append",
+        default=[],
+        metavar="NAME:C",
+        help="run only these cases (e.g. 'single text:16'; repeatable); default all",
+    )
     parser.add_argument("--out", help="write the figures as JSON here")
     args = parser.parse_args(argv)
     if args.quick:
@@ -285,7 +292,10 @@ def main(argv: list[str] | None = None) -> int:
             servers.append(stack.enter_context(infinity_server(Path(args.peer), args.threads)))
         if args.only != "infinity":
             servers.append(stack.enter_context(our_server(args.threads, args.ours.split(), env_extra)))
-        for n, case in enumerate(CASES):
+        chosen = [c for c in CASES if not args.case or f"{c.name}:{c.concurrency}" in args.case]
+        if not chosen:
+            parser.error(f"--case matches none of {[f'{c.name}:{c.concurrency}' for c in CASES]}")
+        for n, case in enumerate(chosen):
             total = max(case.concurrency, round(case.requests * args.scale))
             turn = servers if n % 2 == 0 else servers[::-1]
             figures = {s.name: drive(s, case, payloads(case, uris), total, args.max_seconds) for s in turn}

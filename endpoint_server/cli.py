@@ -65,6 +65,13 @@ def create_app() -> Any:
     return EndpointServer(config_from(parse_args(["serve"]))).asgi
 
 
+# How long an idle kept-alive connection stays open. uvicorn's default (5 s) closes connections that the
+# client still holds in its pool (SageMaker's front end, requests.Session, Go's http.Client: 90 s); a request
+# sent as the server closes one fails, and under a queue longer than 5 s clients saw broken pipes. Longer
+# than the 60 s an invocation may take, so a connection outlives any wait for an answer.
+KEEP_ALIVE_SECONDS = 75
+
+
 def bind(host: str, port: int) -> socket.socket:
     """Bind before serving, so port 0 works and the banner shows the real port.
 
@@ -112,6 +119,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings: dict[str, Any] = {
         "log_level": "info",
         "access_log": False,  # a log line per invocation costs more than the batching saves at high rates
+        "timeout_keep_alive": KEEP_ALIVE_SECONDS,
         "lifespan": "on",
         "timeout_graceful_shutdown": int(config.drain_seconds),
         **stack,

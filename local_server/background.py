@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Iterator
 
-from local_server.cli import bind
+from local_server.cli import KEEP_ALIVE_SECONDS, bind
 from local_server.server import LocalServer
 
 
@@ -21,7 +21,10 @@ def serve_in_thread(server: LocalServer, host: str = "127.0.0.1", port: int = 0)
     import uvicorn
 
     sock = bind(host, port)
-    uv = uvicorn.Server(uvicorn.Config(server.asgi, log_level="warning", log_config=None, lifespan="on"))
+    config = uvicorn.Config(
+        server.asgi, log_level="warning", log_config=None, timeout_keep_alive=KEEP_ALIVE_SECONDS, lifespan="on"
+    )
+    uv = uvicorn.Server(config)
     thread = threading.Thread(target=uv.run, kwargs={"sockets": [sock]}, name="uvicorn", daemon=True)
     thread.start()
     deadline = time.monotonic() + 30

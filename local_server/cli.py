@@ -17,7 +17,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from endpoint_server.cli import bind  # the serving container's: one listening socket recipe
+from endpoint_server.cli import KEEP_ALIVE_SECONDS, bind  # the serving container's socket and connection rules
 from omnisearch_embed.backends.factory import backend_from_settings
 from omnisearch_embed.errors import ConfigError
 from omnisearch_embed.settings import TINY_SHAPES_MODEL_ID, Settings
@@ -171,7 +171,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     host, port = sock.getsockname()[:2]
     url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
     print(banner(url, backend, settings, args.workers, weaviate=weaviate), flush=True)
-    config = uvicorn.Config(server.asgi, log_level="info", timeout_graceful_shutdown=10, lifespan="on")
+    config = uvicorn.Config(
+        server.asgi,
+        log_level="info",
+        timeout_graceful_shutdown=10,
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
+        lifespan="on",
+    )
     try:
         uvicorn.Server(config).run(sockets=[sock])
     except KeyboardInterrupt:  # uvicorn re-raises Ctrl-C after its graceful shutdown

@@ -14,13 +14,16 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
 
 from endpoint_server.cli import parse_args
+from tests.helpers.keepalive import survives_idle
 from tests.helpers.ping import wait_healthy
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -60,24 +63,31 @@ def gated_model_dir(model_dir: Path, tmp_path: Path) -> tuple[Path, Path]:
     return target, gate
 
 
-def test_sigterm_drains_the_invocations_in_flight(gated_model_dir: tuple[Path, Path]) -> None:
-    model, gate = gated_model_dir
-    env = {
-        **os.environ,
-        "TEST_GATE_DIR": str(gate),
-        "PYTHONPATH": os.pathsep.join([str(ROOT / "layers/common"), str(ROOT)]),
-    }
+@contextmanager
+def serving(model: Path, env: dict[str, str] | None = None) -> Iterator[tuple[subprocess.Popen, int]]:
+    """``python -m endpoint_server serve`` on a free port, as the container starts it; yields (process, port)."""
+    environ = {**os.environ, **(env or {}), "PYTHONPATH": os.pathsep.join([str(ROOT / "layers/common"), str(ROOT)])}
     command = [sys.executable, "-m", "endpoint_server", "serve", "--host", "127.0.0.1", "--port", "0"]
     process = subprocess.Popen(
         [*command, "--model-dir", str(model)],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=ROOT, env=environ, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
         line = process.stdout.readline()
         port = re.search(r"on port (\d+) \(httptools, uvloop\)", line)
         assert port, line + process.stderr.read()
+        yield process, int(port.group(1))
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+
+
+def test_sigterm_drains_the_invocations_in_flight(gated_model_dir: tuple[Path, Path]) -> None:
+    model, gate = gated_model_dir
+    with serving(model, {"TEST_GATE_DIR": str(gate)}) as (process, port):
         with (
-            httpx.Client(base_url=f"http://127.0.0.1:{port.group(1)}", timeout=60) as client,
+            httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client,
             ThreadPoolExecutor(4) as pool,
         ):
             wait_healthy(client)
@@ -96,14 +106,18 @@ def test_sigterm_drains_the_invocations_in_flight(gated_model_dir: tuple[Path, P
                 fifo.write("go")
             answers = [f.result(60) for f in futures]
         out, err = process.communicate(timeout=60)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
     assert [a.status_code for a in answers] == [200] * 4, [a.text for a in answers]
     assert all(a.json()["model"] == "tiny-shapes" and len(a.json()["embeddings"]) == 1 for a in answers)
     assert process.returncode == 0, err
     assert "stopped" in out and "Traceback" not in err
+
+
+def test_idle_kept_alive_connections_stay_open(model_dir: Path) -> None:
+    """SageMaker's front end reuses its connections to the container: one closed under it fails an invocation."""
+    with serving(model_dir) as (_process, port):
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
+            wait_healthy(client)
+        assert survives_idle("127.0.0.1", port, "/ping")
 
 
 def test_the_sagemaker_environment_sets_port_and_model_dir() -> None:

@@ -21,6 +21,7 @@ from omnisearch_embed.backends.fallback import FallbackBackend
 from omnisearch_embed.backends.sagemaker import SageMakerBackend
 from omnisearch_embed.errors import ConfigError
 from omnisearch_embed.settings import Settings
+from tests.helpers.keepalive import survives_idle
 from tests.helpers.ping import wait_healthy
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -101,7 +102,7 @@ def _env(**extra: str) -> dict[str, str]:
     return {**env, **extra}
 
 
-def test_serves_and_stops_cleanly_on_ctrl_c() -> None:
+def test_serves_keeps_idle_connections_and_stops_cleanly_on_ctrl_c() -> None:
     process = subprocess.Popen(
         [sys.executable, "-m", "local_server", "--port", "0", "--workers", "2"],
         cwd=ROOT, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -118,6 +119,8 @@ def test_serves_and_stops_cleanly_on_ctrl_c() -> None:
         with httpx.Client(base_url=url, timeout=30) as client:
             assert client.post("/embed/text", json={"text": "a red circle"}).json()["model"] == "tiny-shapes"
             assert wait_healthy(client).json()["status"] == "Healthy"
+        # clients that pool connections (Weaviate, the OpenAI SDKs) must not find theirs closed after a pause
+        assert survives_idle("127.0.0.1", int(url.rsplit(":", 1)[1]), "/health")
         process.send_signal(signal.SIGINT)
         out, err = process.communicate(timeout=60)
     finally:
