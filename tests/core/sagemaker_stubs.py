@@ -164,14 +164,21 @@ class ContainerServer:
 
 
 @contextmanager
-def container_server(model: str, **options: Any) -> Iterator[ContainerServer]:
-    server = ContainerServer(model, **options)
-    thread = threading.Thread(target=server._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+def serving(server: ThreadingHTTPServer, released: threading.Event) -> Iterator[None]:
+    """Serve ``server`` on a daemon thread; on exit set ``released`` first, so held answers end, then close it."""
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
-        yield server
+        yield
     finally:
-        server.released.set()
-        server._server.shutdown()
-        server._server.server_close()
+        released.set()
+        server.shutdown()
+        server.server_close()
         thread.join(timeout=5)
+
+
+@contextmanager
+def container_server(model: str, **options: Any) -> Iterator[ContainerServer]:
+    server = ContainerServer(model, **options)
+    with serving(server._server, server.released):
+        yield server

@@ -22,7 +22,7 @@ import pytest
 import functions.embed.app as embed_app
 from omnisearch_embed.backends.factory import backend_from_settings
 from omnisearch_embed.settings import Settings
-from tests.core.sagemaker_stubs import ContainerServer, container_server
+from tests.core.sagemaker_stubs import ContainerServer, container_server, serving
 from tests.helpers.events import load_event, sample_png
 from tests.helpers.lambda_app import use_backend
 
@@ -186,15 +186,9 @@ class HangingS3:
 @pytest.fixture
 def hanging_s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[HangingS3]:
     s3 = HangingS3()
-    thread = threading.Thread(target=s3.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", s3.url)
-    try:
+    with serving(s3.server, s3.released):
+        monkeypatch.setenv("AWS_ENDPOINT_URL_S3", s3.url)
         yield s3
-    finally:
-        s3.released.set()
-        s3.server.shutdown()
-        s3.server.server_close()
 
 
 def test_a_hanging_s3_read_is_a_504_in_time_and_the_endpoint_is_never_called(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import random
 from pathlib import Path
+from typing import Any
 
 from model_code.tiny_shapes.shapes import render
 
@@ -41,6 +42,14 @@ def make_pictures(folder: Path) -> list[str]:
     (folder / BROKEN).write_bytes(good[: len(good) // 3])  # a PNG cut short: the header reads, the pixels do not
     (folder / "notes.md").write_text("not a picture\n")
     return sorted(names)
+
+
+def upload_pictures(s3: Any, bucket: str, folder: Path, prefix: str = "photos/") -> list[str]:
+    """``make_pictures`` into ``folder``, each file also put at ``s3://bucket/prefix<name>``; returns the good ids."""
+    names = make_pictures(folder)
+    for path in sorted(folder.iterdir()):
+        s3.put_object(Bucket=bucket, Key=f"{prefix}{path.name}", Body=path.read_bytes())
+    return names
 
 
 def make_captions(path: Path) -> list[str]:

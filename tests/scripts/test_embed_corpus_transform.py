@@ -19,7 +19,7 @@ from corpus import batch_transform as bt
 from corpus import store as store_module
 from moto import mock_aws
 
-from tests.scripts.corpus_data import BROKEN, make_captions, make_pictures
+from tests.scripts.corpus_data import BROKEN, make_captions, upload_pictures
 from tests.scripts.transform_data_plane import run_job
 
 BUCKET = "corpus-bucket"
@@ -64,9 +64,7 @@ def invoke_in_process(tiny):
 def test_images_from_an_s3_prefix_through_a_transform_job(aws, tmp_path, tiny):
     s3, sm = aws
     folder = tmp_path / "shapes"
-    names = make_pictures(folder)
-    for path in sorted(folder.iterdir()):
-        s3.put_object(Bucket=BUCKET, Key=f"photos/{path.name}", Body=path.read_bytes())
+    names = upload_pictures(s3, BUCKET, folder)
     out = tmp_path / "photos.parquet"
     options = ["--engine", "batch-transform", "--work-uri", f"s3://{BUCKET}/jobs/", "--output", out]
     options += ["--instance-type", "ml.g5.xlarge", "--instance-count", "2", "--max-concurrent-transforms", "3"]
@@ -134,9 +132,7 @@ def test_texts_go_as_json_lines_and_join_back_by_id(aws, tmp_path, tiny):
 def test_a_failed_job_keeps_what_it_wrote_and_reports_the_rest(aws, tmp_path, tiny):
     s3, sm = aws
     folder = tmp_path / "shapes"
-    names = make_pictures(folder)
-    for path in sorted(folder.iterdir()):
-        s3.put_object(Bucket=BUCKET, Key=f"photos/{path.name}", Body=path.read_bytes())
+    names = upload_pictures(s3, BUCKET, folder)
     out = tmp_path / "p.parquet"
     options = [
         f"s3://{BUCKET}/photos/",

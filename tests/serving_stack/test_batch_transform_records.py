@@ -21,7 +21,7 @@ from moto import mock_aws
 
 from local_server.clip_backend import LocalClipBackend
 from tests.helpers.images import image_bytes
-from tests.scripts.corpus_data import BROKEN, make_captions, make_pictures
+from tests.scripts.corpus_data import BROKEN, make_captions, upload_pictures
 from tests.scripts.transform_data_plane import http_invoke, run_job
 from tests.serving_stack.toolkit_harness import ROOT, Toolkit
 
@@ -114,9 +114,7 @@ def test_texts_joined_from_what_the_container_wrote(toolkit: Toolkit, local, aws
 def test_image_objects_joined_from_what_the_container_wrote(toolkit: Toolkit, local, aws, tmp_path):
     s3, sm = aws
     folder = tmp_path / "shapes"
-    names = make_pictures(folder)
-    for path in sorted(folder.iterdir()):
-        s3.put_object(Bucket=BUCKET, Key=f"photos/{path.name}", Body=path.read_bytes())
+    names = upload_pictures(s3, BUCKET, folder)
     out = tmp_path / "photos.parquet"
     options = [f"s3://{BUCKET}/photos/", "--output", out, "--engine", "batch-transform"]
     options += ["--work-uri", f"s3://{BUCKET}/jobs/"]
