@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import os
 import re
-import signal
 import subprocess
 import sys
-import time
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -22,9 +18,10 @@ from omnisearch_embed.backends.sagemaker import SageMakerBackend
 from omnisearch_embed.errors import ConfigError
 from omnisearch_embed.settings import Settings
 from tests.helpers.keepalive import survives_idle
+from tests.helpers.local_server_process import ROOT, child_env, interrupt, started
 from tests.helpers.ping import wait_healthy
 
-ROOT = Path(__file__).resolve().parents[2]
+INHERITED = ("CLIP_", "USE_SAGEMAKER", "API_KEY", "FALLBACK")  # settings the servers started here must not inherit
 AWS_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_CONFIG_FILE": "/dev/null"}
 
 
@@ -96,24 +93,9 @@ def test_banner_says_how_browsers_get_in() -> None:
     assert "Access-Control-Allow-Origin: *" in banner("http://x", RealModel(), Settings(cors_allow_origin="*"), 1)
 
 
-def _env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CLIP_", "USE_SAGEMAKER", "API_KEY", "FALLBACK"))}
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "layers" / "common"), str(ROOT)])
-    return {**env, **extra}
-
-
 def test_serves_keeps_idle_connections_and_stops_cleanly_on_ctrl_c() -> None:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "local_server", "--port", "0", "--workers", "2"],
-        cwd=ROOT, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
-        lines: list[str] = []
-        deadline = time.monotonic() + 120
-        while not lines or not lines[-1].startswith("Press Ctrl-C"):
-            assert time.monotonic() < deadline and process.poll() is None, "".join(lines) + process.stderr.read()
-            lines.append(process.stdout.readline())
-        text = "".join(lines)
+    args = [sys.executable, "-m", "local_server", "--port", "0", "--workers", "2"]
+    with started(args, child_env(INHERITED)) as (process, text):
         url = re.search(r"API\s+(http://127\.0\.0\.1:\d+)", text).group(1)
         assert "tiny-shapes" in text and "DEMO model" in text and f"{url}/swagger" in text
         with httpx.Client(base_url=url, timeout=30) as client:
@@ -121,12 +103,7 @@ def test_serves_keeps_idle_connections_and_stops_cleanly_on_ctrl_c() -> None:
             assert wait_healthy(client).json()["status"] == "Healthy"
         # clients that pool connections (Weaviate, the OpenAI SDKs) must not find theirs closed after a pause
         assert survives_idle("127.0.0.1", int(url.rsplit(":", 1)[1]), "/health")
-        process.send_signal(signal.SIGINT)
-        out, err = process.communicate(timeout=60)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
+        out, err = interrupt(process)
     assert process.returncode == 0, err
     assert "stopped" in out and "Traceback" not in err
 
@@ -136,15 +113,15 @@ def test_start_up_errors_are_one_clear_line() -> None:
     try:
         port = str(taken.getsockname()[1])
         busy = subprocess.run(
-            [sys.executable, "-m", "local_server", "--port", port], cwd=ROOT, env=_env(), capture_output=True,
-            text=True, timeout=120,
+            [sys.executable, "-m", "local_server", "--port", port], cwd=ROOT, env=child_env(INHERITED),
+            capture_output=True, text=True, timeout=120,
         )  # fmt: skip
     finally:
         taken.close()
     assert busy.returncode == 1 and f"cannot listen on 127.0.0.1:{port}" in busy.stderr
     assert "Traceback" not in busy.stderr
     config = subprocess.run(
-        [sys.executable, "-m", "local_server"], cwd=ROOT, env=_env(USE_SAGEMAKER="true"), capture_output=True,
-        text=True, timeout=120,
+        [sys.executable, "-m", "local_server"], cwd=ROOT, env=child_env(INHERITED, USE_SAGEMAKER="true"),
+        capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert config.returncode == 2 and "SAGEMAKER_ENDPOINT_NAME" in config.stderr and "Traceback" not in config.stderr

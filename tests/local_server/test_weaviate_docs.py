@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import ast
-import os
 import re
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +16,7 @@ from local_server.cli import parse_args
 from local_server.weaviate import ENV_VAR, WeaviateRoutes
 from omnisearch_embed.settings import Settings
 from tests.helpers.backends import StaticBackend
+from tests.helpers.local_server_process import child_env, interrupt, started
 from tests.local_server.serving import MainServer
 from tests.local_server.weaviate_client import check_ready, go_vectorize
 
@@ -76,9 +73,8 @@ def test_the_sagemaker_sidecar_runs_without_torch(server: MainServer) -> None:
         "import sys; sys.modules.update(dict.fromkeys(['torch', 'torchvision', 'open_clip']));"
         "from local_server.cli import main; sys.exit(main(['--port', '0', '--workers', '4']))"
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CLIP_", "API_KEY", "FALLBACK", ENV_VAR))}
-    env.update(
-        PYTHONPATH=os.pathsep.join([str(ROOT / "layers" / "common"), str(ROOT)]),
+    env = child_env(
+        ("CLIP_", "API_KEY", "FALLBACK", ENV_VAR),
         USE_SAGEMAKER="true",
         SAGEMAKER_ENDPOINT_NAME="local",
         CLIP_MODEL="tiny-shapes",
@@ -89,16 +85,8 @@ def test_the_sagemaker_sidecar_runs_without_torch(server: MainServer) -> None:
         AWS_CONFIG_FILE="/dev/null",
         AWS_SHARED_CREDENTIALS_FILE="/dev/null",
     )
-    process = subprocess.Popen(
-        [sys.executable, "-c", code], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    try:
-        lines: list[str] = []
-        deadline = time.monotonic() + 120
-        while not lines or not lines[-1].startswith("Press Ctrl-C"):
-            assert time.monotonic() < deadline and process.poll() is None, "".join(lines) + process.stderr.read()
-            lines.append(process.stdout.readline())
-        url = re.search(r"CLIP_INFERENCE_API=(http://127\.0\.0\.1:\d+)", "".join(lines)).group(1)
+    with started([sys.executable, "-c", code], env) as (process, text):
+        url = re.search(r"CLIP_INFERENCE_API=(http://127\.0\.0\.1:\d+)", text).group(1)
         with httpx.Client(base_url=url) as client:
             for _ in range(100):
                 if check_ready(client).status_code == 204:
@@ -106,10 +94,5 @@ def test_the_sagemaker_sidecar_runs_without_torch(server: MainServer) -> None:
             assert check_ready(client).status_code == 204
         answer = go_vectorize(url, ["a red circle"])
         assert answer.status == 200 and len(answer.text_vectors) == 1
-        process.send_signal(signal.SIGINT)
-        _, err = process.communicate(timeout=60)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
+        _, err = interrupt(process)
     assert process.returncode == 0 and "Traceback" not in err, err
