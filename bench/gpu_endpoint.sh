@@ -5,12 +5,9 @@
 # uvloop (without them uvicorn serves with h11 and asyncio). Figures -> $OUT.
 #   bash bench/gpu_endpoint.sh [--quick]
 set -uo pipefail
-OUT=${OUT:-/tmp/out}
-mkdir -p "$OUT"
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit
-export PYTHONPATH=/tmp/site:$PWD:$PWD/layers/common PYTHONUNBUFFERED=1
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$OUT/gpu.txt"
-python3 -c "import torch, torchvision, open_clip, uvicorn; print('torch', torch.__version__, 'torchvision', torchvision.__version__, 'open_clip', open_clip.__version__, 'uvicorn', uvicorn.__version__)" | tee -a "$OUT/gpu.txt"
+# shellcheck source=bench/gpu_setup.sh
+source "$(dirname "${BASH_SOURCE[0]}")/gpu_setup.sh"
+versions torch torchvision open_clip uvicorn
 if python3 -c "import pytest" 2>/dev/null; then  # the device test: nvJPEG batches vs the CPU path, cos >= 0.999
   python3 -m pytest -q -p no:cacheprovider -o addopts="" tests/model_code/test_tensor_decode.py 2>&1 | tail -5 | tee "$OUT/tensor_decode.txt"
 fi
