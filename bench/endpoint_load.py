@@ -32,11 +32,10 @@ import statistics
 import subprocess
 import sys
 import tarfile
-import threading
 import time
 import urllib.parse
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,6 +43,8 @@ ROOT = Path(__file__).resolve().parents[1]
 for _path in (ROOT / "layers" / "common", ROOT, ROOT / "scripts"):
     if str(_path) not in sys.path:
         sys.path.insert(0, str(_path))
+
+from client_load import run_clients  # noqa: E402  (same folder: run as a script)
 
 from tests.serving_stack.toolkit_harness import start_toolkit, template_model_env  # noqa: E402
 
@@ -185,43 +186,18 @@ class Result:
 def load(url: str, concurrency: int, requests: int, kind: str = "texts") -> Result:
     """``requests`` single-item invocations from ``concurrency`` threads, one kept-alive connection each."""
     bodies = [body_for(kind, n) for n in range(requests)]  # built before the clock starts
-    latencies: list[float] = []
-    errors: list[BaseException] = []
-    lock = threading.Lock()
-    counter = iter(range(requests))
     parts = urllib.parse.urlsplit(url)
 
-    def worker() -> None:
-        connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=120)
-        try:
-            for _ in range(WARMUP if concurrency == 1 else 1):
-                invoke(url, body_for(kind, 10**6), connection)
-            barrier.wait()
-            while True:
-                with lock:
-                    n = next(counter, None)
-                if n is None:
-                    return
-                took = invoke(url, bodies[n], connection)
-                with lock:
-                    latencies.append(took)
-        except BaseException as e:  # reported after the run, never swallowed
-            errors.append(e)
-            barrier.abort()
-        finally:
-            connection.close()
+    def connect() -> closing[http.client.HTTPConnection]:
+        return closing(http.client.HTTPConnection(parts.hostname, parts.port, timeout=120))
 
-    barrier = threading.Barrier(concurrency + 1)
-    threads = [threading.Thread(target=worker, daemon=True) for _ in range(concurrency)]
-    for thread in threads:
-        thread.start()
-    barrier.wait()
-    started = time.perf_counter()
-    for thread in threads:
-        thread.join()
-    seconds = time.perf_counter() - started
-    if errors:
-        raise RuntimeError(f"{len(errors)} client thread(s) failed: {errors[0]!r}")
+    def warm_up(connection: http.client.HTTPConnection) -> None:
+        for _ in range(WARMUP if concurrency == 1 else 1):
+            invoke(url, body_for(kind, 10**6), connection)
+
+    seconds, latencies = run_clients(
+        concurrency, requests, connect, lambda connection, n: invoke(url, bodies[n], connection), warm_up
+    )
     return Result(kind, concurrency, latencies, seconds)
 
 

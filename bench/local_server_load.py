@@ -14,7 +14,6 @@ import argparse
 import io
 import os
 import random
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -22,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+from client_load import run_clients
 from local_server_process import local_server
 from PIL import Image
 
@@ -70,35 +70,16 @@ def drive(
     url: str, send: Callable[[httpx.Client, int], httpx.Response], total: int, concurrency: int
 ) -> tuple[float, list[float]]:
     """``total`` requests from ``concurrency`` client threads; returns (wall seconds, per-request latencies)."""
-    latencies: list[float] = []
-    lock = threading.Lock()
-    counter = iter(range(total))
-    start_gate = threading.Barrier(concurrency + 1)
 
-    def worker() -> None:
-        with httpx.Client(base_url=url, timeout=120) as client:
-            start_gate.wait()
-            while True:
-                with lock:
-                    index = next(counter, None)
-                if index is None:
-                    return
-                began = time.perf_counter()
-                response = send(client, index)
-                elapsed = time.perf_counter() - began
-                if response.status_code != 200:
-                    raise RuntimeError(f"{response.status_code}: {response.text[:200]}")
-                with lock:
-                    latencies.append(elapsed)
+    def call(client: httpx.Client, index: int) -> float:
+        began = time.perf_counter()
+        response = send(client, index)
+        elapsed = time.perf_counter() - began
+        if response.status_code != 200:
+            raise RuntimeError(f"{response.status_code}: {response.text[:200]}")
+        return elapsed
 
-    threads = [threading.Thread(target=worker) for _ in range(concurrency)]
-    for t in threads:
-        t.start()
-    start_gate.wait()
-    began = time.perf_counter()
-    for t in threads:
-        t.join()
-    return time.perf_counter() - began, latencies
+    return run_clients(concurrency, total, lambda: httpx.Client(base_url=url, timeout=120), call)
 
 
 def run_mode(model: str, batching: bool, scale: float, images: list[bytes]) -> list[Result]:
