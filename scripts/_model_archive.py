@@ -1,0 +1,135 @@
+"""model.tar.gz for SageMaker: the code/ files, the open_clip config, the weights and the manifest, byte-reproducible.
+
+Imported through scripts/package_model.py, which puts the checkout on sys.path; code/wheels/ comes from
+_wheels.py.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import tarfile
+from pathlib import Path
+from typing import Any
+
+import _wheels
+
+from model_code.tiny_shapes import CHECKPOINT_PATH, CODE_DIR, CONFIG_PATH
+from omnisearch_embed.settings import TINY_SHAPES_MODEL_ID, model_id_for
+
+MANIFEST = "clip_model.json"  # the name inference.MANIFEST reads
+CODE_FILES = (
+    "inference.py",
+    "clip_inputs.py",
+    "clip_images.py",
+    "clip_text.py",
+    "clip_records.py",
+    "requirements.txt",
+)  # the whole of code/
+ARCHIVE_MTIME = 1577836800  # 2020-01-01: every member gets it, so equal inputs give an equal archive
+
+
+def say(message: str) -> None:
+    print(message, flush=True)
+
+
+def _resolve_weights(model: str, pretrained: str) -> tuple[Path, bool]:
+    """(weights file, quick_gelu) for a checkpoint path or an open_clip pretrained tag."""
+    import open_clip
+
+    if model == TINY_SHAPES_MODEL_ID and not pretrained:
+        return CHECKPOINT_PATH, False
+    if not pretrained:
+        raise ValueError(f"{model} needs --pretrained (a tag or a checkpoint file); random weights are not served")
+    if Path(pretrained).is_file():
+        return Path(pretrained), False
+    cfg = open_clip.get_pretrained_cfg(model, pretrained)
+    if not cfg:
+        known = ", ".join(open_clip.list_pretrained_tags_by_model(model)) or "none"
+        raise ValueError(f"{pretrained!r} is neither a file nor a pretrained tag of {model} (tags: {known})")
+    say(f"fetching {model} weights {pretrained!r} through open_clip (cached after the first time)")
+    try:
+        return Path(open_clip.download_pretrained(cfg)), bool(cfg.get("quick_gelu"))
+    except Exception as e:  # network, hub or cache failures all mean the same thing here
+        raise RuntimeError(f"cannot fetch {model} {pretrained!r} weights: {e}") from e
+
+
+def _model_config(model: str) -> dict[str, Any]:
+    import open_clip
+
+    if model == TINY_SHAPES_MODEL_ID:
+        return json.loads(CONFIG_PATH.read_text())
+    config = open_clip.get_model_config(model)
+    if not config:
+        raise ValueError(f"unknown open_clip model {model!r}")
+    return config
+
+
+def _member(tar: tarfile.TarFile, name: str, data: io.BufferedIOBase | io.BytesIO, size: int) -> None:
+    info = tarfile.TarInfo(name)
+    info.size, info.mtime, info.mode = size, ARCHIVE_MTIME, 0o644
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    tar.addfile(info, data)
+
+
+def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
+    _member(tar, name, io.BytesIO(data), len(data))
+
+
+def _add_file(tar: tarfile.TarFile, name: str, path: Path) -> None:
+    with open(path, "rb") as f:
+        _member(tar, name, f, path.stat().st_size)
+
+
+def build_archive(model: str, pretrained: str, output: Path, *, wheels: _wheels.Wheelhouse | None = None) -> Path:
+    """Write model.tar.gz for ``model`` + ``pretrained`` (tag, checkpoint path; "" = bundled tiny-shapes).
+
+    With ``wheels`` the archive's requirements.txt installs offline from code/wheels/; without, it is the
+    repository's file as is.
+    """
+    output = Path(output)
+    weights, quick_gelu = _resolve_weights(model, pretrained)
+    config_name = f"{model}.json"
+    manifest = {
+        "model": model,
+        "pretrained": pretrained if not Path(pretrained).is_file() else Path(pretrained).name,
+        "model_id": model_id_for(model, pretrained),
+        "config": config_name,
+        "weights": weights.name,
+        "quick_gelu": quick_gelu,
+    }
+    output.parent.mkdir(parents=True, exist_ok=True)
+    say(f"packaging {manifest['model_id']} into {output}")
+    requirements = (CODE_DIR / "requirements.txt").read_text()
+    with (
+        open(output, "wb") as raw,
+        gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as zipped,
+        tarfile.open(fileobj=zipped, mode="w", format=tarfile.PAX_FORMAT) as tar,
+    ):
+        for name in CODE_FILES:
+            say(f"  code/{name}")
+            if name == "requirements.txt" and wheels is not None:
+                _add_bytes(tar, f"code/{name}", wheels.requirements_text(requirements).encode())
+            else:
+                _add_file(tar, f"code/{name}", CODE_DIR / name)
+        for wheel in wheels.files if wheels is not None else ():
+            _add_file(tar, f"code/{_wheels.WHEEL_DIR}/{wheel.name}", wheel)
+        if wheels is not None:
+            size = sum(w.stat().st_size for w in wheels.files) / 1e6
+            say(f"  code/{_wheels.WHEEL_DIR}/ ({len(wheels.files)} wheels, {size:.1f} MB)")
+        say(f"  {config_name} (open_clip config)")
+        _add_bytes(tar, config_name, json.dumps(_model_config(model), indent=2).encode())
+        say(f"  {weights.name} ({weights.stat().st_size / 1e6:.1f} MB of weights)")
+        _add_file(tar, weights.name, weights)
+        say(f"  {MANIFEST}")
+        _add_bytes(tar, MANIFEST, json.dumps(manifest, indent=2).encode())
+    say(f"wrote {output} ({output.stat().st_size / 1e6:.1f} MB, sha256 {archive_sha256(output)[:12]}...)")
+    return output
+
+
+def archive_sha256(path: Path) -> str:
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
