@@ -164,10 +164,17 @@ def test_submit_needs_start_and_limits_are_checked() -> None:
 
 def test_a_lone_item_does_not_wait_out_the_window_when_nothing_else_is_coming() -> None:
     coming = [1]
+    asked = threading.Event()  # the batcher has seen that one more is coming (and waits under its lock)
+
+    def expected() -> int:
+        if coming[0]:
+            asked.set()
+        return coming[0]
+
     fn = Doubler(hold_first=False)
-    with DynamicBatcher(fn, max_wait_ms=60_000, expected=lambda: coming[0]) as batcher:
+    with DynamicBatcher(fn, max_wait_ms=60_000, expected=expected) as batcher:
         waiting = batcher.submit(1)  # one more is announced: the batch waits for it
-        _wait_for(lambda: batcher.queued == 1)
+        assert asked.wait(10)
         assert not waiting.done()
         coming[0] = 0
         second = batcher.submit(2)  # it arrives; nothing else is coming: both go at once
