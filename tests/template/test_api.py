@@ -10,8 +10,8 @@ import pytest
 from omnisearch_embed.api.cors import ALLOW_HEADERS
 from omnisearch_embed.settings import Settings
 
-OPEN_ROUTES = {("/health", "get")}
 SWAGGER = ("/swagger", "get")  # served by Powertools' enable_swagger, not listed in its own OpenAPI
+OPEN_ROUTES = {("/health", "get"), SWAGGER}  # a browser opens the docs page without a key header
 
 
 def app_routes() -> dict[tuple[str, str], str]:
@@ -53,15 +53,16 @@ def test_the_api_routes_exactly_what_the_handlers_serve(stack: Any) -> None:
         assert f"<{routes[route]}Aliaslive>" in uri, route
 
 
-def test_every_route_but_health_needs_the_authorizer_and_a_usage_plan_key(stack: Any) -> None:
+def test_every_route_but_health_and_swagger_needs_the_authorizer_and_a_usage_plan_key(stack: Any) -> None:
     keyed = [route for route in operations(stack) if route not in OPEN_ROUTES]
     assert len(keyed) >= 8
     for route in keyed:
         assert operations(stack)[route]["security"] == [{"ApiKeyAuthorizer": []}, {"api_key": []}], route
 
 
-def test_health_needs_no_key_and_no_authorizer(stack: Any) -> None:
-    assert operations(stack)[("/health", "get")]["security"] == []
+def test_health_and_swagger_need_no_key_and_no_authorizer(stack: Any) -> None:
+    for route in OPEN_ROUTES:
+        assert operations(stack)[route]["security"] == [], route
 
 
 def test_cors_preflight_needs_no_key(stack: Any) -> None:
