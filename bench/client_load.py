@@ -22,17 +22,20 @@ def run_clients(
     connect: Callable[[], AbstractContextManager[Session]],
     call: Callable[[Session, int], float],
     warm_up: Callable[[Session], object] | None = None,
+    max_seconds: float | None = None,
 ) -> tuple[float, list[float]]:
     """``call(session, n)`` for n in ``range(total)`` from ``concurrency`` threads; (wall seconds, latencies).
 
     ``call`` returns its own latency in seconds, so a caller decides what it times. A thread that fails stops
     the run (its error is raised after the others end), so a figure never counts calls that did not happen.
+    With ``max_seconds`` no call starts after that long, and the figures cover the calls made by then.
     """
     latencies: list[float] = []
     errors: list[BaseException] = []
     lock = threading.Lock()
     counter = iter(range(total))
-    barrier = threading.Barrier(concurrency + 1)
+    started: list[float] = []  # set once every thread is ready, before any is released
+    barrier = threading.Barrier(concurrency + 1, action=lambda: started.append(time.perf_counter()))
 
     def worker() -> None:
         try:
@@ -43,7 +46,7 @@ def run_clients(
                 while True:
                     with lock:
                         n = next(counter, None)
-                    if n is None:
+                    if n is None or (max_seconds is not None and time.perf_counter() - started[0] > max_seconds):
                         return
                     took = call(session, n)
                     with lock:
@@ -56,10 +59,9 @@ def run_clients(
     for thread in threads:
         thread.start()
     barrier.wait()
-    started = time.perf_counter()
     for thread in threads:
         thread.join()
-    seconds = time.perf_counter() - started
+    seconds = time.perf_counter() - started[0] if started else 0.0
     if errors:
         raise RuntimeError(f"{len(errors)} client thread(s) failed: {errors[0]!r}")
     return seconds, latencies

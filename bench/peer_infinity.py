@@ -27,7 +27,6 @@ import io
 import json
 import os
 import statistics
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -35,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 import requests
+from client_load import run_clients
 from peer_servers import OUR_MODEL, PEER_MODEL, Server, infinity_server, our_server
 from PIL import Image
 
@@ -113,43 +113,24 @@ def payloads(case: Case, uris: list[str]) -> Payload:
 
 def drive(server: Server, case: Case, make: Payload, total: int, max_seconds: float) -> Measured:
     """``total`` requests (or as many as fit in ``max_seconds``) from ``case.concurrency`` client threads."""
-    warm = requests.Session()
-    for i in range(3):  # unmeasured: first calls allocate
-        warm.post(server.url, json=make(server.model, 10_000_000 + i), timeout=300).raise_for_status()
-    lock = threading.Lock()
-    counter = iter(range(total))
-    latencies: list[float] = []
-    errors: list[str] = []
-    deadline = time.perf_counter() + max_seconds
+    with requests.Session() as warm:
+        for i in range(3):  # unmeasured: first calls allocate
+            warm.post(server.url, json=make(server.model, 10_000_000 + i), timeout=300).raise_for_status()
 
-    def worker() -> None:
-        session = requests.Session()
-        while True:
-            with lock:
-                i = next(counter, None)
-            if i is None or time.perf_counter() > deadline:
-                return
-            began = time.perf_counter()
-            response = session.post(server.url, json=make(server.model, i), timeout=300)
-            elapsed = time.perf_counter() - began
-            data = response.json().get("data") if response.status_code == 200 else None
-            ok = data is not None and len(data) == case.per_request and len(data[0]["embedding"]) == DIMENSION
-            with lock:
-                if ok:
-                    latencies.append(elapsed)
-                else:
-                    errors.append(f"{response.status_code}: {response.text[:200]}")
+    def call(session: requests.Session, i: int) -> float:
+        began = time.perf_counter()
+        response = session.post(server.url, json=make(server.model, i), timeout=300)
+        elapsed = time.perf_counter() - began
+        data = response.json().get("data") if response.status_code == 200 else None
+        if data is None or len(data) != case.per_request or len(data[0]["embedding"]) != DIMENSION:
+            raise RuntimeError(f"{response.status_code}: {response.text[:200]}")
+        return elapsed
 
     cpu = server.cpu_seconds()
-    began = time.perf_counter()
-    threads = [threading.Thread(target=worker) for _ in range(case.concurrency)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    seconds = time.perf_counter() - began
-    if errors:
-        raise RuntimeError(f"{server.name}, {case.name} c={case.concurrency}: {len(errors)} failed: {errors[0]}")
+    try:
+        seconds, latencies = run_clients(case.concurrency, total, requests.Session, call, max_seconds=max_seconds)
+    except RuntimeError as e:
+        raise RuntimeError(f"{server.name}, {case.name} c={case.concurrency}: {e}") from e
     ordered = sorted(latencies)
     return Measured(
         server=server.name,
