@@ -11,12 +11,13 @@ import hashlib
 import io
 import json
 import tarfile
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import _wheels
 
-from model_code.tiny_shapes import CHECKPOINT_PATH, CODE_DIR, CONFIG_PATH
+from model_code.tiny_shapes import CHECKPOINT_PATH, CODE_DIR, CONFIG_PATH, load_inference
 from omnisearch_embed.settings import TINY_SHAPES_MODEL_ID, model_id_for
 
 MANIFEST = "clip_model.json"  # the name inference.MANIFEST reads
@@ -26,6 +27,7 @@ CODE_FILES = (
     "clip_images.py",
     "clip_text.py",
     "clip_records.py",
+    "clip_onnx.py",
     "requirements.txt",
 )  # the whole of code/
 ARCHIVE_MTIME = 1577836800  # 2020-01-01: every member gets it, so equal inputs give an equal archive
@@ -84,11 +86,28 @@ def _add_file(tar: tarfile.TarFile, name: str, path: Path) -> None:
         _member(tar, name, f, path.stat().st_size)
 
 
-def build_archive(model: str, pretrained: str, output: Path, *, wheels: _wheels.Wheelhouse | None = None) -> Path:
+def export_onnx(model: str, weights: Path, quick_gelu: bool, directory: Path) -> list[Path]:
+    """Both towers as ONNX (clip_onnx.export) from the weights as inference.py loads them: the files to add."""
+    inference = load_inference()
+    config = CONFIG_PATH if model == TINY_SHAPES_MODEL_ID else None
+    say("  exporting both towers to ONNX (opset 17)")
+    clip = inference.load_model(
+        model, str(weights), device="cpu", precision="fp32", config_path=config, quick_gelu=quick_gelu
+    )
+    try:
+        inference.export_onnx(clip, directory)
+    finally:
+        clip.pool.shutdown(wait=False)
+    return [directory / name for name in inference.ONNX_FILES]
+
+
+def build_archive(
+    model: str, pretrained: str, output: Path, *, wheels: _wheels.Wheelhouse | None = None, onnx: bool = True
+) -> Path:
     """Write model.tar.gz for ``model`` + ``pretrained`` (tag, checkpoint path; "" = bundled tiny-shapes).
 
     With ``wheels`` the archive's requirements.txt installs offline from code/wheels/; without, it is the
-    repository's file as is.
+    repository's file as is. With ``onnx`` both towers ship as ONNX too, for ONNX Runtime on the CPU.
     """
     output = Path(output)
     weights, quick_gelu = _resolve_weights(model, pretrained)
@@ -105,6 +124,7 @@ def build_archive(model: str, pretrained: str, output: Path, *, wheels: _wheels.
     say(f"packaging {manifest['model_id']} into {output}")
     requirements = (CODE_DIR / "requirements.txt").read_text()
     with (
+        tempfile.TemporaryDirectory(prefix="onnx-export-") as exported,
         open(output, "wb") as raw,
         gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as zipped,
         tarfile.open(fileobj=zipped, mode="w", format=tarfile.PAX_FORMAT) as tar,
@@ -124,6 +144,9 @@ def build_archive(model: str, pretrained: str, output: Path, *, wheels: _wheels.
         _add_bytes(tar, config_name, json.dumps(_model_config(model), indent=2).encode())
         say(f"  {weights.name} ({weights.stat().st_size / 1e6:.1f} MB of weights)")
         _add_file(tar, weights.name, weights)
+        for path in export_onnx(model, weights, quick_gelu, Path(exported)) if onnx else ():
+            say(f"  {path.name} ({path.stat().st_size / 1e6:.1f} MB)")
+            _add_file(tar, path.name, path)
         say(f"  {MANIFEST}")
         _add_bytes(tar, MANIFEST, json.dumps(manifest, indent=2).encode())
     say(f"wrote {output} ({output.stat().st_size / 1e6:.1f} MB, sha256 {archive_sha256(output)[:12]}...)")

@@ -67,16 +67,18 @@ def verify_archive(path: Path) -> dict[str, Any]:
             str(p.relative_to(root)) for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts
         )
         clip.pool.shutdown(wait=False)
+        engine = clip.engine
     result = {
         "model_id": text["model"],
         "dimension": text["dimension"],
         "tokens": text["tokens"][0],
         "text_image_similarity": round(similarity, 4),
+        "engine": engine,
         "files": files,
         "seconds": round(time.monotonic() - started, 2),
     }
     say(
-        f"verified: {result['model_id']}, dimension {result['dimension']}, "
+        f"verified: {result['model_id']} ({engine}), dimension {result['dimension']}, "
         f"cos('{SAMPLE_TEXT}', red circle image) = {similarity:.3f}, {result['seconds']} s"
     )
     return result

@@ -6,7 +6,9 @@
     python scripts/package_model.py --model ViT-B-32 --pretrained /data/vit-b-32.pt --output build/vit.tar.gz
 
 The archive holds code/ (inference.py and its siblings, requirements.txt, wheels/), the open_clip config
-JSON, the weights file and clip_model.json (model name, model id, file names) that model_fn reads.
+JSON, the weights file, clip_model.json (model name, model id, file names) that model_fn reads, and both
+towers exported to ONNX (text.onnx, image.onnx, clip_onnx.json: ONNX Runtime serves them on the CPU;
+--no-onnx leaves them out and torch serves).
 code/wheels/ carries every package requirements.txt needs for the container (see _wheels.py), so the
 endpoint installs them with no package index; --no-wheels leaves them out (the container then needs PyPI).
 The archive is reproducible (fixed timestamps and owners): the same inputs give the same bytes, and the
@@ -58,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pretrained", default="", help="pretrained tag or checkpoint path")
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help=f"archive path (default {DEFAULT_OUTPUT})")
     parser.add_argument("--upload", metavar="S3_URI", help="upload to s3://bucket/prefix after verifying")
+    parser.add_argument("--no-onnx", action="store_true", help="leave out the ONNX towers: torch serves on the CPU")
     parser.add_argument("--skip-verify", action="store_true", help="do not load the archive to check it")
     wheels = parser.add_argument_group("offline wheels (code/wheels/)")
     wheels.add_argument("--no-wheels", action="store_true", help="leave them out: the container then needs PyPI")
@@ -69,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.no_wheels:
             source = (CODE_DIR / "requirements.txt").read_text()
             house = _wheels.wheelhouse(source, cache=args.wheel_cache, offline=args.offline, say=say)
-        path = build_archive(args.model, args.pretrained, args.output, wheels=house)
+        path = build_archive(args.model, args.pretrained, args.output, wheels=house, onnx=not args.no_onnx)
         if not args.skip_verify:
             verify_archive(path)
         if args.upload:

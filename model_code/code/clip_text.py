@@ -116,6 +116,25 @@ def trimmable(model: torch.nn.Module) -> tuple[Any, str, int | None] | None:
     return tower, pool, eos
 
 
+def trim_length(tokens: torch.Tensor, pool: str, eos: int | None) -> int:
+    """Positions up to the batch's last EOT: all a causal tower pooling at EOT reads."""
+    ends = tokens.argmax(dim=-1) if pool == "argmax" else (tokens == eos).int().argmax(dim=-1)
+    return int(ends.max()) + 1
+
+
+def trimmed_features(tower: Any, pool: str, eos: int | None, tokens: torch.Tensor) -> torch.Tensor:
+    """The text tower on ``tokens`` as given, however many positions they have (traced as is for ONNX)."""
+    length = tokens.shape[1]
+    cast = tower.transformer.get_cast_dtype()
+    x = tower.token_embedding(tokens).to(cast) + tower.positional_embedding[:length].to(cast)
+    x = tower.transformer(x, attn_mask=tower.attn_mask[:length, :length])
+    x = text_global_pool(tower.ln_final(x), tokens, pool, eos_token_id=eos)
+    proj = tower.text_projection
+    if proj is None:
+        return x
+    return proj(x) if isinstance(proj, torch.nn.Linear) else x @ proj
+
+
 def encode_text(model: torch.nn.Module, tokens: torch.Tensor, *, trim: bool = True) -> torch.Tensor:
     """Text features, run on the context trimmed to the batch's longest sequence when that is exact.
 
@@ -126,14 +145,4 @@ def encode_text(model: torch.nn.Module, tokens: torch.Tensor, *, trim: bool = Tr
     if found is None:
         return model.encode_text(tokens)
     tower, pool, eos = found
-    ends = tokens.argmax(dim=-1) if pool == "argmax" else (tokens == eos).int().argmax(dim=-1)
-    length = int(ends.max()) + 1
-    tokens = tokens[:, :length]
-    cast = tower.transformer.get_cast_dtype()
-    x = tower.token_embedding(tokens).to(cast) + tower.positional_embedding[:length].to(cast)
-    x = tower.transformer(x, attn_mask=tower.attn_mask[:length, :length])
-    x = text_global_pool(tower.ln_final(x), tokens, pool, eos_token_id=eos)
-    proj = tower.text_projection
-    if proj is None:
-        return x
-    return proj(x) if isinstance(proj, torch.nn.Linear) else x @ proj
+    return trimmed_features(tower, pool, eos, tokens[:, : trim_length(tokens, pool, eos)])

@@ -32,6 +32,7 @@ import numpy as np
 import open_clip
 import torch
 import torch.nn.functional as F
+from open_clip.transform import PreprocessCfg, image_transform_v2
 from PIL import Image
 
 
@@ -56,6 +57,7 @@ _inputs = _sibling("clip_inputs")
 _text = _sibling("clip_text")
 _images = _sibling("clip_images")
 _records = _sibling("clip_records")  # Batch Transform's JSON lines
+_onnx = _sibling("clip_onnx")  # the CPU engine
 # The names callers and tests use, whichever sibling defines them.
 InputError, Request, decode_image = _inputs.InputError, _inputs.Request, _inputs.decode_image
 tokenize, encode_text, trimmable = _text.tokenize, _text.encode_text, _text.trimmable
@@ -67,6 +69,9 @@ TINY_SHAPES = "tiny-shapes"
 MANIFEST = "clip_model.json"  # written by scripts/package_model.py; optional
 WEIGHT_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin")
 JSON_TYPE, NPY_TYPE = "application/json", "application/x-npy"
+ENGINES = ("auto", "torch", "onnxruntime")
+export_onnx = _onnx.export  # both towers and their metadata into a folder: the archive's, or a local cache
+ONNX_FILES = (_onnx.TEXT_FILE, _onnx.IMAGE_FILE, _onnx.META)
 TEXT_BATCH = int(os.environ.get("CLIP_TEXT_BATCH_SIZE", "256"))
 IMAGE_BATCH = int(os.environ.get("CLIP_IMAGE_BATCH_SIZE", "64"))
 # Large JPEGs are decoded at reduced scale down to this multiple of the model's input size (0: never).
@@ -78,9 +83,12 @@ _PRECISION_DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch
 
 @dataclass
 class ClipModel:
-    """What ``model_fn`` returns: the model and everything needed to feed it."""
+    """What ``model_fn`` returns: the model and everything needed to feed it.
 
-    model: torch.nn.Module
+    ``model`` is open_clip's torch model, or None where ``onnx`` (clip_onnx.OnnxTowers) runs both towers.
+    """
+
+    model: torch.nn.Module | None
     preprocess: Callable[[Image.Image], torch.Tensor]
     tokenizer: Callable[..., torch.Tensor]
     model_id: str
@@ -88,11 +96,17 @@ class ClipModel:
     dtype: torch.dtype
     dimension: int
     context_length: int
+    logit_scale: float
     pool: ThreadPoolExecutor
     pil_stage: Callable[[Image.Image], Image.Image] | None = None  # preprocess up to ToTensor, run in threads
     mean: torch.Tensor | None = None  # Normalize's, as [1, 3, 1, 1] float32 on the device
     std: torch.Tensor | None = None
     jpeg_draft_size: int | None = None  # see clip_inputs.decode_image and JPEG_DRAFT_SCALE
+    onnx: Any = None
+
+    @property
+    def engine(self) -> str:
+        return "torch" if self.onnx is None else "onnxruntime"
 
 
 @dataclass
@@ -104,6 +118,7 @@ class Prediction:
     truncated: list[bool] | None = None
     tokens: list[int] | None = None
     encoding: str = "float"
+    logit_scale: float | None = None
 
 
 def model_id_for(model: str, pretrained: str) -> str:
@@ -143,7 +158,7 @@ def load_model(
             precision=precision,
             force_quick_gelu=bool(quick_gelu),
         )
-    model.eval()
+    model.eval().requires_grad_(False)  # a served model: no autograd, and logit_scale reads as a plain number
     tokenizer = open_clip.get_tokenizer(model_name)
     with torch.inference_mode():
         probe = model.encode_text(tokenizer(["probe"]).to(dev))
@@ -156,12 +171,19 @@ def load_model(
         dtype=_PRECISION_DTYPES[precision],
         dimension=int(probe.shape[-1]),
         context_length=int(getattr(tokenizer, "context_length", None) or model.context_length),
+        logit_scale=float(model.logit_scale.exp()),
         pool=ThreadPoolExecutor(max_workers=max(1, DECODE_THREADS), thread_name_prefix="clip-decode"),
     )
+    _ready(clip, model_name, getattr(model.visual, "image_size", None))
+    logger.info("loaded %s on %s (%s), dimension %d", clip.model_id, dev, precision, clip.dimension)
+    return clip
+
+
+def _ready(clip: ClipModel, model_name: str, image_size: int | tuple[int, int] | list[int] | None) -> None:
+    """What both engines share once the model is loaded: split preprocessing, the tokenizer built, JPEG drafts."""
     _inputs.split_preprocess(clip)
     tokenize(clip, ["probe"])  # builds the fast tokenizer now rather than on the first request
-    size = getattr(model.visual, "image_size", None)
-    size = max(size) if isinstance(size, (tuple, list)) else size
+    size = max(image_size) if isinstance(image_size, (tuple, list)) else image_size
     if size and JPEG_DRAFT_SCALE > 0:
         clip.jpeg_draft_size = int(size * JPEG_DRAFT_SCALE)
     if model_name == TINY_SHAPES:
@@ -169,8 +191,48 @@ def load_model(
             "serving tiny-shapes, a demo model that knows only coloured shapes: it is not a general-purpose CLIP "
             "(set CLIP_MODEL and CLIP_PRETRAINED to serve a real one)"
         )
-    logger.info("loaded %s on %s (%s), dimension %d", clip.model_id, dev, precision, clip.dimension)
+
+
+def load_onnx(
+    directory: str | Path, model_name: str, *, config_path: str | Path | None = None, model_id: str
+) -> ClipModel:
+    """ONNX Runtime on the CPU over clip_onnx's files in ``directory``; the torch model is never built."""
+    if config_path is not None:
+        open_clip.add_model_config(config_path)  # the tokenizer reads the model's text config
+    towers = _onnx.OnnxTowers(directory)
+    meta = towers.meta
+    tokenizer = open_clip.get_tokenizer(model_name)
+    clip = ClipModel(
+        model=None,
+        preprocess=image_transform_v2(PreprocessCfg(**meta["preprocess"]), is_train=False),
+        tokenizer=tokenizer,
+        model_id=model_id,
+        device=torch.device("cpu"),
+        dtype=torch.float32,
+        dimension=towers.dimension,
+        context_length=int(meta["context_length"]),
+        logit_scale=float(meta["logit_scale"]),
+        pool=ThreadPoolExecutor(max_workers=max(1, DECODE_THREADS), thread_name_prefix="clip-decode"),
+        onnx=towers,
+    )
+    _ready(clip, model_name, meta["preprocess"]["size"])
+    logger.info("loaded %s with ONNX Runtime on the CPU (%s), dimension %d", model_id, directory, clip.dimension)
     return clip
+
+
+def engine_for(device: str | None, has_onnx: bool, *, where: str = "") -> str:
+    """``CLIP_ENGINE`` (auto | torch | onnxruntime) resolved: auto is ONNX Runtime on the CPU when the files exist."""
+    wanted = os.environ.get("CLIP_ENGINE", "auto").strip().lower() or "auto"
+    if wanted not in ENGINES:
+        raise ValueError(f"CLIP_ENGINE={wanted!r} is not one of {', '.join(ENGINES)}")
+    on_cpu = (device or ("cuda" if torch.cuda.is_available() else "cpu")) == "cpu"
+    if wanted == "onnxruntime" and not has_onnx:
+        raise ValueError(f"CLIP_ENGINE=onnxruntime, but {where or 'the model'} has no {_onnx.META}")
+    if wanted == "auto":
+        wanted = "onnxruntime" if on_cpu and has_onnx else "torch"
+        if on_cpu and not has_onnx and where:
+            logger.warning("no ONNX files (%s) in %s: serving with torch", _onnx.META, where)
+    return wanted
 
 
 def _find_weights(model_dir: Path) -> Path | None:
@@ -195,6 +257,9 @@ def model_fn(model_dir: str) -> ClipModel:
     if (root / MANIFEST).is_file():
         m = json.loads((root / MANIFEST).read_text())
         config = root / m["config"] if m.get("config") else None
+        model_id = m.get("model_id") or model_id_for(m["model"], m.get("pretrained", ""))
+        if engine_for(None, _onnx.present(root), where=str(root)) == "onnxruntime":
+            return load_onnx(root, m["model"], config_path=config, model_id=model_id)
         weights = str(root / m["weights"]) if m.get("weights") else m.get("pretrained", "")
         return load_model(
             m["model"], weights, config_path=config, model_id=m.get("model_id"), quick_gelu=m.get("quick_gelu")
@@ -242,23 +307,29 @@ def predict_fn(data: Request, clip: ClipModel) -> Prediction:
     if isinstance(data, _records.Records):
         return _records.predict(data, clip, predict_fn, Request, InputError)
     out = np.empty((len(data.items), clip.dimension), dtype=np.float32)
+    towers = clip.onnx
     with torch.inference_mode():
         if data.kind == "texts":
             tokens, counts, truncated = tokenize(clip, data.items)
             order = sorted(range(len(counts)), key=counts.__getitem__)
             for start in range(0, len(order), TEXT_BATCH):
                 idx = order[start : start + TEXT_BATCH]
-                out[idx] = _finish(encode_text(clip.model, tokens[idx].to(clip.device)), data.normalize)
-            return Prediction(clip.model_id, out, truncated, counts, data.encoding)
+                if towers is not None:
+                    features = towers.encode_text(tokens[idx])
+                else:
+                    features = encode_text(clip.model, tokens[idx].to(clip.device))
+                out[idx] = _finish(features, data.normalize)
+            return Prediction(clip.model_id, out, truncated, counts, data.encoding, clip.logit_scale)
         # Decoding runs ahead in the pool (or on the GPU, per chunk) while the model works on the previous chunk.
         plan = _images.Plan(data.items, clip)
         try:
             for start in range(0, len(data.items), IMAGE_BATCH):
                 pixels = plan.pixels(start, start + IMAGE_BATCH)
-                out[start : start + len(pixels)] = _finish(clip.model.encode_image(pixels), data.normalize)
+                features = (towers or clip.model).encode_image(pixels)
+                out[start : start + len(pixels)] = _finish(features, data.normalize)
         finally:
             plan.cancel()
-    return Prediction(clip.model_id, out, encoding=data.encoding)
+    return Prediction(clip.model_id, out, encoding=data.encoding, logit_scale=clip.logit_scale)
 
 
 def output_fn(prediction: Prediction, accept: str | None) -> tuple[bytes, str]:
@@ -286,5 +357,6 @@ def output_fn(prediction: Prediction, accept: str | None) -> tuple[bytes, str]:
         "embeddings": embeddings,
         "truncated": prediction.truncated,
         "tokens": prediction.tokens,
+        "logit_scale": prediction.logit_scale,
     }
     return json.dumps(body, separators=(",", ":")).encode("utf-8"), JSON_TYPE

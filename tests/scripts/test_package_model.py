@@ -35,10 +35,14 @@ def test_archive_holds_code_config_weights_and_manifest(archive):
         "code/clip_images.py",
         "code/clip_text.py",
         "code/clip_records.py",
+        "code/clip_onnx.py",
         "code/requirements.txt",
         "tiny-shapes.json",
         "tiny-shapes.pt",
         "clip_model.json",
+        "text.onnx",
+        "image.onnx",
+        "clip_onnx.json",
     }
     assert manifest == {
         "model": "tiny-shapes",
@@ -54,6 +58,7 @@ def test_archive_holds_code_config_weights_and_manifest(archive):
 def test_verify_serves_a_sample_with_the_archived_code(archive, capsys):
     result = package_model.verify_archive(archive)
     assert result["model_id"] == "tiny-shapes" and result["dimension"] == 64 and result["tokens"] == 8
+    assert result["engine"] == "onnxruntime"  # the archive's ONNX towers, on this CPU
     assert result["text_image_similarity"] > 0.5  # the trained model matches "a photo of a red circle" to one
     assert "code/inference.py" in result["files"]
     assert "verified: tiny-shapes" in capsys.readouterr().out
