@@ -1,8 +1,10 @@
 """LocalClipBackend: the Backend protocol served by model_code/code/inference.py, in process.
 
-It runs the container's own functions (``load_model`` / ``predict_fn``, and for :meth:`invoke` the whole
-``input_fn -> predict_fn -> output_fn`` path), so the local server and a SageMaker endpoint give the same
-vectors for the same input and model.
+It runs the container's own functions (``load_model`` or ``load_onnx`` / ``predict_fn``, and for
+:meth:`invoke` the whole ``input_fn -> predict_fn -> output_fn`` path), so the local server and a SageMaker
+endpoint give the same vectors for the same input and model. The engine is the container's rule
+(``CLIP_ENGINE``, inference.engine_for): on the CPU, ONNX Runtime over towers exported once into a cache
+(onnx_cache.py), else torch.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
+from local_server import onnx_cache
 from model_code.tiny_shapes import CHECKPOINT_PATH, CONFIG_PATH, load_inference
 from omnisearch_embed.embeddings import SERVICE_LOCAL, Embeddings
 from omnisearch_embed.errors import (
@@ -54,16 +57,21 @@ class LocalClipBackend:
         # called from ever-changing server threads (each calling thread gets its own OpenMP team).
         self._model_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clip-model")
         try:
-            self._clip = self._on_model_thread(
-                self._inference.load_model,
-                model_name,
-                weights,
-                device=device,
-                config_path=config,
-                model_id=self.model_id,
-            )
+            self._clip = self._on_model_thread(self._load, model_name, weights, device, config)
         except RuntimeError as e:  # open_clip: unknown model, unknown tag, weights that cannot be fetched
             raise ValueError(f"cannot load CLIP model {model_name!r} with pretrained {pretrained!r}: {e}") from e
+
+    def _load(self, model_name: str, weights: str, device: str | None, config: Any) -> Any:
+        inference = self._inference
+
+        def load_torch(**kwargs: Any) -> Any:
+            return inference.load_model(model_name, weights, config_path=config, model_id=self.model_id, **kwargs)
+
+        if inference.engine_for(device, has_onnx=True) == "torch":
+            return load_torch(device=device)
+        key = onnx_cache.cache_key(model_name, weights, config)
+        directory = onnx_cache.exported(inference, key, lambda: load_torch(device="cpu", precision="fp32"))
+        return inference.load_onnx(directory, model_name, config_path=config, model_id=self.model_id)
 
     def _on_model_thread(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         return self._model_thread.submit(fn, *args, **kwargs).result()
@@ -120,4 +128,5 @@ class LocalClipBackend:
             "model": self.model_id,
             "dimension": self.dimension,
             "device": str(self._clip.device),
+            "engine": self._clip.engine,
         }

@@ -167,7 +167,7 @@ def threads() -> int:
 
 
 class OnnxTowers:
-    """Both towers as ONNX Runtime sessions on the CPU; :meth:`check` has run both once, so load fails, not a request."""
+    """Both towers as ONNX Runtime sessions on the CPU, each run once at load (:meth:`check`), not at a request."""
 
     def __init__(self, directory: str | Path) -> None:
         import onnxruntime as ort

@@ -26,6 +26,7 @@ def test_it_is_a_backend_serving_tiny_shapes(tiny):
         "model": "tiny-shapes",
         "dimension": 64,
         "device": "cpu",
+        "engine": "onnxruntime",
     }
 
 

@@ -28,6 +28,21 @@ def vit_b32(inference: ModuleType) -> Any:
     return inference.load_model("ViT-B-32", "", device="cpu")
 
 
+@pytest.fixture(scope="session")
+def tiny_onnx(inference: ModuleType, tiny: Any, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """tiny-shapes exported to ONNX and served by ONNX Runtime, as an archive with the ONNX files is."""
+    directory = tmp_path_factory.mktemp("tiny-onnx")
+    inference.export_onnx(tiny, directory)
+    return inference.load_onnx(directory, "tiny-shapes", config_path=CONFIG_PATH, model_id="tiny-shapes")
+
+
+@pytest.fixture(scope="session")
+def vit_b32_onnx(inference: ModuleType, vit_b32: Any, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    directory = tmp_path_factory.mktemp("vit-b-32-onnx")
+    inference.export_onnx(vit_b32, directory)
+    return inference.load_onnx(directory, "ViT-B-32", model_id=vit_b32.model_id)
+
+
 @pytest.fixture
 def serve(inference: ModuleType, tiny: Any) -> Callable[..., tuple[bytes, str]]:
     """The container's whole path on tiny-shapes: body -> input_fn -> predict_fn -> output_fn."""
