@@ -1,7 +1,8 @@
 """The archive under the real SageMaker PyTorch serving stack, offline: the vectors, the flags, the errors.
 
 The toolkit (Python 3.12, torch 2.6.0, TorchServe) serves package_model.py's tiny-shapes archive with pip
-cut off from every index; the local backend (this venv's torch) is the reference for the vectors.
+cut off from every index, with ONNX Runtime (the archive's ONNX towers, on the CPU); the local backend on
+this venv's torch eager (open_clip's own forward pass) is the reference for the vectors.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from local_server.clip_backend import LocalClipBackend
 from omnisearch_embed.backends.sagemaker import SageMakerBackend, map_client_error
 from omnisearch_embed.errors import EmbedError
 from tests.helpers.images import image_bytes
+from tests.model_code.golden_texts import GOLDEN
 from tests.serving_stack.conftest import require_serving_stack
 from tests.serving_stack.toolkit_harness import (
     LOCK_PATH,
@@ -43,7 +45,11 @@ TEXTS = ["a red circle", "a photo of a blue square on white", "", "ünïcödé �
 
 @pytest.fixture(scope="module")
 def local() -> LocalClipBackend:
-    return LocalClipBackend("tiny-shapes")
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("CLIP_ENGINE", "torch")
+        backend = LocalClipBackend("tiny-shapes")
+    assert backend.health()["engine"] == "torch"
+    return backend
 
 
 def post(url: str, body: bytes, content_type: str = "application/json") -> tuple[int, str, bytes]:
@@ -68,7 +74,8 @@ def test_ping(toolkit: Toolkit) -> None:
 def test_the_archive_installed_its_packages_from_its_own_wheels(toolkit: Toolkit) -> None:
     log = toolkit.log.read_text(errors="replace")
     assert f"Looking in links: {toolkit.workdir}/base/model/code/wheels" in log
-    assert "Successfully installed" in log and "open_clip_torch-3.3.0" in log
+    assert "Successfully installed" in log and "open_clip_torch-3.3.0" in log and "onnxruntime-1.32.0" in log
+    assert "loaded tiny-shapes with ONNX Runtime on the CPU" in log  # the archive's ONNX towers serve
     site = toolkit.pip_prefix / "lib" / f"python{PYTHON_VERSION}" / "site-packages"
     assert (site / "open_clip").is_dir()
     installed = {p.name.split("-")[0].lower() for p in site.glob("*.dist-info")}
@@ -121,6 +128,14 @@ def test_texts_give_the_local_backends_vectors_and_flags(toolkit: Toolkit, local
     assert served["tokens"] == expected.tokens
     assert served["truncated"] == [False, False, False, False, True]
     assert served["tokens"][-1] == 77
+
+
+def test_golden_texts_give_open_clips_vectors_through_onnx_runtime(toolkit: Toolkit, local: LocalClipBackend) -> None:
+    status, _, raw = post(toolkit.url, json.dumps({"texts": GOLDEN}).encode())
+    assert status == 200, raw[:300]
+    served = json.loads(raw)
+    assert cosines(served["embeddings"], local.embed_texts(GOLDEN).vectors).min() >= 0.9999
+    assert served["logit_scale"] == pytest.approx(local.container()[1].logit_scale)
 
 
 def test_images_give_the_local_backends_vectors(toolkit: Toolkit, local: LocalClipBackend) -> None:
