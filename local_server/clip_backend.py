@@ -63,13 +63,18 @@ class LocalClipBackend:
 
     def _load(self, model_name: str, weights: str, device: str | None, config: Any) -> Any:
         inference = self._inference
+        if config is not None:
+            inference.open_clip.add_model_config(config)
+        quick_gelu = inference.quick_gelu_for(model_name, weights)  # a file it cannot tell is refused here
 
         def load_torch(**kwargs: Any) -> Any:
-            return inference.load_model(model_name, weights, config_path=config, model_id=self.model_id, **kwargs)
+            return inference.load_model(
+                model_name, weights, config_path=config, model_id=self.model_id, quick_gelu=quick_gelu, **kwargs
+            )
 
         if inference.engine_for(device, has_onnx=True) == "torch":
             return load_torch(device=device)
-        key = onnx_cache.cache_key(model_name, weights, config)
+        key = onnx_cache.cache_key(model_name, weights, config, quick_gelu)
         directory = onnx_cache.exported(inference, key, lambda: load_torch(device="cpu", precision="fp32"))
         return inference.load_onnx(directory, model_name, config_path=config, model_id=self.model_id)
 

@@ -2,8 +2,9 @@
 
 Exporting takes seconds (tiny-shapes ~3 s, ViT-B-32 ~15 s on 2 cores); loading the exported towers takes
 well under that and never builds the torch model. The folder is keyed by everything the graphs depend on:
-the model name and config, the weights' bytes (or the pretrained tag), torch's and open_clip's versions and
-the model code that traces them. ``CLIP_ONNX_CACHE`` moves it (default ``build/onnx-cache`` in the checkout).
+the model name and config, the weights' bytes (or the pretrained tag) and activation, torch's and
+open_clip's versions and the model code that traces them. ``CLIP_ONNX_CACHE`` moves it (default
+``build/onnx-cache`` in the checkout).
 """
 
 from __future__ import annotations
@@ -29,12 +30,12 @@ def cache_root() -> Path:
     return Path(os.environ.get("CLIP_ONNX_CACHE") or ROOT / "build" / "onnx-cache")
 
 
-def cache_key(model_name: str, weights: str, config: Path | None) -> str:
+def cache_key(model_name: str, weights: str, config: Path | None, quick_gelu: bool) -> str:
     import open_clip
     import torch
 
     digest = hashlib.sha256()
-    for part in (model_name, torch.__version__, open_clip.__version__):
+    for part in (model_name, str(quick_gelu), torch.__version__, open_clip.__version__):
         digest.update(part.encode() + b"\0")
     for path in (config, *(CODE_DIR / name for name in ("clip_onnx.py", "clip_text.py"))):
         digest.update(path.read_bytes() if path is not None else b"-")

@@ -28,6 +28,7 @@ CODE_FILES = (
     "clip_text.py",
     "clip_records.py",
     "clip_onnx.py",
+    "clip_activation.py",
     "requirements.txt",
 )  # the whole of code/
 ARCHIVE_MTIME = 1577836800  # 2020-01-01: every member gets it, so equal inputs give an equal archive
@@ -37,8 +38,11 @@ def say(message: str) -> None:
     print(message, flush=True)
 
 
-def _resolve_weights(model: str, pretrained: str) -> tuple[Path, bool]:
-    """(weights file, quick_gelu) for a checkpoint path or an open_clip pretrained tag."""
+def _resolve_weights(model: str, pretrained: str, quick_gelu: bool | None) -> tuple[Path, bool]:
+    """(weights file, quick_gelu) for a checkpoint path or an open_clip pretrained tag.
+
+    A file's activation follows inference.py's rule (clip_activation.py): stated, known by hash, or refused.
+    """
     import open_clip
 
     if model == TINY_SHAPES_MODEL_ID and not pretrained:
@@ -46,8 +50,12 @@ def _resolve_weights(model: str, pretrained: str) -> tuple[Path, bool]:
     if not pretrained:
         raise ValueError(f"{model} needs --pretrained (a tag or a checkpoint file); random weights are not served")
     if Path(pretrained).is_file():
-        return Path(pretrained), False
+        return Path(pretrained), load_inference().quick_gelu_for(model, pretrained, quick_gelu)
     cfg = open_clip.get_pretrained_cfg(model, pretrained)
+    if quick_gelu is not None and quick_gelu != bool(cfg.get("quick_gelu")):
+        raise ValueError(
+            f"{model} {pretrained!r} is trained {'with' if cfg.get('quick_gelu') else 'without'} QuickGELU"
+        )
     if not cfg:
         known = ", ".join(open_clip.list_pretrained_tags_by_model(model)) or "none"
         raise ValueError(f"{pretrained!r} is neither a file nor a pretrained tag of {model} (tags: {known})")
@@ -102,15 +110,22 @@ def export_onnx(model: str, weights: Path, quick_gelu: bool, directory: Path) ->
 
 
 def build_archive(
-    model: str, pretrained: str, output: Path, *, wheels: _wheels.Wheelhouse | None = None, onnx: bool = True
+    model: str,
+    pretrained: str,
+    output: Path,
+    *,
+    wheels: _wheels.Wheelhouse | None = None,
+    onnx: bool = True,
+    quick_gelu: bool | None = None,
 ) -> Path:
     """Write model.tar.gz for ``model`` + ``pretrained`` (tag, checkpoint path; "" = bundled tiny-shapes).
 
     With ``wheels`` the archive's requirements.txt installs offline from code/wheels/; without, it is the
     repository's file as is. With ``onnx`` both towers ship as ONNX too, for ONNX Runtime on the CPU.
+    ``quick_gelu`` states a weights file's activation (None: the model name or the file's hash must tell).
     """
     output = Path(output)
-    weights, quick_gelu = _resolve_weights(model, pretrained)
+    weights, quick_gelu = _resolve_weights(model, pretrained, quick_gelu)
     config_name = f"{model}.json"
     manifest = {
         "model": model,

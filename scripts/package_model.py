@@ -60,6 +60,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pretrained", default="", help="pretrained tag or checkpoint path")
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help=f"archive path (default {DEFAULT_OUTPUT})")
     parser.add_argument("--upload", metavar="S3_URI", help="upload to s3://bucket/prefix after verifying")
+    parser.add_argument(
+        "--quick-gelu",
+        action=argparse.BooleanOptionalAction,
+        help="a weights file's activation: QuickGELU (OpenAI-trained) or not, where name and hash cannot tell",
+    )
     parser.add_argument("--no-onnx", action="store_true", help="leave out the ONNX towers: torch serves on the CPU")
     parser.add_argument("--skip-verify", action="store_true", help="do not load the archive to check it")
     wheels = parser.add_argument_group("offline wheels (code/wheels/)")
@@ -72,7 +77,9 @@ def main(argv: list[str] | None = None) -> int:
         if not args.no_wheels:
             source = (CODE_DIR / "requirements.txt").read_text()
             house = _wheels.wheelhouse(source, cache=args.wheel_cache, offline=args.offline, say=say)
-        path = build_archive(args.model, args.pretrained, args.output, wheels=house, onnx=not args.no_onnx)
+        path = build_archive(
+            args.model, args.pretrained, args.output, wheels=house, onnx=not args.no_onnx, quick_gelu=args.quick_gelu
+        )
         if not args.skip_verify:
             verify_archive(path)
         if args.upload:

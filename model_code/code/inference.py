@@ -58,6 +58,7 @@ _text = _sibling("clip_text")
 _images = _sibling("clip_images")
 _records = _sibling("clip_records")  # Batch Transform's JSON lines
 _onnx = _sibling("clip_onnx")  # the CPU engine
+_activation = _sibling("clip_activation")  # QuickGELU or GELU for a weights file
 # The names callers and tests use, whichever sibling defines them.
 InputError, Request, decode_image = _inputs.InputError, _inputs.Request, _inputs.decode_image
 tokenize, encode_text, trimmable = _text.tokenize, _text.encode_text, _text.trimmable
@@ -70,6 +71,7 @@ MANIFEST = "clip_model.json"  # written by scripts/package_model.py; optional
 WEIGHT_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin")
 JSON_TYPE, NPY_TYPE = "application/json", "application/x-npy"
 ENGINES = ("auto", "torch", "onnxruntime")
+quick_gelu_for = _activation.quick_gelu_for
 export_onnx = _onnx.export  # both towers and their metadata into a folder: the archive's, or a local cache
 ONNX_FILES = (_onnx.TEXT_FILE, _onnx.IMAGE_FILE, _onnx.META)
 TEXT_BATCH = int(os.environ.get("CLIP_TEXT_BATCH_SIZE", "256"))
@@ -147,8 +149,7 @@ def load_model(
     precision = precision or os.environ.get("CLIP_PRECISION") or ("fp16" if dev.type == "cuda" else "fp32")
     if precision not in _PRECISION_DTYPES:
         raise ValueError(f"precision {precision!r} is not one of {sorted(_PRECISION_DTYPES)}")
-    if quick_gelu is None and pretrained and not os.path.isfile(pretrained):
-        quick_gelu = bool(open_clip.get_pretrained_cfg(model_name, pretrained).get("quick_gelu"))
+    quick_gelu = _activation.quick_gelu_for(model_name, pretrained, quick_gelu)  # refuses a file it cannot tell
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)  # random weights are the same in every process
         model, _, preprocess = open_clip.create_model_and_transforms(

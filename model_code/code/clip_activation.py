@@ -1,0 +1,74 @@
+"""Which activation a weights file was trained with: QuickGELU (OpenAI's CLIP) or GELU (open_clip's base configs).
+
+Ships next to inference.py in code/. Built with the wrong one, OpenAI's weights load without an error and give
+different vectors. A pretrained tag says which (open_clip's table); a file does not. For a file the answer is,
+in order: the model's own config (``ViT-B-32-quickgelu``), the caller's statement (``quick_gelu``, the
+archive manifest's, or ``CLIP_QUICK_GELU``), the file being one of the OpenAI checkpoints open_clip lists
+(by sha256); a model with a ``-quickgelu`` twin and none of these is refused rather than guessed.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import logging
+import os
+import re
+from pathlib import Path
+
+import open_clip
+
+_logger = logging.getLogger("omnisearch_embed.model")
+_SHA256_IN_URL = re.compile(r"/([0-9a-f]{64})/")
+_YES, _NO = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+
+
+@functools.cache
+def known_checkpoints() -> dict[str, str]:
+    """sha256 -> "model/tag" of the QuickGELU checkpoints whose URLs carry their hash (OpenAI's own files)."""
+    known = {}
+    for model, tag in open_clip.list_pretrained():
+        cfg = open_clip.get_pretrained_cfg(model, tag)
+        found = _SHA256_IN_URL.search(cfg.get("url") or "")
+        if found and cfg.get("quick_gelu"):
+            known.setdefault(found.group(1), f"{model}/{tag}")
+    return known
+
+
+def stated_by_env() -> bool | None:
+    value = os.environ.get("CLIP_QUICK_GELU", "").strip().lower()
+    if not value:
+        return None
+    if value not in _YES + _NO:
+        raise ValueError(f"CLIP_QUICK_GELU={value!r} is not true or false")
+    return value in _YES
+
+
+def _sha256(path: str) -> str:
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def quick_gelu_for(model_name: str, pretrained: str, stated: bool | None = None) -> bool:
+    """Whether to build ``model_name`` with QuickGELU for ``pretrained`` (tag, file path, or "" for random)."""
+    stated = stated_by_env() if stated is None else stated
+    config = open_clip.get_model_config(model_name) or {}
+    if config.get("quick_gelu"):
+        return True
+    if not pretrained or not Path(pretrained).is_file():
+        tagged = open_clip.get_pretrained_cfg(model_name, pretrained) if pretrained else {}
+        return bool(tagged.get("quick_gelu")) if stated is None else stated
+    if stated is not None:
+        return stated
+    twin = f"{model_name}-quickgelu"
+    if twin not in open_clip.list_models():
+        return False  # no QuickGELU variant of this architecture exists: nothing to confuse
+    known = known_checkpoints().get(_sha256(pretrained))
+    if known is not None:
+        _logger.info("%s is %s's checkpoint: building %s with QuickGELU", pretrained, known, model_name)
+        return True
+    raise ValueError(
+        f"{Path(pretrained).name} does not say which activation {model_name} was trained with: OpenAI's weights "
+        f"need QuickGELU and give wrong vectors without it. Name the model {twin} for QuickGELU weights, or state "
+        "it (package_model.py --quick-gelu / --no-quick-gelu, or CLIP_QUICK_GELU=true|false)"
+    )
