@@ -20,7 +20,8 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from model_code.tiny_shapes import CHECKPOINT_PATH, CONFIG_PATH, load_inference
+from model_code.code import inference
+from model_code.tiny_shapes import CHECKPOINT_PATH, CONFIG_PATH
 from model_code.tiny_shapes.shapes import CLASSES, sample
 
 TEXTS = ["a red circle", "a photo of a small blue star", "green", "a " + "very " * 90 + "long caption"]
@@ -42,7 +43,6 @@ def main() -> int:
     if not torch.cuda.is_available():
         print("no CUDA device: nothing to check")
         return 0
-    inference = load_inference()
     rng = random.Random(5)
     images = []
     for colour, shape in CLASSES[:16]:

@@ -68,11 +68,11 @@ def random_vit_archive() -> Path:
     import package_model
     import torch
 
-    from model_code.tiny_shapes import load_inference
+    from model_code.code import inference
 
     BENCH_DIR.mkdir(parents=True, exist_ok=True)
     weights = BENCH_DIR / "vit-b-32-random.pt"
-    clip = load_inference().load_model(MODEL, "", device="cpu")
+    clip = inference.load_model(MODEL, "", device="cpu")
     torch.save(clip.model.state_dict(), weights)
     clip.pool.shutdown()
     house = _wheels.wheelhouse((package_model.CODE_DIR / "requirements.txt").read_text(), say=package_model.say)

@@ -105,9 +105,8 @@ def main() -> None:
     import torch
     from PIL import Image
 
-    from model_code.tiny_shapes import load_inference
+    from model_code.code import inference
 
-    inference = load_inference()
     if args.device == "cuda" and not torch.cuda.is_available():
         sys.exit("--device cuda: no CUDA device visible")
     clip = inference.load_model(args.model, "", device=args.device, precision=args.precision)

@@ -25,7 +25,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "layers" / "common"), str(ROOT / "bench")]
 
 from peer_infinity import caption, make_jpeg  # noqa: E402
 
-from model_code.tiny_shapes import load_inference  # noqa: E402
+from model_code.code import inference  # noqa: E402
 from tests.model_code.golden_texts import GOLDEN, random_texts  # noqa: E402
 
 
@@ -44,7 +44,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default="ViT-B-32-quickgelu", help="open_clip model, random weights")
     parser.add_argument("--precision", default="bf16", help="the reduced precision to check against fp32")
     args = parser.parse_args(argv)
-    inference = load_inference()
     texts = [t for t in GOLDEN + random_texts(200) if t.strip()]
     images = [make_jpeg(seed) for seed in range(32)]
     models = {p: inference.load_model(args.model, "", device="cpu", precision=p) for p in ("fp32", args.precision)}

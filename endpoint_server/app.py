@@ -27,7 +27,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from endpoint_server.batching import DynamicBatcher, Overloaded, ShuttingDown
-from endpoint_server.model import Invocation, ModelRunner, batch_key, load_inference
+from endpoint_server.model import Invocation, ModelRunner, load_inference
 
 _logger = logging.getLogger(__name__)
 
@@ -96,7 +96,7 @@ class EndpointServer:
                 max_batch_size=self.config.max_batch_size,
                 max_wait_ms=self.config.max_wait_ms,
                 max_queue=self.config.max_queue,
-                key=batch_key,
+                key=runner.batch_key,
                 size=lambda invocation: invocation.size,
                 expected=lambda: self._decoding,
                 name="invocations",

@@ -9,58 +9,41 @@ so each request keeps its own ``encoding`` and ``Accept``.
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
+import importlib
 import logging
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from model_code import load_module
+from model_code import archive_code
+
+if TYPE_CHECKING:  # the types of whichever copy of the model code serves; imported for real at load
+    from model_code.code.inference import ClipModel, Prediction, Request
 
 _logger = logging.getLogger(__name__)
 
 
-def bundled_code_dir() -> Path:
-    """model_code/code from the repository, for a model directory that ships weights but no code/."""
-    spec = importlib.util.find_spec("model_code")
-    if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError("the model directory has no code/inference.py and model_code is not installed")
-    return Path(next(iter(spec.submodule_search_locations))) / "code"
-
-
 def load_inference(model_dir: str | Path) -> ModuleType:
-    """``<model_dir>/code/inference.py`` (else the bundled one) as a module of its own, siblings alongside."""
+    """``<model_dir>/code/inference.py`` with its siblings (model_code.archive_code), else the bundled model code."""
     code = Path(model_dir) / "code"
     if not (code / "inference.py").is_file():
-        code = bundled_code_dir()
-        _logger.info("no code/inference.py in %s: using %s", model_dir, code)
-    return load_module(code / "inference.py", f"endpoint_inference_{abs(hash(str(code.resolve())))}")
+        _logger.info("no code/inference.py in %s: using the bundled model_code.code", model_dir)
+        return importlib.import_module("model_code.code.inference")
+    return archive_code(code)
 
 
 @dataclasses.dataclass(eq=False)
 class Invocation:
     """One decoded, validated request waiting for its batch."""
 
-    data: Any  # inference.Request
+    data: Request  # or inference.Records (a Batch Transform request)
     size: int
-
-
-def batch_key(invocation: Invocation) -> tuple[Any, ...]:
-    """Only requests of the same kind and normalisation share a predict_fn call.
-
-    Batch Transform records (inference.py's ``Records``: a raw image body or JSON lines) carry an id and an
-    error slot per record, which one merged request could not keep apart: each is a batch of its own.
-    """
-    data = invocation.data
-    if type(data).__name__ == "Records":
-        return "records", id(invocation)
-    return data.kind, bool(data.normalize)
 
 
 class ModelRunner:
     """inference.py's functions over one loaded model; :meth:`predict` is the batcher's ``list -> list`` call."""
 
-    def __init__(self, inference: ModuleType, model: Any) -> None:
+    def __init__(self, inference: ModuleType, model: ClipModel) -> None:
         self.inference = inference
         self.model = model
         self._check_image = getattr(inference, "check_image", None)
@@ -73,10 +56,21 @@ class ModelRunner:
     def check_image(self, index: int, data: bytes) -> Any:
         return self._check_image(index, data, self.model) if self._check_image else data
 
+    def batch_key(self, invocation: Invocation) -> tuple[Any, ...]:
+        """Only requests of the same kind and normalisation share a predict_fn call.
+
+        Batch Transform records (inference.py's ``Records``: a raw image body or JSON lines) carry an id and an
+        error slot per record, which one merged request could not keep apart: each is a batch of its own.
+        """
+        data = invocation.data
+        if isinstance(data, self.inference.Records):
+            return "records", id(invocation)
+        return data.kind, bool(data.normalize)
+
     def decode(self, body: bytes, content_type: str) -> Any:
         return self.inference.input_fn(body, content_type)
 
-    def predict(self, batch: list[Invocation]) -> list[Any]:
+    def predict(self, batch: list[Invocation]) -> list[Prediction]:
         """One predict_fn call for the whole batch; one Prediction per invocation, in order, with its encoding."""
         first = batch[0].data
         items = [item for invocation in batch for item in invocation.data.items]

@@ -14,7 +14,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from local_server import onnx_cache
-from model_code.tiny_shapes import CHECKPOINT_PATH, CONFIG_PATH, load_inference
+from model_code.code import inference
+from model_code.tiny_shapes import CHECKPOINT_PATH, CONFIG_PATH
 from omnisearch_embed.embeddings import SERVICE_LOCAL, Embeddings
 from omnisearch_embed.errors import (
     EmbedError,
@@ -45,7 +46,7 @@ class LocalClipBackend:
     service = SERVICE_LOCAL
 
     def __init__(self, model_name: str = TINY_SHAPES_MODEL_ID, pretrained: str = "", device: str | None = None) -> None:
-        self._inference = load_inference()
+        self._inference = inference
         config = None
         weights = pretrained
         if model_name == TINY_SHAPES_MODEL_ID:

@@ -17,7 +17,8 @@ from typing import Any
 
 import _wheels
 
-from model_code.tiny_shapes import CHECKPOINT_PATH, CODE_DIR, CONFIG_PATH, load_inference
+from model_code.code import inference
+from model_code.tiny_shapes import CHECKPOINT_PATH, CODE_DIR, CONFIG_PATH
 from omnisearch_embed.settings import TINY_SHAPES_MODEL_ID, model_id_for
 
 MANIFEST = "clip_model.json"  # the name inference.MANIFEST reads
@@ -29,6 +30,7 @@ CODE_FILES = (
     "clip_records.py",
     "clip_onnx.py",
     "clip_activation.py",
+    "__init__.py",
     "requirements.txt",
 )  # the whole of code/
 ARCHIVE_MTIME = 1577836800  # 2020-01-01: every member gets it, so equal inputs give an equal archive
@@ -50,7 +52,7 @@ def _resolve_weights(model: str, pretrained: str, quick_gelu: bool | None) -> tu
     if not pretrained:
         raise ValueError(f"{model} needs --pretrained (a tag or a checkpoint file); random weights are not served")
     if Path(pretrained).is_file():
-        return Path(pretrained), load_inference().quick_gelu_for(model, pretrained, quick_gelu)
+        return Path(pretrained), inference.quick_gelu_for(model, pretrained, quick_gelu)
     cfg = open_clip.get_pretrained_cfg(model, pretrained)
     if quick_gelu is not None and quick_gelu != bool(cfg.get("quick_gelu")):
         raise ValueError(
@@ -96,7 +98,6 @@ def _add_file(tar: tarfile.TarFile, name: str, path: Path) -> None:
 
 def export_onnx(model: str, weights: Path, quick_gelu: bool, directory: Path) -> list[Path]:
     """Both towers as ONNX (clip_onnx.export) from the weights as inference.py loads them: the files to add."""
-    inference = load_inference()
     config = CONFIG_PATH if model == TINY_SHAPES_MODEL_ID else None
     say("  exporting both towers to ONNX (opset 17)")
     clip = inference.load_model(

@@ -13,7 +13,7 @@ from typing import Any
 
 from _model_archive import CODE_FILES, MANIFEST, say
 
-from model_code.tiny_shapes import load_inference
+from model_code import archive_code
 
 SAMPLE_TEXT = "a photo of a red circle"
 
@@ -52,7 +52,7 @@ def verify_archive(path: Path) -> dict[str, Any]:
             raise RuntimeError(f"{path} lacks {', '.join(missing)}")
         manifest = json.loads((root / MANIFEST).read_text())
         say(f"verifying {path}: model_fn on the extracted archive")
-        inference = load_inference(root / "code" / "inference.py")
+        inference = archive_code(root / "code")
         clip = inference.model_fn(tmp)
 
         def serve(body: bytes, content_type: str) -> dict[str, Any]:

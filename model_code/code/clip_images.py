@@ -14,7 +14,6 @@ decodes the list itself: how the tensor path is tested without a GPU).
 
 from __future__ import annotations
 
-import importlib
 import logging
 import os
 import warnings
@@ -25,7 +24,11 @@ from typing import Any
 import numpy as np
 import torch
 
-_inputs = importlib.import_module(__name__.replace("clip_images", "clip_inputs"))
+if __package__:  # see inference.py: a package in the repository, top-level modules under the toolkit
+    from . import clip_inputs as _inputs
+else:
+    import clip_inputs as _inputs
+
 _logger = logging.getLogger("omnisearch_embed.model")
 
 _JPEG_MAGIC = b"\xff\xd8\xff"

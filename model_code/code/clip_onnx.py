@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import importlib
 import io
 import json
 import os
@@ -27,7 +26,10 @@ import torch
 import torch.nn.functional as F
 from open_clip.transformer import ResidualAttentionBlock
 
-_text = importlib.import_module(__name__.replace("clip_onnx", "clip_text"))
+if __package__:  # see inference.py: a package in the repository, top-level modules under the toolkit
+    from . import clip_text as _text
+else:
+    import clip_text as _text
 
 META = "clip_onnx.json"
 TEXT_FILE, IMAGE_FILE = "text.onnx", "image.onnx"

@@ -18,11 +18,16 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Callable
 from dataclasses import dataclass, field
+from types import ModuleType
 from typing import Any
 
 import numpy as np
+
+if __package__:  # see inference.py: a package in the repository, top-level modules under the toolkit
+    from .clip_inputs import InputError, Request
+else:
+    from clip_inputs import InputError, Request
 
 JSONLINES_TYPES = frozenset({"application/jsonlines", "application/x-jsonlines", "application/jsonl"})
 JSONLINES_TYPE = "application/jsonlines"
@@ -106,8 +111,18 @@ def image_record(raw: bytes) -> Records:
     return records
 
 
-def predict(records: Records, clip: Any, predict_fn: Callable[..., Any], request: type, input_error: type) -> Any:
+def _inference() -> ModuleType:
+    """inference.py, which imports this module: looked up at call time, when both are loaded."""
+    if __package__:
+        from . import inference
+    else:
+        import inference
+    return inference
+
+
+def predict(records: Records, clip: Any) -> RecordsPrediction:
     """Embed the good records through ``predict_fn``; a bad image becomes its record's error, not the request's."""
+    predict_fn = _inference().predict_fn
     count = len(records.ids)
     vectors = np.zeros((count, int(clip.dimension)), dtype=np.float32)
     errors = list(records.errors)
@@ -115,13 +130,13 @@ def predict(records: Records, clip: Any, predict_fn: Callable[..., Any], request
     if records.kind == "images":
         for i in good:
             try:
-                vectors[i] = predict_fn(request("images", [records.items[i]]), clip).vectors[0]
-            except input_error as e:
+                vectors[i] = predict_fn(Request("images", [records.items[i]]), clip).vectors[0]
+            except InputError as e:
                 errors[i] = (getattr(e, "code", "invalid_image"), str(e))
         return RecordsPrediction(clip.model_id, vectors, records.ids, errors)
     truncated, tokens = [False] * count, [0] * count
     if good:
-        out = predict_fn(request("texts", [records.items[i] for i in good]), clip)
+        out = predict_fn(Request("texts", [records.items[i] for i in good]), clip)
         vectors[good] = out.vectors
         for n, i in enumerate(good):
             truncated[i], tokens[i] = out.truncated[n], out.tokens[n]
@@ -146,9 +161,9 @@ def render(prediction: RecordsPrediction) -> bytes:
     return "".join(lines).encode("utf-8")
 
 
-def as_prediction(prediction: RecordsPrediction, prediction_type: type, input_error: type) -> Any:
+def as_prediction(prediction: RecordsPrediction) -> Any:
     """The real-time answer: every record's vector as one Prediction, or the first bad record's InputError."""
     for error in prediction.errors:
         if error is not None:
-            raise input_error(error[1], error[0])
-    return prediction_type(prediction.model_id, prediction.vectors, prediction.truncated, prediction.tokens)
+            raise InputError(error[1], error[0])
+    return _inference().Prediction(prediction.model_id, prediction.vectors, prediction.truncated, prediction.tokens)

@@ -1,7 +1,10 @@
 """SageMaker PyTorch inference handlers serving an open_clip model (model.tar.gz's code/, no repository imports).
 
 Ships with its siblings clip_inputs.py (request parsing, image decoding), clip_images.py (image batches, GPU
-JPEG decoding) and clip_text.py (tokens, trimmed text tower).
+JPEG decoding), clip_text.py (tokens, trimmed text tower), clip_records.py (Batch Transform records),
+clip_onnx.py (the ONNX Runtime engine on the CPU) and clip_activation.py (QuickGELU for a weights file). In the
+repository they are the package ``model_code.code``; in the archive the toolkit puts code/ on sys.path and
+imports them as top-level modules: each module imports its siblings either way.
 The toolkit calls ``model_fn`` once, then ``input_fn -> predict_fn -> output_fn`` per request. The local
 server runs these same functions in process, so both paths give the same vectors for the same input.
 Wire protocol (the caller's side is omnisearch_embed/backends/wire.py): ``{"texts": [...]}`` or
@@ -15,17 +18,14 @@ at most the context length (77 for CLIP); ``truncated`` says the text had more a
 from __future__ import annotations
 
 import base64
-import importlib.util
 import io
 import json
 import logging
 import os
-import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -35,32 +35,24 @@ import torch.nn.functional as F
 from open_clip.transform import PreprocessCfg, image_transform_v2
 from PIL import Image
 
+if __package__:  # model_code.code in the repository, or an archive's code/ loaded as a package
+    from . import clip_activation as _activation  # QuickGELU or GELU for a weights file
+    from . import clip_images as _images
+    from . import clip_inputs as _inputs
+    from . import clip_onnx as _onnx  # the CPU engine
+    from . import clip_records as _records  # Batch Transform's JSON lines
+    from . import clip_text as _text
+else:  # code/ on sys.path, as the SageMaker toolkit runs inference.py: the siblings are top-level modules
+    import clip_activation as _activation
+    import clip_images as _images
+    import clip_inputs as _inputs
+    import clip_onnx as _onnx
+    import clip_records as _records
+    import clip_text as _text
 
-def _sibling(name: str) -> ModuleType:
-    """A module shipped next to this file in code/, loaded under a name private to this copy of inference.py.
-
-    The toolkit puts code/ on sys.path, but the repository loads inference.py by path, sometimes twice (its
-    own and one extracted from an archive): private names keep each copy with its own siblings.
-    """
-    qualified = f"{__name__}__{name}"
-    if qualified not in sys.modules:
-        spec = importlib.util.spec_from_file_location(qualified, Path(__file__).with_name(f"{name}.py"))
-        if spec is None or spec.loader is None:
-            raise ImportError(f"{name}.py is missing next to {__file__}")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[qualified] = module  # dataclasses look their module up while it executes
-        spec.loader.exec_module(module)
-    return sys.modules[qualified]
-
-
-_inputs = _sibling("clip_inputs")
-_text = _sibling("clip_text")
-_images = _sibling("clip_images")
-_records = _sibling("clip_records")  # Batch Transform's JSON lines
-_onnx = _sibling("clip_onnx")  # the CPU engine
-_activation = _sibling("clip_activation")  # QuickGELU or GELU for a weights file
 # The names callers and tests use, whichever sibling defines them.
 InputError, Request, decode_image = _inputs.InputError, _inputs.Request, _inputs.decode_image
+Records = _records.Records
 tokenize, encode_text, trimmable = _text.tokenize, _text.encode_text, _text.trimmable
 check_image = _images.check  # a serving container validates (and on the CPU decodes) images before batching
 
@@ -306,7 +298,7 @@ def _finish(features: torch.Tensor, normalize: bool) -> np.ndarray:
 def predict_fn(data: Request, clip: ClipModel) -> Prediction:
     """Embed in bounded batches; texts are sorted by length so each batch trims as far as it can."""
     if isinstance(data, _records.Records):
-        return _records.predict(data, clip, predict_fn, Request, InputError)
+        return _records.predict(data, clip)
     out = np.empty((len(data.items), clip.dimension), dtype=np.float32)
     towers = clip.onnx
     with torch.inference_mode():
@@ -338,7 +330,7 @@ def output_fn(prediction: Prediction, accept: str | None) -> tuple[bytes, str]:
     if isinstance(prediction, _records.RecordsPrediction):
         if _records.wants_lines(accept):
             return _records.render(prediction), _records.JSONLINES_TYPE
-        prediction = _records.as_prediction(prediction, Prediction, InputError)
+        prediction = _records.as_prediction(prediction)
     media = {_inputs.media_type(a) for a in (accept or JSON_TYPE).split(",")}
     if NPY_TYPE in media:
         buf = io.BytesIO()

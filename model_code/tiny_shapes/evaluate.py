@@ -16,7 +16,8 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from PIL import Image
 
-from model_code.tiny_shapes import CHECKPOINT_PATH, CONFIG_PATH, load_inference
+from model_code.code import inference
+from model_code.tiny_shapes import CHECKPOINT_PATH, CONFIG_PATH
 from model_code.tiny_shapes.shapes import CLASSES, ZERO_SHOT_TEMPLATES, balanced_set, random_caption, zero_shot_prompts
 
 EmbedTexts = Callable[[Sequence[str]], np.ndarray]
@@ -55,7 +56,6 @@ def png_bytes(image: Image.Image) -> bytes:
 
 def inference_embedders(clip: object) -> tuple[EmbedTexts, EmbedImages]:
     """Embedding callables that go through input_fn -> predict_fn -> output_fn with JSON bodies."""
-    inference = load_inference()
 
     def call(body: dict[str, object]) -> np.ndarray:
         data = inference.input_fn(json.dumps(body).encode(), "application/json")
@@ -77,7 +77,6 @@ def main() -> None:
     parser.add_argument("--per-class", type=int, default=20)
     parser.add_argument("--checkpoint", default=str(CHECKPOINT_PATH))
     args = parser.parse_args()
-    inference = load_inference()
     clip = inference.load_model("tiny-shapes", args.checkpoint, config_path=CONFIG_PATH)
     result = evaluate(*inference_embedders(clip), seed=args.seed, per_class=args.per_class)
     print(

@@ -21,7 +21,8 @@ import open_clip
 import torch
 import torch.nn.functional as F
 
-from model_code.tiny_shapes import CHECKPOINT_PATH, CONFIG_PATH, load_inference
+from model_code.code import inference
+from model_code.tiny_shapes import CHECKPOINT_PATH, CONFIG_PATH
 from model_code.tiny_shapes.evaluate import evaluate
 from model_code.tiny_shapes.shapes import CLASSES, random_caption, sample
 
@@ -65,7 +66,6 @@ def main() -> None:
     torch.manual_seed(TRAIN_SEED)
     np.random.seed(TRAIN_SEED)
     rng = random.Random(TRAIN_SEED)
-    inference = load_inference()
     open_clip.add_model_config(CONFIG_PATH)
     model, _, preprocess = open_clip.create_model_and_transforms("tiny-shapes", pretrained=None)
     tokenizer = open_clip.get_tokenizer("tiny-shapes")

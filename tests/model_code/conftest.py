@@ -9,12 +9,13 @@ from typing import Any
 
 import pytest
 
-from model_code.tiny_shapes import CHECKPOINT_PATH, CONFIG_PATH, load_inference
+from model_code.code import inference as inference_module
+from model_code.tiny_shapes import CHECKPOINT_PATH, CONFIG_PATH
 
 
 @pytest.fixture(scope="session")
 def inference() -> ModuleType:
-    return load_inference()
+    return inference_module
 
 
 @pytest.fixture(scope="session")

@@ -30,6 +30,7 @@ def test_archive_holds_code_config_weights_and_manifest(archive):
         config = json.load(tar.extractfile("tiny-shapes.json"))
         code = tar.extractfile("code/inference.py").read()
     assert names == {
+        "code/__init__.py",
         "code/inference.py",
         "code/clip_inputs.py",
         "code/clip_images.py",
