@@ -6,9 +6,10 @@ download), in one run: ``toolkit``, the stock AWS PyTorch inference container (t
 serving container (``python -m endpoint_server serve``, dynamic batching across invocations), each with
 template.yaml's container environment. Each request is one ``{"texts": [t]}`` or ``{"images": [jpeg]}``
 (224 px) invocation with ``"encoding": "base64"`` on a kept-alive connection, as SageMakerBackend sends
-them through the runtime. Prints each target's table, then ours / the toolkit's against the CPU goals
-(texts c=16 >= 3x, images c=16 >= 2x, p50 at c=1 <= 1.1x), and the toolkit archive's size and its time from
-start to the first answer, offline.
+them through the runtime. Ours serves with ONNX Runtime (``--engine``), the stock toolkit with torch eager
+(``--toolkit-engine``), both from the same archive. Prints each target's table, then ours / the toolkit's
+against the CPU goals (texts c=16 >= 3x, images c=16 >= 2x, p50 at c=1 <= 1.1x), and the toolkit archive's
+size and its time from start to the first answer, offline.
 
 A *target* is a function ``(workdir, extra_env) -> context manager yielding the container's base URL``
 (``/ping``, ``/invocations``); register more in TARGETS. ``--omp-threads N`` adds OMP_NUM_THREADS=N to
@@ -54,6 +55,7 @@ REQUESTS = {1: 60, 16: 240, 64: 512}
 QUICK_REQUESTS = {1: 12, 16: 48, 64: 128}
 GOALS = {("texts", 16): 3.0, ("images", 16): 2.0}  # ours / toolkit req/s; and p50 at c=1 <= P50_GOAL x
 P50_GOAL = 1.1
+ENGINES = ("onnxruntime", "torch", "auto")  # CLIP_ENGINE; the archive carries both towers as ONNX
 WARMUP = 3
 Target = Callable[[Path, dict[str, str]], AbstractContextManager[str]]
 facts: dict[str, float | str] = {}  # archive size, start-to-first-answer: filled by the targets
@@ -61,7 +63,7 @@ facts: dict[str, float | str] = {}  # archive size, start-to-first-answer: fille
 
 def random_vit_archive() -> Path:
     """ViT-B-32 with load_model's seeded random weights, packaged with its offline wheels (built once)."""
-    archive = BENCH_DIR / "vit-b-32-random.tar.gz"
+    archive = BENCH_DIR / "vit-b-32-random-onnx.tar.gz"  # with the ONNX towers (older builds had none)
     if archive.is_file():
         return archive
     import _wheels
@@ -240,6 +242,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help=f"few requests: {QUICK_REQUESTS}")
     parser.add_argument("--requests", type=parse_requests, help="concurrency=count,... (default 1=60,16=240,64=512)")
     parser.add_argument("--omp-threads", type=int, help="OMP_NUM_THREADS for the servers (default: their own)")
+    parser.add_argument(
+        "--engine", default="onnxruntime", choices=ENGINES, help="CLIP_ENGINE of endpoint-server (ours)"
+    )
+    parser.add_argument(
+        "--toolkit-engine", default="torch", choices=ENGINES, help="CLIP_ENGINE of the toolkit (stock: torch)"
+    )
     parser.add_argument("--output", type=Path, default=ROOT / "bench" / "results" / "endpoint_load.json")
     args = parser.parse_args(argv)
     targets, kinds = args.targets.split(","), args.kinds.split(",")
@@ -250,8 +258,10 @@ def main(argv: list[str] | None = None) -> int:
     facts["omp_threads"] = args.omp_threads or "default"
     BENCH_DIR.mkdir(parents=True, exist_ok=True)
     runs: dict[str, list[Result]] = {}
+    engines = {"toolkit": args.toolkit_engine, "endpoint-server": args.engine}
     for name in targets:
-        with TARGETS[name](BENCH_DIR / "run", extra_env) as url:
+        facts[f"{name}_engine"] = engines.get(name, "auto")
+        with TARGETS[name](BENCH_DIR / "run", {**extra_env, "CLIP_ENGINE": engines.get(name, "auto")}) as url:
             runs[name] = [load(url, c, n, kind) for kind in kinds for c, n in sorted(plan.items())]
     for name, results in runs.items():
         report(name, results)

@@ -16,6 +16,7 @@ import contextlib
 import hashlib
 import io
 import json
+import logging
 import os
 import warnings
 from pathlib import Path
@@ -34,6 +35,8 @@ else:
 META = "clip_onnx.json"
 TEXT_FILE, IMAGE_FILE = "text.onnx", "image.onnx"
 OPSET = 17
+ENGINES = ("auto", "torch", "onnxruntime")
+_logger = logging.getLogger("omnisearch_embed.model")
 
 
 class OnnxModelError(RuntimeError):
@@ -157,6 +160,21 @@ def export(clip: Any, directory: str | Path) -> dict[str, Any]:
     }
     (directory / META).write_text(json.dumps(meta, indent=2))
     return meta
+
+
+def engine_for(device: str | None, has_onnx: bool, *, where: str = "") -> str:
+    """``CLIP_ENGINE`` (auto | torch | onnxruntime) resolved: auto is ONNX Runtime on the CPU when the files exist."""
+    wanted = os.environ.get("CLIP_ENGINE", "auto").strip().lower() or "auto"
+    if wanted not in ENGINES:
+        raise ValueError(f"CLIP_ENGINE={wanted!r} is not one of {', '.join(ENGINES)}")
+    on_cpu = (device or ("cuda" if torch.cuda.is_available() else "cpu")) == "cpu"
+    if wanted == "onnxruntime" and not has_onnx:
+        raise ValueError(f"CLIP_ENGINE=onnxruntime, but {where or 'the model'} has no {META}")
+    if wanted == "auto":
+        wanted = "onnxruntime" if on_cpu and has_onnx else "torch"
+        if on_cpu and not has_onnx and where:
+            _logger.warning("no ONNX files (%s) in %s: serving with torch", META, where)
+    return wanted
 
 
 def present(directory: str | Path) -> bool:

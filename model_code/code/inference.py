@@ -62,8 +62,8 @@ TINY_SHAPES = "tiny-shapes"
 MANIFEST = "clip_model.json"  # written by scripts/package_model.py; optional
 WEIGHT_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin")
 JSON_TYPE, NPY_TYPE = "application/json", "application/x-npy"
-ENGINES = ("auto", "torch", "onnxruntime")
 quick_gelu_for = _activation.quick_gelu_for
+engine_for = _onnx.engine_for
 export_onnx = _onnx.export  # both towers and their metadata into a folder: the archive's, or a local cache
 ONNX_FILES = (_onnx.TEXT_FILE, _onnx.IMAGE_FILE, _onnx.META)
 TEXT_BATCH = int(os.environ.get("CLIP_TEXT_BATCH_SIZE", "256"))
@@ -211,21 +211,6 @@ def load_onnx(
     _ready(clip, model_name, meta["preprocess"]["size"])
     logger.info("loaded %s with ONNX Runtime on the CPU (%s), dimension %d", model_id, directory, clip.dimension)
     return clip
-
-
-def engine_for(device: str | None, has_onnx: bool, *, where: str = "") -> str:
-    """``CLIP_ENGINE`` (auto | torch | onnxruntime) resolved: auto is ONNX Runtime on the CPU when the files exist."""
-    wanted = os.environ.get("CLIP_ENGINE", "auto").strip().lower() or "auto"
-    if wanted not in ENGINES:
-        raise ValueError(f"CLIP_ENGINE={wanted!r} is not one of {', '.join(ENGINES)}")
-    on_cpu = (device or ("cuda" if torch.cuda.is_available() else "cpu")) == "cpu"
-    if wanted == "onnxruntime" and not has_onnx:
-        raise ValueError(f"CLIP_ENGINE=onnxruntime, but {where or 'the model'} has no {_onnx.META}")
-    if wanted == "auto":
-        wanted = "onnxruntime" if on_cpu and has_onnx else "torch"
-        if on_cpu and not has_onnx and where:
-            logger.warning("no ONNX files (%s) in %s: serving with torch", _onnx.META, where)
-    return wanted
 
 
 def _find_weights(model_dir: Path) -> Path | None:
