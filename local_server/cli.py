@@ -34,6 +34,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks a free one)")
     parser.add_argument("--model", help="open_clip model name (default CLIP_MODEL, else tiny-shapes)")
     parser.add_argument("--pretrained", help="pretrained tag or checkpoint path (default CLIP_PRETRAINED)")
+    parser.add_argument(
+        "--engine",
+        choices=["auto", "torch", "onnxruntime"],
+        help="CLIP_ENGINE: auto (default) is ONNX Runtime on the CPU (towers exported once to build/onnx-cache), "
+        "torch on CUDA",
+    )
     parser.add_argument("--api-key", help="require this key (x-api-key or Authorization: Bearer); default API_KEY")
     parser.add_argument("--workers", type=int, default=32, help="handler threads (default 32)")
     parser.add_argument("--max-batch-size", type=int, default=32, help="most items in one merged model call")
@@ -145,6 +151,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     # take the cores the model thread, the client and the rest of the machine need; on a shared 2-core machine
     # that cost a single-text request 831 ms against 79 ms with passive waiting.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    if args.engine:
+        os.environ["CLIP_ENGINE"] = args.engine  # read by the model code when the model loads
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         settings = settings_from(args)
