@@ -60,6 +60,9 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
     os.environ["CLIP_ONNX_THREADS"] = str(args.threads)
+    # As the local server runs them (before torch loads): idle threads wait rather than spin, which on a
+    # small shared machine costs torch eager several times its time at batch 1. ONNX Runtime follows it.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
     import numpy as np
     import torch
@@ -88,7 +91,11 @@ def main() -> None:
         import openvino
 
         versions += f", openvino {openvino.__version__}"
-    print(f"{clip.model_id}, {args.threads} threads, {os.cpu_count()} CPUs; {versions}", flush=True)
+    print(
+        f"{clip.model_id}, {args.threads} threads, {os.cpu_count()} CPUs, OMP_WAIT_POLICY "
+        f"{os.environ['OMP_WAIT_POLICY']}, load average {os.getloadavg()[0]:.1f}; {versions}",
+        flush=True,
+    )
 
     jpegs = make_jpegs(16)
     pixels = torch.stack([clip.preprocess(Image.open(io.BytesIO(j)).convert("RGB")) for j in jpegs])

@@ -199,6 +199,8 @@ class OnnxTowers:
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads()
         options.inter_op_num_threads = 1
+        if os.environ.get("OMP_WAIT_POLICY", "").upper() == "PASSIVE":  # as torch's threads are told to wait
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.sessions = {}
         for name in (TEXT_FILE, IMAGE_FILE):
             path = self.directory / name

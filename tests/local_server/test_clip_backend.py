@@ -105,3 +105,39 @@ def test_invalid_input_maps_to_400(tiny, monkeypatch):
     monkeypatch.setattr(inference, "predict_fn", lambda *_: (_ for _ in ()).throw(inference.InputError("nope")))
     with pytest.raises(InvalidInputError, match="nope"):
         tiny.embed_texts(["a"])
+
+
+def test_on_the_cpu_onnx_runtime_serves_an_export_made_once_and_reused(tmp_path, monkeypatch, tiny):
+    from model_code.code import inference
+
+    monkeypatch.setenv("CLIP_ONNX_CACHE", str(tmp_path))
+    monkeypatch.delenv("CLIP_ENGINE", raising=False)
+    first = LocalClipBackend("tiny-shapes")
+    assert [p.name for p in tmp_path.iterdir()] == [next(tmp_path.iterdir()).name]  # one export, no staging left
+    texts = ["a red circle", "a photo of a small blue star"]
+
+    def no_torch_model(*args, **kwargs):
+        raise AssertionError("the cached export should serve without building the torch model")
+
+    monkeypatch.setattr(inference, "load_model", no_torch_model)
+    again = LocalClipBackend("tiny-shapes")
+    assert again.health()["engine"] == "onnxruntime"
+    np.testing.assert_array_equal(
+        np.float32(again.embed_texts(texts).vectors), np.float32(first.embed_texts(texts).vectors)
+    )
+    np.testing.assert_allclose(
+        np.float32(first.embed_texts(texts).vectors), np.float32(tiny.embed_texts(texts).vectors)
+    )
+
+
+def test_clip_engine_torch_serves_open_clips_forward_pass_at_the_same_vectors(monkeypatch, tiny):
+    monkeypatch.setenv("CLIP_ENGINE", "torch")
+    eager = LocalClipBackend("tiny-shapes")
+    assert eager.health()["engine"] == "torch"
+    texts, images = ["a red circle", "circle " * 90], [image_bytes("PNG"), image_bytes("JPEG", (120, 80))]
+    for ours, reference in (
+        (tiny.embed_texts(texts), eager.embed_texts(texts)),
+        (tiny.embed_images(images), eager.embed_images(images)),
+    ):
+        cosines = (np.float32(ours.vectors) * np.float32(reference.vectors)).sum(axis=1)
+        assert cosines.min() >= 0.9999
