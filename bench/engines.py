@@ -73,7 +73,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     clip = inference.load_model(args.model, "", device="cpu", precision="fp32")
     export_dir = Path(tempfile.mkdtemp(prefix="bench-engines-"))
-    inference.export_onnx(clip, export_dir)
+    clip_onnx.export(clip, export_dir)
     ort_towers = clip_onnx.OnnxTowers(export_dir)
     engines: dict[str, dict[str, Callable]] = {
         "torch": {

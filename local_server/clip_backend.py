@@ -3,7 +3,7 @@
 It runs the container's own functions (``load_model`` or ``load_onnx`` / ``predict_fn``, and for
 :meth:`invoke` the whole ``input_fn -> predict_fn -> output_fn`` path), so the local server and a SageMaker
 endpoint give the same vectors for the same input and model. The engine is the container's rule
-(``CLIP_ENGINE``, inference.engine_for): on the CPU, ONNX Runtime over towers exported once into a cache
+(``CLIP_ENGINE``, clip_onnx.engine_for): on the CPU, ONNX Runtime over towers exported once into a cache
 (onnx_cache.py), else torch.
 """
 
@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from local_server import onnx_cache
-from model_code.code import inference
+from model_code.code import clip_activation, clip_onnx, inference
 from model_code.tiny_shapes import CHECKPOINT_PATH, CONFIG_PATH
 from omnisearch_embed.embeddings import SERVICE_LOCAL, Embeddings
 from omnisearch_embed.errors import (
@@ -66,17 +66,17 @@ class LocalClipBackend:
         inference = self._inference
         if config is not None:
             inference.open_clip.add_model_config(config)
-        quick_gelu = inference.quick_gelu_for(model_name, weights)  # a file it cannot tell is refused here
+        quick_gelu = clip_activation.quick_gelu_for(model_name, weights)  # a file it cannot tell is refused here
 
         def load_torch(**kwargs: Any) -> Any:
             return inference.load_model(
                 model_name, weights, config_path=config, model_id=self.model_id, quick_gelu=quick_gelu, **kwargs
             )
 
-        if inference.engine_for(device, has_onnx=True) == "torch":
+        if clip_onnx.engine_for(device, has_onnx=True) == "torch":
             return load_torch(device=device)
         key = onnx_cache.cache_key(model_name, weights, config, quick_gelu)
-        directory = onnx_cache.exported(inference, key, lambda: load_torch(device="cpu", precision="fp32"))
+        directory = onnx_cache.exported(key, lambda: load_torch(device="cpu", precision="fp32"))
         return inference.load_onnx(directory, model_name, config_path=config, model_id=self.model_id)
 
     def _on_model_thread(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:

@@ -17,9 +17,9 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
+from model_code.code import clip_onnx
 from model_code.tiny_shapes import CODE_DIR
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,10 +47,10 @@ def cache_key(model_name: str, weights: str, config: Path | None, quick_gelu: bo
     return digest.hexdigest()[:20]
 
 
-def exported(inference: ModuleType, key: str, load_torch: Callable[[], Any]) -> Path:
+def exported(key: str, load_torch: Callable[[], Any]) -> Path:
     """The folder holding the towers for ``key``; on a miss ``load_torch()`` builds the model to export."""
     directory = cache_root() / key
-    if (directory / inference.ONNX_FILES[-1]).is_file():
+    if clip_onnx.present(directory):
         return directory
     started = time.monotonic()
     directory.parent.mkdir(parents=True, exist_ok=True)
@@ -58,13 +58,13 @@ def exported(inference: ModuleType, key: str, load_torch: Callable[[], Any]) -> 
     try:
         clip = load_torch()
         try:
-            inference.export_onnx(clip, staging)
+            clip_onnx.export(clip, staging)
         finally:
             clip.pool.shutdown(wait=False)
         try:
             staging.rename(directory)
         except OSError:  # another process finished the same export first: use its folder
-            if not (directory / inference.ONNX_FILES[-1]).is_file():
+            if not clip_onnx.present(directory):
                 raise
     finally:
         if staging.exists():

@@ -17,7 +17,7 @@ from typing import Any
 
 import _wheels
 
-from model_code.code import inference
+from model_code.code import clip_activation, clip_onnx, inference
 from model_code.tiny_shapes import CHECKPOINT_PATH, CODE_DIR, CONFIG_PATH
 from omnisearch_embed.settings import TINY_SHAPES_MODEL_ID, model_id_for
 
@@ -30,6 +30,7 @@ CODE_FILES = (
     "clip_records.py",
     "clip_onnx.py",
     "clip_activation.py",
+    "clip_archive.py",
     "__init__.py",
     "requirements.txt",
 )  # the whole of code/
@@ -52,7 +53,7 @@ def _resolve_weights(model: str, pretrained: str, quick_gelu: bool | None) -> tu
     if not pretrained:
         raise ValueError(f"{model} needs --pretrained (a tag or a checkpoint file); random weights are not served")
     if Path(pretrained).is_file():
-        return Path(pretrained), inference.quick_gelu_for(model, pretrained, quick_gelu)
+        return Path(pretrained), clip_activation.quick_gelu_for(model, pretrained, quick_gelu)
     cfg = open_clip.get_pretrained_cfg(model, pretrained)
     if quick_gelu is not None and quick_gelu != bool(cfg.get("quick_gelu")):
         raise ValueError(
@@ -104,10 +105,10 @@ def export_onnx(model: str, weights: Path, quick_gelu: bool, directory: Path) ->
         model, str(weights), device="cpu", precision="fp32", config_path=config, quick_gelu=quick_gelu
     )
     try:
-        inference.export_onnx(clip, directory)
+        clip_onnx.export(clip, directory)
     finally:
         clip.pool.shutdown(wait=False)
-    return [directory / name for name in inference.ONNX_FILES]
+    return [directory / name for name in (clip_onnx.TEXT_FILE, clip_onnx.IMAGE_FILE, clip_onnx.META)]
 
 
 def build_archive(

@@ -30,6 +30,9 @@ except ImportError:  # pragma: no cover - only the container has the toolkit
 
 
 MAX_IMAGE_PIXELS = int(os.environ.get("CLIP_MAX_IMAGE_PIXELS", "40000000"))
+# Large JPEGs are decoded at reduced scale down to this multiple of the model's input size (0: never).
+# At 2x the resize still downsamples from real pixels: vectors move by rounding only (tests pin >= 0.999).
+JPEG_DRAFT_SCALE = float(os.environ.get("CLIP_JPEG_DRAFT_SCALE", "2"))
 
 
 class InputError(ValueError, _ToolkitError):
@@ -134,6 +137,12 @@ def opened(index: int, data: bytes) -> Iterator[Image.Image]:
         raise
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
         raise InputError(f"images[{index}] is not a readable image ({len(data)} bytes): {e}", "invalid_image") from e
+
+
+def draft_size(image_size: int | tuple[int, int] | list[int] | None) -> int | None:
+    """The ``draft_size`` for :func:`decode_image` with a model whose input is ``image_size``."""
+    size = max(image_size) if isinstance(image_size, (tuple, list)) else image_size
+    return int(size * JPEG_DRAFT_SCALE) if size and JPEG_DRAFT_SCALE > 0 else None
 
 
 def decode_image(index: int, data: bytes, draft_size: int | None = None) -> Image.Image:

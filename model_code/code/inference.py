@@ -2,9 +2,10 @@
 
 Ships with its siblings clip_inputs.py (request parsing, image decoding), clip_images.py (image batches, GPU
 JPEG decoding), clip_text.py (tokens, trimmed text tower), clip_records.py (Batch Transform records),
-clip_onnx.py (the ONNX Runtime engine on the CPU) and clip_activation.py (QuickGELU for a weights file). In the
-repository they are the package ``model_code.code``; in the archive the toolkit puts code/ on sys.path and
-imports them as top-level modules: each module imports its siblings either way.
+clip_onnx.py (the ONNX Runtime engine on the CPU), clip_activation.py (QuickGELU for a weights file) and
+clip_archive.py (what an unpacked archive holds). In the repository they are the package ``model_code.code``;
+in the archive the toolkit puts code/ on sys.path and imports them as top-level modules: each module imports
+its siblings either way.
 The toolkit calls ``model_fn`` once, then ``input_fn -> predict_fn -> output_fn`` per request. The local
 server runs these same functions in process, so both paths give the same vectors for the same input.
 Wire protocol (the caller's side is omnisearch_embed/backends/wire.py): ``{"texts": [...]}`` or
@@ -37,6 +38,7 @@ from PIL import Image
 
 if __package__:  # model_code.code in the repository, or an archive's code/ loaded as a package
     from . import clip_activation as _activation  # QuickGELU or GELU for a weights file
+    from . import clip_archive as _archive  # what an unpacked model.tar.gz holds
     from . import clip_images as _images
     from . import clip_inputs as _inputs
     from . import clip_onnx as _onnx  # the CPU engine
@@ -44,6 +46,7 @@ if __package__:  # model_code.code in the repository, or an archive's code/ load
     from . import clip_text as _text
 else:  # code/ on sys.path, as the SageMaker toolkit runs inference.py: the siblings are top-level modules
     import clip_activation as _activation
+    import clip_archive as _archive
     import clip_images as _images
     import clip_inputs as _inputs
     import clip_onnx as _onnx
@@ -51,26 +54,16 @@ else:  # code/ on sys.path, as the SageMaker toolkit runs inference.py: the sibl
     import clip_text as _text
 
 # The names callers and tests use, whichever sibling defines them.
-InputError, Request, decode_image = _inputs.InputError, _inputs.Request, _inputs.decode_image
-Records = _records.Records
+InputError, Request, decode_image, Records = _inputs.InputError, _inputs.Request, _inputs.decode_image, _records.Records
 tokenize, encode_text, trimmable = _text.tokenize, _text.encode_text, _text.trimmable
 check_image = _images.check  # a serving container validates (and on the CPU decodes) images before batching
 
 logger = logging.getLogger("omnisearch_embed.model")
 
-TINY_SHAPES = "tiny-shapes"
-MANIFEST = "clip_model.json"  # written by scripts/package_model.py; optional
-WEIGHT_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin")
+TINY_SHAPES, MANIFEST, model_id_for = _archive.TINY_SHAPES, _archive.MANIFEST, _archive.model_id_for
 JSON_TYPE, NPY_TYPE = "application/json", "application/x-npy"
-quick_gelu_for = _activation.quick_gelu_for
-engine_for = _onnx.engine_for
-export_onnx = _onnx.export  # both towers and their metadata into a folder: the archive's, or a local cache
-ONNX_FILES = (_onnx.TEXT_FILE, _onnx.IMAGE_FILE, _onnx.META)
 TEXT_BATCH = int(os.environ.get("CLIP_TEXT_BATCH_SIZE", "256"))
 IMAGE_BATCH = int(os.environ.get("CLIP_IMAGE_BATCH_SIZE", "64"))
-# Large JPEGs are decoded at reduced scale down to this multiple of the model's input size (0: never).
-# At 2x the resize still downsamples from real pixels: vectors move by rounding only (tests pin >= 0.999).
-JPEG_DRAFT_SCALE = float(os.environ.get("CLIP_JPEG_DRAFT_SCALE", "2"))
 DECODE_THREADS = int(os.environ.get("CLIP_DECODE_THREADS", str(min(8, os.cpu_count() or 1))))
 _PRECISION_DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
@@ -95,7 +88,7 @@ class ClipModel:
     pil_stage: Callable[[Image.Image], Image.Image] | None = None  # preprocess up to ToTensor, run in threads
     mean: torch.Tensor | None = None  # Normalize's, as [1, 3, 1, 1] float32 on the device
     std: torch.Tensor | None = None
-    jpeg_draft_size: int | None = None  # see clip_inputs.decode_image and JPEG_DRAFT_SCALE
+    jpeg_draft_size: int | None = None  # see clip_inputs.decode_image and draft_size
     onnx: Any = None
 
     @property
@@ -113,15 +106,6 @@ class Prediction:
     tokens: list[int] | None = None
     encoding: str = "float"
     logit_scale: float | None = None
-
-
-def model_id_for(model: str, pretrained: str) -> str:
-    """The id that travels with every answer; same rule as omnisearch_embed.settings.model_id_for."""
-    if model == TINY_SHAPES:
-        return model
-    if not pretrained:
-        return f"{model}/random"
-    return f"{model}/{os.path.basename(pretrained.rstrip('/')) if '/' in pretrained else pretrained}"
 
 
 def load_model(
@@ -176,9 +160,7 @@ def _ready(clip: ClipModel, model_name: str, image_size: int | tuple[int, int] |
     """What both engines share once the model is loaded: split preprocessing, the tokenizer built, JPEG drafts."""
     _inputs.split_preprocess(clip)
     tokenize(clip, ["probe"])  # builds the fast tokenizer now rather than on the first request
-    size = max(image_size) if isinstance(image_size, (tuple, list)) else image_size
-    if size and JPEG_DRAFT_SCALE > 0:
-        clip.jpeg_draft_size = int(size * JPEG_DRAFT_SCALE)
+    clip.jpeg_draft_size = _inputs.draft_size(image_size)
     if model_name == TINY_SHAPES:
         logger.warning(
             "serving tiny-shapes, a demo model that knows only coloured shapes: it is not a general-purpose CLIP "
@@ -186,9 +168,7 @@ def _ready(clip: ClipModel, model_name: str, image_size: int | tuple[int, int] |
         )
 
 
-def load_onnx(
-    directory: str | Path, model_name: str, *, config_path: str | Path | None = None, model_id: str
-) -> ClipModel:
+def load_onnx(directory: str | Path, model_name: str, *, config_path: Path | None = None, model_id: str) -> ClipModel:
     """ONNX Runtime on the CPU over clip_onnx's files in ``directory``; the torch model is never built."""
     if config_path is not None:
         open_clip.add_model_config(config_path)  # the tokenizer reads the model's text config
@@ -213,41 +193,21 @@ def load_onnx(
     return clip
 
 
-def _find_weights(model_dir: Path) -> Path | None:
-    found = sorted(p for p in model_dir.iterdir() if p.is_file() and p.suffix in WEIGHT_SUFFIXES)
-    return found[0] if found else None
-
-
-def _find_config(model_dir: Path) -> Path | None:
-    for path in sorted(model_dir.glob("*.json")):
-        try:
-            cfg = json.loads(path.read_text())
-        except (OSError, ValueError):
-            continue
-        if isinstance(cfg, dict) and {"embed_dim", "vision_cfg", "text_cfg"} <= cfg.keys():
-            return path
-    return None
-
-
 def model_fn(model_dir: str) -> ClipModel:
-    """Load from the archive (manifest, or an open_clip config JSON + weights), else CLIP_MODEL/CLIP_PRETRAINED."""
+    """Load from the archive (manifest, or an open_clip config JSON + weights), else CLIP_MODEL/CLIP_PRETRAINED.
+
+    On the CPU an archive with its ONNX towers is served by ONNX Runtime (clip_onnx.engine_for, ``CLIP_ENGINE``).
+    """
     root = Path(model_dir)
-    if (root / MANIFEST).is_file():
-        m = json.loads((root / MANIFEST).read_text())
-        config = root / m["config"] if m.get("config") else None
-        model_id = m.get("model_id") or model_id_for(m["model"], m.get("pretrained", ""))
-        if engine_for(None, _onnx.present(root), where=str(root)) == "onnxruntime":
-            return load_onnx(root, m["model"], config_path=config, model_id=model_id)
-        weights = str(root / m["weights"]) if m.get("weights") else m.get("pretrained", "")
-        return load_model(
-            m["model"], weights, config_path=config, model_id=m.get("model_id"), quick_gelu=m.get("quick_gelu")
-        )
-    config = _find_config(root) if root.is_dir() else None
-    if config is not None:
-        weights = _find_weights(root)
-        return load_model(config.stem, str(weights) if weights else "", config_path=config)
-    model = os.environ.get("CLIP_MODEL", "").strip() or "ViT-B-32"
-    return load_model(model, os.environ.get("CLIP_PRETRAINED", "openai").strip())
+    found = _archive.read(root)
+    if found is None:
+        model = os.environ.get("CLIP_MODEL", "").strip() or "ViT-B-32"
+        return load_model(model, os.environ.get("CLIP_PRETRAINED", "openai").strip())
+    if _onnx.engine_for(None, _onnx.present(root), where=str(root)) == "onnxruntime":
+        return load_onnx(root, found.model, config_path=found.config, model_id=found.model_id)
+    return load_model(
+        found.model, found.weights, config_path=found.config, model_id=found.model_id, quick_gelu=found.quick_gelu
+    )
 
 
 def input_fn(body: bytes | str | dict[str, Any], content_type: str) -> Request:

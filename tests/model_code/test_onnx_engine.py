@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from model_code.code import clip_onnx
 from model_code.tiny_shapes import CHECKPOINT_PATH, CONFIG_PATH
 from model_code.tiny_shapes.evaluate import evaluate, inference_embedders, png_bytes
 from model_code.tiny_shapes.shapes import CLASSES, balanced_set
@@ -92,7 +93,7 @@ def model_dir(inference, tiny, tmp_path_factory) -> Path:
         "weights": "tiny-shapes.pt",
     }
     (root / "clip_model.json").write_text(json.dumps(manifest))
-    inference.export_onnx(tiny, root)
+    clip_onnx.export(tiny, root)
     return root
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import open_clip
 import pytest
 
+from model_code.code import clip_activation
 from model_code.tiny_shapes import CHECKPOINT_PATH, CONFIG_PATH
 
 TWIN = "tiny-twin"  # an architecture with a -quickgelu variant, as ViT-B-32 has, small enough for a test
@@ -48,19 +49,19 @@ def test_a_file_of_an_architecture_with_a_quickgelu_twin_is_refused_unless_state
 
 def test_a_known_openai_checkpoint_is_recognised_by_its_hash(inference, twin, monkeypatch):
     monkeypatch.delenv("CLIP_QUICK_GELU", raising=False)
-    known = inference._activation.known_checkpoints()
+    known = clip_activation.known_checkpoints()
     # open_clip's own table: OpenAI's ViT-B-32 file, whose URL names its sha256
     assert known["40d365715913c9da98579312b702a82c18be219cc2a73407c4526f58eba950af"] == "ViT-B-32/openai"
     monkeypatch.setitem(known, hashlib.sha256(twin.read_bytes()).hexdigest(), "tiny-twin/openai")
     assert activation(inference.load_model(TWIN, str(twin), device="cpu")) == "QuickGELU"
 
 
-def test_without_a_twin_or_with_a_tag_nothing_is_asked(inference, tiny, monkeypatch):
+def test_without_a_twin_or_with_a_tag_nothing_is_asked(tiny, monkeypatch):
     monkeypatch.delenv("CLIP_QUICK_GELU", raising=False)
     assert activation(tiny) == "GELU"  # tiny-shapes from its file: no QuickGELU variant exists
-    assert inference.quick_gelu_for("ViT-B-32", "openai") is True  # the tag's own setting
-    assert inference.quick_gelu_for("ViT-B-32", "laion2b_s34b_b79k") is False
-    assert inference.quick_gelu_for("ViT-B-32", "") is False  # random weights
+    assert clip_activation.quick_gelu_for("ViT-B-32", "openai") is True  # the tag's own setting
+    assert clip_activation.quick_gelu_for("ViT-B-32", "laion2b_s34b_b79k") is False
+    assert clip_activation.quick_gelu_for("ViT-B-32", "") is False  # random weights
 
 
 def test_package_model_states_the_choice_in_the_manifest(twin, tmp_path, capsys):
