@@ -9,6 +9,8 @@ endpoint give the same vectors for the same input and model. The engine is the c
 
 from __future__ import annotations
 
+import logging
+import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -28,6 +30,7 @@ from omnisearch_embed.errors import (
 from omnisearch_embed.settings import TINY_SHAPES_MODEL_ID, model_id_for
 
 T = TypeVar("T")
+_logger = logging.getLogger(__name__)
 
 # inference.InputError.code -> the API's error class (everything else is a 400 invalid_input)
 _INPUT_ERRORS: dict[str, type[EmbedError]] = {
@@ -76,8 +79,14 @@ class LocalClipBackend:
         if clip_onnx.engine_for(device, has_onnx=True) == "torch":
             return load_torch(device=device)
         key = onnx_cache.cache_key(model_name, weights, config, quick_gelu)
-        directory = onnx_cache.exported(key, lambda: load_torch(device="cpu", precision="fp32"))
-        return inference.load_onnx(directory, model_name, config_path=config, model_id=self.model_id)
+        try:
+            directory = onnx_cache.exported(key, lambda: load_torch(device="cpu", precision="fp32"))
+            return inference.load_onnx(directory, model_name, config_path=config, model_id=self.model_id)
+        except clip_onnx.OnnxModelError as e:
+            if os.environ.get("CLIP_ENGINE", "").strip().lower() == "onnxruntime":
+                raise
+            _logger.warning("ONNX Runtime cannot serve %s (%s): serving with torch", model_name, e)
+            return load_torch(device=device)
 
     def _on_model_thread(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         return self._model_thread.submit(fn, *args, **kwargs).result()

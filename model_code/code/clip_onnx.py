@@ -115,16 +115,19 @@ def _to_onnx(module: torch.nn.Module, example: torch.Tensor, name: str, axes: di
     buffer = io.BytesIO()
     with warnings.catch_warnings():  # the tracer's notes on shapes read as Python numbers: the axes are declared
         warnings.simplefilter("ignore")
-        torch.onnx.export(
-            module,
-            (example,),
-            buffer,
-            opset_version=OPSET,
-            dynamo=False,
-            input_names=[name],
-            output_names=["features"],
-            dynamic_axes={name: axes, "features": {0: "batch"}},
-        )
+        try:
+            torch.onnx.export(
+                module,
+                (example,),
+                buffer,
+                opset_version=OPSET,
+                dynamo=False,
+                input_names=[name],
+                output_names=["features"],
+                dynamic_axes={name: axes, "features": {0: "batch"}},
+            )
+        except Exception as e:  # an operator ONNX cannot express, a graph over protobuf's 2 GB, ...
+            raise OnnxModelError(f"cannot export the {name} tower to ONNX: {e}") from e
     return buffer.getvalue()
 
 

@@ -141,3 +141,21 @@ def test_clip_engine_torch_serves_open_clips_forward_pass_at_the_same_vectors(mo
     ):
         cosines = (np.float32(ours.vectors) * np.float32(reference.vectors)).sum(axis=1)
         assert cosines.min() >= 0.9999
+
+
+def test_a_model_onnx_cannot_express_is_served_by_torch_unless_onnxruntime_is_asked_for(tmp_path, monkeypatch, caplog):
+    from model_code.code import clip_onnx
+
+    def refuse(clip, directory):
+        raise clip_onnx.OnnxModelError("cannot export the tokens tower to ONNX: an operator it lacks")
+
+    monkeypatch.setenv("CLIP_ONNX_CACHE", str(tmp_path))
+    monkeypatch.setattr(clip_onnx, "export", refuse)
+    monkeypatch.delenv("CLIP_ENGINE", raising=False)
+    backend = LocalClipBackend("tiny-shapes")
+    assert backend.health()["engine"] == "torch" and backend.embed_texts(["a red circle"]).count == 1
+    assert "ONNX Runtime cannot serve tiny-shapes (cannot export the tokens tower" in caplog.text
+    assert not list(tmp_path.iterdir())  # nothing half-written is left for the next start
+    monkeypatch.setenv("CLIP_ENGINE", "onnxruntime")
+    with pytest.raises(ValueError, match=r"cannot load CLIP model 'tiny-shapes'.*an operator it lacks"):
+        LocalClipBackend("tiny-shapes")
