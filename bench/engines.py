@@ -83,7 +83,10 @@ def main() -> None:
         "onnxruntime": {"text": ort_towers.encode_text, "image": ort_towers.encode_image},
     }
     if not args.no_openvino:
-        engines["openvino"] = openvino_towers(export_dir, args.threads, ort_towers.trim)
+        try:
+            engines["openvino"] = openvino_towers(export_dir, args.threads, ort_towers.trim)
+        except ImportError:
+            print("openvino is not installed (pip install openvino): measuring torch and ONNX Runtime only")
     import onnxruntime
 
     versions = f"torch {torch.__version__}, onnxruntime {onnxruntime.__version__}"
