@@ -217,6 +217,7 @@ function wire() {
     e.preventDefault();
     sessionStorage.setItem(KEY_STORAGE, $("api-key").value.trim());
     $("api-key").value = "";
+    $("key-form").hidden = true;  // shown again if the server refuses the key
     loadIndex().then(run);
   });
 }
@@ -232,7 +233,7 @@ async function init() {
   $("model").textContent = state.config.model;
   $("labels").value = state.config.labels.join("\n");
   $("template").value = state.config.template;
-  if (state.config.key_required) $("key-form").hidden = false;
+  if (state.config.key_required && !apiKey()) $("key-form").hidden = false;
   if (!state.config.key_required || apiKey()) await loadIndex();
   document.body.dataset.ready = "true";
 }
