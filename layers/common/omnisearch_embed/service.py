@@ -104,7 +104,12 @@ class EmbedService:
                 )
             total += _utf8_length(text, where)
         self._check_total(total, param)
-        return self._call("text", len(texts), lambda: self.backend.embed_texts(list(texts), normalize=normalize))
+        return self._call(
+            "text",
+            len(texts),
+            lambda: self.backend.embed_texts(list(texts), normalize=normalize),
+            lambda i: _item(param, i, len(texts)),
+        )
 
     # ---------------------------------------------------------------- images
     def embed_image_refs(
@@ -124,7 +129,11 @@ class EmbedService:
                 s3_slots.append((i, ref.strip()))
                 images.append(None)
             else:
-                images.append(decode_inline_image(ref, max_bytes=max_bytes, param=where))
+                try:
+                    images.append(decode_inline_image(ref, max_bytes=max_bytes, param=where))
+                except EmbedError as e:
+                    e.named(where)
+                    raise
         inline_total = sum(len(b) for b in images if b is not None)
         self._check_total(inline_total, param)
         if s3_slots:  # S3 bytes never pass through the Lambda event: their own budget, split across invokes
@@ -145,13 +154,18 @@ class EmbedService:
 
     def _embed_images(self, images: Sequence[bytes], *, normalize: bool, param: str | None) -> Embeddings:
         for i, data in enumerate(images):
-            validate_image(
-                data,
-                max_bytes=self.settings.max_image_bytes,
-                max_pixels=self.settings.max_image_pixels,
-                param=_item(param, i, len(images)),
-            )
-        return self._call("image", len(images), lambda: self.backend.embed_images(list(images), normalize=normalize))
+            where = _item(param, i, len(images))
+            try:
+                validate_image(data, max_bytes=self.settings.max_image_bytes, max_pixels=self.settings.max_image_pixels)
+            except EmbedError as e:
+                e.named(where)
+                raise
+        return self._call(
+            "image",
+            len(images),
+            lambda: self.backend.embed_images(list(images), normalize=normalize),
+            lambda i: _item(param, i, len(images)),
+        )
 
     # ---------------------------------------------------------------- health
     def health(self, *, deep: bool = False) -> dict[str, Any]:
@@ -217,9 +231,17 @@ class EmbedService:
                 param=param,
             )
 
-    def _call(self, kind: str, items: int, call: Callable[[], Embeddings]) -> Embeddings:
+    def _call(
+        self, kind: str, items: int, call: Callable[[], Embeddings], name: Callable[[int], str | None]
+    ) -> Embeddings:
+        """Run one backend call; an item the backend refuses is named by ``name(index)``, the caller's name."""
         start = time.perf_counter()
-        emb = call()
+        try:
+            emb = call()
+        except EmbedError as e:
+            if e.index is not None and 0 <= e.index < items:
+                e.named(name(e.index))
+            raise
         latency = _ms_since(start)
         if emb.count != items:
             raise ModelError(f"the backend returned {emb.count} vectors for {items} inputs", code="model_error")

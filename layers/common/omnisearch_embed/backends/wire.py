@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from omnisearch_embed.embeddings import Embeddings, decode_matrix
-from omnisearch_embed.errors import ModelError, PayloadTooLargeError
+from omnisearch_embed.errors import ITEM_REF, EmbedError, ModelError, PayloadTooLargeError
 from omnisearch_embed.settings import SAGEMAKER_MAX_PAYLOAD_BYTES
 
 CONTENT_TYPE = "application/json"
@@ -160,6 +160,21 @@ def merge(parts: Sequence[Embeddings]) -> Embeddings:
     truncated = None if any(p.truncated is None for p in parts) else [t for p in parts for t in p.truncated or ()]
     tokens = None if any(p.tokens is None for p in parts) else [t for p in parts for t in p.tokens or ()]
     return Embeddings(vectors, first.model, first.service, first.dimension, truncated=truncated, tokens=tokens)
+
+
+def locate_item(error: EmbedError, offset: int = 0) -> EmbedError:
+    """Record in ``error.index`` which item of the whole call the model's message names (``images[k]``).
+
+    The model counts from the start of its own request; ``offset`` is where that request (a chunk)
+    starts in the backend call, so the service can name the item in the caller's terms.
+    """
+    found = ITEM_REF.match(error.message)
+    if found and 400 <= error.status < 500:
+        error.index = offset + int(found.group(1))
+        kind = error.message[: error.message.index("[")]
+        error.message = f"{kind}[{error.index}]" + error.message[found.end() :]
+        error.args = (error.message,)
+    return error
 
 
 def error_detail(body: str) -> tuple[str, str | None]:
