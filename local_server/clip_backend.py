@@ -88,6 +88,7 @@ class LocalClipBackend:
             dimension=self.dimension,
             truncated=prediction.truncated,
             tokens=prediction.tokens,
+            logit_scale=prediction.logit_scale,
         )
 
     def embed_texts(self, texts: Sequence[str], *, normalize: bool = True) -> Embeddings:

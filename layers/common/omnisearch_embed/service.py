@@ -46,8 +46,18 @@ def used_fallback(emb: Embeddings) -> bool:
     return bool(emb.meta.get("fallback"))
 
 
-def _item(param: str | None, index: int, count: int) -> str | None:
-    return f"{param}[{index}]" if param and count > 1 else param
+Namer = Callable[[int], str | None]
+
+
+def item_namer(param: str | None, count: int, positions: Sequence[int] | None = None) -> Namer:
+    """How errors name item ``i`` of a call: ``param`` alone for one item, else ``param[i]``.
+
+    ``positions`` maps the call's items to their places in the caller's list, when the call carries only
+    some of them (the images of a mixed batch, the labels not yet cached): then always ``param[position]``.
+    """
+    if positions is not None:
+        return lambda i: f"{param}[{positions[i]}]" if param else None
+    return lambda i: f"{param}[{i}]" if param and count > 1 else param
 
 
 def _utf8_length(text: str, where: str | None) -> int:
@@ -84,13 +94,24 @@ class EmbedService:
         return self.backend.model_id
 
     # ----------------------------------------------------------------- texts
-    def embed_texts(self, texts: Sequence[str], *, normalize: bool = True, param: str | None = "texts") -> Embeddings:
-        """Embed texts in order; refuses empty, over-long and over-count input before the backend sees it."""
-        self._check_count(len(texts), param)
+    def embed_texts(
+        self,
+        texts: Sequence[str],
+        *,
+        normalize: bool = True,
+        param: str | None = "texts",
+        positions: Sequence[int] | None = None,
+    ) -> Embeddings:
+        """Embed texts in order; refuses empty, over-long and over-count input before the backend sees it.
+
+        ``positions``: where these texts stand in the caller's list, for error names (see :func:`item_namer`).
+        """
+        self.check_count(len(texts), param)
+        name = item_namer(param, len(texts), positions)
         limit = self.settings.max_text_chars
         total = 0
         for i, text in enumerate(texts):
-            where = _item(param, i, len(texts))
+            where = name(i)
             if not isinstance(text, str):
                 raise InvalidInputError(f"{where or 'text'} must be a string", code="invalid_input", param=where)
             if not text.strip():
@@ -108,20 +129,26 @@ class EmbedService:
             "text",
             len(texts),
             lambda: self.backend.embed_texts(list(texts), normalize=normalize),
-            lambda i: _item(param, i, len(texts)),
+            name,
         )
 
     # ---------------------------------------------------------------- images
     def embed_image_refs(
-        self, refs: Sequence[str], *, normalize: bool = True, param: str | None = "images"
+        self,
+        refs: Sequence[str],
+        *,
+        normalize: bool = True,
+        param: str | None = "images",
+        positions: Sequence[int] | None = None,
     ) -> Embeddings:
         """Embed images given as base64, data URIs or allowed ``s3://`` URIs (never http URLs), in order."""
-        self._check_count(len(refs), param)
+        self.check_count(len(refs), param)
+        name = item_namer(param, len(refs), positions)
         max_bytes = self.settings.max_image_bytes
         images: list[bytes | None] = []
         s3_slots: list[tuple[int, str]] = []
         for i, ref in enumerate(refs):
-            where = _item(param, i, len(refs))
+            where = name(i)
             if not isinstance(ref, str) or not ref.strip():
                 raise InvalidInputError(f"{where or 'image'} is empty", code="empty_image", param=where)
             reject_remote_url(ref.strip(), param=where)
@@ -142,19 +169,19 @@ class EmbedService:
             )
             for (i, _), data in zip(s3_slots, fetched, strict=True):
                 images[i] = data
-        return self._embed_images([b for b in images if b is not None], normalize=normalize, param=param)
+        return self._embed_images([b for b in images if b is not None], normalize=normalize, name=name)
 
     def embed_image_bytes(
         self, images: Sequence[bytes], *, normalize: bool = True, param: str | None = "image"
     ) -> Embeddings:
         """Embed raw image files (PNG/JPEG/WebP/GIF) after checking bytes, format, pixels and integrity."""
-        self._check_count(len(images), param)
+        self.check_count(len(images), param)
         self._check_total(sum(len(b) for b in images), param)
-        return self._embed_images(images, normalize=normalize, param=param)
+        return self._embed_images(images, normalize=normalize, name=item_namer(param, len(images)))
 
-    def _embed_images(self, images: Sequence[bytes], *, normalize: bool, param: str | None) -> Embeddings:
+    def _embed_images(self, images: Sequence[bytes], *, normalize: bool, name: Namer) -> Embeddings:
         for i, data in enumerate(images):
-            where = _item(param, i, len(images))
+            where = name(i)
             try:
                 validate_image(data, max_bytes=self.settings.max_image_bytes, max_pixels=self.settings.max_image_pixels)
             except EmbedError as e:
@@ -164,7 +191,7 @@ class EmbedService:
             "image",
             len(images),
             lambda: self.backend.embed_images(list(images), normalize=normalize),
-            lambda i: _item(param, i, len(images)),
+            name,
         )
 
     # ---------------------------------------------------------------- health
@@ -213,7 +240,7 @@ class EmbedService:
         }
 
     # --------------------------------------------------------------- helpers
-    def _check_count(self, count: int, param: str | None) -> None:
+    def check_count(self, count: int, param: str | None) -> None:
         if count == 0:
             raise InvalidInputError("send at least one item", code="empty_batch", param=param)
         if count > self.settings.max_batch_items:
@@ -231,9 +258,7 @@ class EmbedService:
                 param=param,
             )
 
-    def _call(
-        self, kind: str, items: int, call: Callable[[], Embeddings], name: Callable[[int], str | None]
-    ) -> Embeddings:
+    def _call(self, kind: str, items: int, call: Callable[[], Embeddings], name: Namer) -> Embeddings:
         """Run one backend call; an item the backend refuses is named by ``name(index)``, the caller's name."""
         start = time.perf_counter()
         try:
