@@ -28,13 +28,15 @@ def embed_mixed(
     texts = [i for i, (kind, _) in enumerate(items) if kind == TEXT]
     images = [i for i, (kind, _) in enumerate(items) if kind == IMAGE]
     parts: list[tuple[list[int], Embeddings]] = []
-    if texts:
-        emb = service.embed_texts([items[i][1] for i in texts], normalize=normalize, param=param, positions=texts)
-        parts.append((texts, emb))
+    strings = [items[i][1] for i in texts]
+    if texts:  # texts are checked first (cheaply), so a bad one costs no image call
+        service.check_texts(strings, param=param, positions=texts)
     if images:
         refs = [items[i][1] for i in images]
         parts.append((images, service.embed_image_refs(refs, normalize=normalize, param=param, positions=images)))
-    if len(parts) == 1 and len(parts[0][0]) == len(items):
+    if texts:
+        parts.append((texts, service.embed_texts(strings, normalize=normalize, param=param, positions=texts)))
+    if len(parts) == 1:
         return _with_flags(parts[0][1], is_text=bool(texts))
     return _merge(parts, len(items))
 

@@ -106,6 +106,18 @@ class EmbedService:
 
         ``positions``: where these texts stand in the caller's list, for error names (see :func:`item_namer`).
         """
+        name = self.check_texts(texts, param=param, positions=positions)
+        return self._call(
+            "text",
+            len(texts),
+            lambda: self.backend.embed_texts(list(texts), normalize=normalize),
+            name,
+        )
+
+    def check_texts(
+        self, texts: Sequence[str], *, param: str | None = "texts", positions: Sequence[int] | None = None
+    ) -> Namer:
+        """Refuse empty, over-long and over-count texts (what :meth:`embed_texts` checks first); their namer."""
         self.check_count(len(texts), param)
         name = item_namer(param, len(texts), positions)
         limit = self.settings.max_text_chars
@@ -125,12 +137,7 @@ class EmbedService:
                 )
             total += _utf8_length(text, where)
         self._check_total(total, param)
-        return self._call(
-            "text",
-            len(texts),
-            lambda: self.backend.embed_texts(list(texts), normalize=normalize),
-            name,
-        )
+        return name
 
     # ---------------------------------------------------------------- images
     def embed_image_refs(
@@ -151,21 +158,23 @@ class EmbedService:
             where = name(i)
             if not isinstance(ref, str) or not ref.strip():
                 raise InvalidInputError(f"{where or 'image'} is empty", code="empty_image", param=where)
-            reject_remote_url(ref.strip(), param=where)
-            if is_s3_uri(ref.strip()):
-                s3_slots.append((i, ref.strip()))
-                images.append(None)
-            else:
-                try:
-                    images.append(decode_inline_image(ref, max_bytes=max_bytes, param=where))
-                except EmbedError as e:
-                    e.named(where)
-                    raise
+            try:
+                reject_remote_url(ref.strip())
+                if is_s3_uri(ref.strip()):
+                    s3_slots.append((i, ref.strip()))
+                    images.append(None)
+                else:
+                    images.append(decode_inline_image(ref, max_bytes=max_bytes))
+            except EmbedError as e:
+                e.named(where)
+                raise
         inline_total = sum(len(b) for b in images if b is not None)
         self._check_total(inline_total, param)
         if s3_slots:  # S3 bytes never pass through the Lambda event: their own budget, split across invokes
             fetched = self.s3.fetch_many(
-                [uri for _, uri in s3_slots], total_limit=self.settings.max_s3_batch_bytes, param=param
+                [uri for _, uri in s3_slots],
+                total_limit=self.settings.max_s3_batch_bytes,
+                names=[name(i) for i, _ in s3_slots],
             )
             for (i, _), data in zip(s3_slots, fetched, strict=True):
                 images[i] = data
