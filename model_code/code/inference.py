@@ -89,6 +89,7 @@ class ClipModel:
     dimension: int
     context_length: int
     pool: ThreadPoolExecutor
+    logit_scale: float
     pil_stage: Callable[[Image.Image], Image.Image] | None = None  # preprocess up to ToTensor, run in threads
     mean: torch.Tensor | None = None  # Normalize's, as [1, 3, 1, 1] float32 on the device
     std: torch.Tensor | None = None
@@ -104,6 +105,7 @@ class Prediction:
     truncated: list[bool] | None = None
     tokens: list[int] | None = None
     encoding: str = "float"
+    logit_scale: float | None = None
 
 
 def model_id_for(model: str, pretrained: str) -> str:
@@ -147,6 +149,7 @@ def load_model(
     tokenizer = open_clip.get_tokenizer(model_name)
     with torch.inference_mode():
         probe = model.encode_text(tokenizer(["probe"]).to(dev))
+        logit_scale = float(model.logit_scale.exp())  # in inference mode: a plain number, no autograd warning
     clip = ClipModel(
         model=model,
         preprocess=preprocess,
@@ -157,6 +160,7 @@ def load_model(
         dimension=int(probe.shape[-1]),
         context_length=int(getattr(tokenizer, "context_length", None) or model.context_length),
         pool=ThreadPoolExecutor(max_workers=max(1, DECODE_THREADS), thread_name_prefix="clip-decode"),
+        logit_scale=logit_scale,
     )
     _inputs.split_preprocess(clip)
     tokenize(clip, ["probe"])  # builds the fast tokenizer now rather than on the first request
@@ -249,7 +253,7 @@ def predict_fn(data: Request, clip: ClipModel) -> Prediction:
             for start in range(0, len(order), TEXT_BATCH):
                 idx = order[start : start + TEXT_BATCH]
                 out[idx] = _finish(encode_text(clip.model, tokens[idx].to(clip.device)), data.normalize)
-            return Prediction(clip.model_id, out, truncated, counts, data.encoding)
+            return Prediction(clip.model_id, out, truncated, counts, data.encoding, logit_scale=clip.logit_scale)
         # Decoding runs ahead in the pool (or on the GPU, per chunk) while the model works on the previous chunk.
         plan = _images.Plan(data.items, clip)
         try:
@@ -258,7 +262,7 @@ def predict_fn(data: Request, clip: ClipModel) -> Prediction:
                 out[start : start + len(pixels)] = _finish(clip.model.encode_image(pixels), data.normalize)
         finally:
             plan.cancel()
-    return Prediction(clip.model_id, out, encoding=data.encoding)
+    return Prediction(clip.model_id, out, encoding=data.encoding, logit_scale=clip.logit_scale)
 
 
 def output_fn(prediction: Prediction, accept: str | None) -> tuple[bytes, str]:
@@ -286,5 +290,6 @@ def output_fn(prediction: Prediction, accept: str | None) -> tuple[bytes, str]:
         "embeddings": embeddings,
         "truncated": prediction.truncated,
         "tokens": prediction.tokens,
+        "logit_scale": prediction.logit_scale,
     }
     return json.dumps(body, separators=(",", ":")).encode("utf-8"), JSON_TYPE

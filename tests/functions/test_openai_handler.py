@@ -105,7 +105,7 @@ def openai_error(body: dict[str, Any]) -> dict[str, Any]:
         ({"input": ["https://x/cat.png"], "model": "ViT-B-32", "modality": "image"}, 400, None, "input[0]"),
         ({"input": ["x"] * 300, "model": "ViT-B-32"}, 413, "too_many_items", "input"),
         ({"model": "ViT-B-32"}, 400, "validation_error", "input"),
-        ({"input": "x", "model": "ViT-B-32", "encoding_format": "int8"}, 400, "validation_error", "encoding_format"),
+        ({"input": "x", "model": "ViT-B-32", "encoding_format": "int4"}, 400, "validation_error", "encoding_format"),
     ],
 )
 def test_errors_take_openai_shape_and_status(

@@ -199,6 +199,29 @@ def build_all() -> dict[str, dict[str, Any]]:
             "POST", "/embed/batch/text", body={"texts": ["a red circle", "a green triangle", "a blue square"]}
         ),
         "embed_batch_image": make_event("POST", "/embed/batch/image", body={"images": [png_b64, s3_uri]}),
+        "embed_batch_mixed": make_event(
+            "POST",
+            "/embed/batch",
+            body={"items": [{"text": "a red circle"}, {"image": f"data:image/png;base64,{png_b64}"}, {"image": s3_uri}]},
+        ),
+        "classify": make_event(
+            "POST",
+            "/classify",
+            body={
+                "image": f"data:image/png;base64,{png_b64}",
+                "labels": ["circle", "square", "triangle", "star", "red", "green", "blue"],
+                "template": "a photo of a {}",
+            },
+        ),
+        "classify_multipart": make_event(
+            "POST",
+            "/classify",
+            body=multipart_body(
+                {"file": ("red-circle.png", png, "image/png")},
+                {"labels": json.dumps(["red circle", "blue square", "green triangle"]), "top_k": "2"},
+            ),
+            headers={"Content-Type": MULTIPART_TYPE},
+        ),
         "health": make_event("GET", "/health"),
         "health_deep": make_event("GET", "/health", query={"deep": "true"}),
         "metrics": make_event("GET", "/metrics", query={"hours": "1"}),

@@ -67,7 +67,7 @@ def test_json_output_follows_the_wire_protocol(serve):
     raw, content_type = serve({"texts": ["a red circle", "a blue star"]})
     doc = json.loads(raw)
     assert content_type == "application/json"
-    assert set(doc) == {"model", "dimension", "embeddings", "truncated", "tokens"}
+    assert set(doc) == {"model", "dimension", "embeddings", "truncated", "tokens", "logit_scale"}
     assert doc["model"] == "tiny-shapes" and doc["dimension"] == 64
     assert np.asarray(doc["embeddings"]).shape == (2, 64)
     assert doc["truncated"] == [False, False] and doc["tokens"] == [5, 5]

@@ -8,7 +8,7 @@ fields and for raw bodies from the query string (``?normalize=false&encoding=bas
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 
@@ -19,7 +19,7 @@ from omnisearch_embed.api.text import json_response
 from omnisearch_embed.errors import InvalidInputError, UnsupportedMediaTypeError
 from omnisearch_embed.images import MEDIA_TYPES
 from omnisearch_embed.render import image_body
-from omnisearch_embed.schemas import Encoding, ImageEmbedRequest, ImageEmbedResponse
+from omnisearch_embed.schemas import ENCODINGS, Encoding, ImageEmbedRequest, ImageEmbedResponse
 from omnisearch_embed.service import EmbedService
 
 _DESCRIPTION = (
@@ -30,7 +30,7 @@ _DESCRIPTION = (
 )
 _OPTIONS_SCHEMA = {
     "normalize": {"type": "boolean", "default": True, "description": "L2-normalise the vector"},
-    "encoding": {"type": "string", "enum": ["float", "base64"], "default": "float"},
+    "encoding": {"type": "string", "enum": list(ENCODINGS), "default": "float"},
 }
 _RAW_IMAGE = {"schema": {"type": "string", "format": "binary"}}
 _DECLARED_TYPES = sorted(set(MEDIA_TYPES) - {"image/jpg"})  # image/jpg is accepted, not advertised
@@ -72,9 +72,11 @@ def _options(values: dict[str, str]) -> tuple[bool, Encoding]:
     if normalize_raw not in _TRUE | _FALSE:
         raise InvalidInputError("normalize must be true or false", code="invalid_option", param="normalize")
     encoding = values.get("encoding", "float").strip().lower()
-    if encoding not in ("float", "base64"):
-        raise InvalidInputError("encoding must be float or base64", code="invalid_option", param="encoding")
-    return normalize_raw in _TRUE, "base64" if encoding == "base64" else "float"
+    if encoding not in ENCODINGS:
+        raise InvalidInputError(
+            f"encoding must be one of {', '.join(ENCODINGS)}", code="invalid_option", param="encoding"
+        )
+    return normalize_raw in _TRUE, cast(Encoding, encoding)
 
 
 def register_image_routes(app: APIGatewayRestResolver, service: EmbedService) -> None:
