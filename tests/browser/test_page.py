@@ -147,6 +147,11 @@ def test_upload_edit_the_labels_and_search_the_corpus(browser: Any, site: Site, 
     assert first["kind"] == "image" and first["image"]["src"].startswith("blob:") and first["image"]["width"] > 0
     caption = next(hit for hit in hits if hit["kind"] == "text")
     assert caption == {"id": "captions.txt:1", "kind": "text", "image": None, "text": "a photo of a red circle"}
+    shot = tmp_path / "try-page.png"
+    browser.execute_script("window.scrollTo(0, 0)")
+    assert browser.save_screenshot(str(shot)) and shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    if os.environ.get("TRY_PAGE_SCREENSHOT"):
+        shutil.copy(shot, os.environ["TRY_PAGE_SCREENSHOT"])
 
     # the label list edited: only these labels come back, the right one first
     box = browser.find_element(By.ID, "labels")
@@ -165,12 +170,6 @@ def test_upload_edit_the_labels_and_search_the_corpus(browser: Any, site: Site, 
     hits = settled(browser, "search", lambda rows: bool(rows) and rows[0]["id"] == "captions.txt:2")["rows"]
     assert next(hit for hit in hits if hit["kind"] == "image")["id"] == "blue-star.png"
     assert shared.loaded_from(browser) == {site.url}, "the page loaded something from elsewhere"
-
-    shot = tmp_path / "try-page.png"
-    browser.execute_script("window.scrollTo(0, 0)")
-    assert browser.save_screenshot(str(shot)) and shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    if os.environ.get("TRY_PAGE_SCREENSHOT"):
-        shutil.copy(shot, os.environ["TRY_PAGE_SCREENSHOT"])
 
 
 def test_a_dropped_image_is_the_query(browser: Any, site: Site, tmp_path: Path) -> None:
