@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
 from http import HTTPStatus
@@ -48,6 +49,7 @@ from omnisearch_embed.settings import LAMBDA_MAX_EVENT_BYTES, Settings
 if TYPE_CHECKING:  # pyarrow and numpy load only with --index
     from local_server.page.corpus_index import CorpusIndex
 
+_logger = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent / "static"
 ASSETS = {"app.js": "text/javascript; charset=utf-8", "style.css": "text/css; charset=utf-8"}
 DEFAULT_LABELS = (*COLOURS, *SHAPES)  # what the bundled tiny-shapes model knows
@@ -126,6 +128,9 @@ class PageRoutes:
                 return await endpoint(request)
             except EmbedError as e:
                 return error_response(path, e)
+            except Exception:  # a bug or a broken backend: the log has the trace, the caller a JSON 500
+                _logger.exception("%s %s failed", request.method, path)
+                return error_response(path, EmbedError(f"{path} failed; see the server's log"))
 
         return guarded
 

@@ -267,6 +267,23 @@ def test_an_index_of_another_model_is_refused_naming_both(tiny: Any, tmp_path: P
         load_index(build_corpus(tmp_path / "same")).check_model("tiny-shapes", 32)
 
 
+class CrashingBackend(GatedBackend):
+    """The real model for everything but texts, where it crashes as a bug would (not an EmbedError)."""
+
+    def embed_texts(self, texts: Any, *, normalize: bool = True) -> Any:
+        raise RuntimeError("secret internals")
+
+
+def test_a_crash_is_a_json_500_without_the_details(tiny: Any, corpus: Path) -> None:
+    backend = CrashingBackend(tiny)
+    with serving(backend, Settings(), local_model=lambda: tiny, workers=2, index=load_index(corpus)) as running:
+        answer = httpx.post(f"{running.url}/index/search", json={"text": "a red circle"})
+        assert answer.status_code == 500 and answer.json()["error"]["code"] == "internal_error"
+        assert "secret" not in answer.text
+        image = data_uri((corpus.parent / "shapes" / "red-circle.png").read_bytes())
+        assert httpx.post(f"{running.url}/index/search", json={"image": image}).status_code == 200  # still serving
+
+
 def test_page_codes_are_in_the_readme() -> None:
     raised = {code for path in PAGE_SOURCES for match in LITERAL.findall(path.read_text()) for code in match if code}
     raised |= set(re.findall(r'code = "([a-z0-9_]+)"', "".join(p.read_text() for p in PAGE_SOURCES)))
@@ -275,6 +292,15 @@ def test_page_codes_are_in_the_readme() -> None:
 
 
 # -- the command line -------------------------------------------------------------------------------------
+def test_the_banner_says_where_the_page_is_and_what_it_searches(tiny: Any, corpus: Path, tmp_path: Path) -> None:
+    from local_server.cli import banner
+
+    url = "http://127.0.0.1:8000"
+    assert f"Page         {url}/   (zero-shot labels; --index FILE.parquet" in banner(url, tiny, Settings(), 2)
+    line = banner(url, tiny, Settings(), 2, index=load_index(corpus))
+    assert f"Page         {url}/   index corpus.parquet: {len(PICTURES) + len(CAPTIONS)} rows of tiny-shapes" in line
+
+
 def test_the_server_starts_with_an_index_of_another_model_and_refuses_it(tmp_path: Path) -> None:
     index = other_model_index(tmp_path)
     args = [sys.executable, "-m", "local_server", "--port", "0", "--workers", "2", "--index", str(index)]
