@@ -180,6 +180,7 @@ def build_all() -> dict[str, dict[str, Any]]:
     png = sample_png()
     png_b64 = base64.b64encode(png).decode("ascii")
     s3_uri = f"s3://{S3_BUCKET}/{S3_KEY}"
+    data_uri = f"data:image/png;base64,{png_b64}"
     json_type = {"Content-Type": "application/json"}
     return {
         "embed_text": make_event("POST", "/embed/text", body={"text": "a red circle"}),
@@ -202,13 +203,13 @@ def build_all() -> dict[str, dict[str, Any]]:
         "embed_batch_mixed": make_event(
             "POST",
             "/embed/batch",
-            body={"items": [{"text": "a red circle"}, {"image": f"data:image/png;base64,{png_b64}"}, {"image": s3_uri}]},
+            body={"items": [{"text": "a red circle"}, {"image": data_uri}, {"image": s3_uri}]},
         ),
         "classify": make_event(
             "POST",
             "/classify",
             body={
-                "image": f"data:image/png;base64,{png_b64}",
+                "image": data_uri,
                 "labels": ["circle", "square", "triangle", "star", "red", "green", "blue"],
                 "template": "a photo of a {}",
             },
