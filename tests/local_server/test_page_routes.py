@@ -19,6 +19,8 @@ import httpx
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import functions.embed.app as embed_app
 from local_server.page.corpus_index import IndexModelMismatchError, load_index
@@ -28,6 +30,7 @@ from omnisearch_embed.settings import LAMBDA_MAX_EVENT_BYTES, Settings
 from tests.conftest import LambdaContext
 from tests.helpers.backends import StaticBackend
 from tests.helpers.events import make_event
+from tests.helpers.fuzz import BOUNDED, REFS, Request, check_answer, requests, texts
 from tests.helpers.lambda_app import SETTINGS
 from tests.helpers.local_server_process import ROOT, child_env, interrupt, started
 from tests.local_server.page_corpus import CAPTIONS, OTHER_MODEL, PICTURES, build_corpus, other_model_index
@@ -224,6 +227,26 @@ def test_unreadable_search_requests(
 ) -> None:
     answer = client.post("/index/search", content=content, headers=headers)
     assert (answer.status_code, answer.json()["error"]["code"]) == (status, code), answer.text
+
+
+_SHAPED = st.fixed_dictionaries(
+    {}, optional={"text": texts, "image": st.sampled_from(REFS), "k": st.integers(-2, 200) | st.sampled_from(REFS)}
+)
+_SEARCHES = requests(["/index/search"]) | _SHAPED.map(
+    lambda doc: Request("/index/search", "application/json", json.dumps(doc).encode())
+)
+
+
+@settings(BOUNDED, max_examples=40)
+@given(request=_SEARCHES)
+def test_any_search_body_gets_json_and_no_5xx(client: httpx.Client, request: Request) -> None:
+    ctype = request.content_type.strip()
+    response = client.post("/index/search", content=request.body, headers={"content-type": ctype} if ctype else {})
+    answer = check_answer(
+        request.path, response.status_code, response.headers.get("content-type", ""), response.content
+    )
+    if response.status_code == 200:
+        assert answer["results"] and answer["index"]["rows"] == len(PICTURES) + len(CAPTIONS)
 
 
 def test_wrong_methods_are_named_with_allow(client: httpx.Client) -> None:
