@@ -5,7 +5,8 @@
 
 const KEY_STORAGE = "omnisearch-embed.api-key";
 const $ = (id) => document.getElementById(id);
-const state = { query: null, config: null, hasIndex: false, blobs: [] };
+// each panel shows only the answer to its latest request: an older one arriving late is dropped
+const state = { query: null, config: null, hasIndex: false, blobs: [], latest: { labels: 0, search: 0 } };
 
 class ApiError extends Error {
   constructor(status, code, message) {
@@ -97,13 +98,16 @@ async function classify() {
   setState("labels-panel", "loading");
   const body = { ...state.query, labels: labels() };
   if ($("template").value.trim()) body.template = $("template").value;
+  const turn = ++state.latest.labels;
   try {
     const answer = await (await call("/classify", body)).json();
+    if (turn !== state.latest.labels) return;
     out.replaceChildren(...answer.results[0].labels.map(labelRow));
     const cut = answer.truncated_labels || [];
     if (cut.length) $("labels-error").textContent = `cut at 77 tokens: ${cut.join(", ")}`;
     setState("labels-panel", "done");
   } catch (e) {
+    if (turn !== state.latest.labels) return;
     out.replaceChildren();
     showError($("labels-error"), e);
     setState("labels-panel", "error");
@@ -149,13 +153,21 @@ async function search() {
   if (!state.query || !state.hasIndex) return;
   $("search-error").textContent = "";
   setState("search-panel", "loading");
-  for (const url of state.blobs.splice(0)) URL.revokeObjectURL(url);
+  const turn = ++state.latest.search;
   try {
     const answer = await (await call("/index/search", { ...state.query, k: 8 })).json();
     const rows = await Promise.all(answer.results.map(hitRow));
+    const blobs = rows.map((li) => li.querySelector("img")?.src).filter(Boolean);
+    if (turn !== state.latest.search) {
+      blobs.forEach((url) => URL.revokeObjectURL(url));
+      return;
+    }
+    state.blobs.forEach((url) => URL.revokeObjectURL(url));
+    state.blobs = blobs;
     $("hits").replaceChildren(...rows);
     setState("search-panel", "done");
   } catch (e) {
+    if (turn !== state.latest.search) return;
     $("hits").replaceChildren();
     showError($("search-error"), e);
     setState("search-panel", "error");
@@ -172,7 +184,6 @@ async function hitRow(hit) {
     try {
       const blob = await (await call(hit.thumbnail)).blob();  // fetched, so the key header goes along
       img.src = URL.createObjectURL(blob);
-      state.blobs.push(img.src);
       li.append(img);
     } catch (e) {
       li.append(caption("no thumbnail", "missing"));
