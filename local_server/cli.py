@@ -15,12 +15,15 @@ import os
 import sys
 import threading
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from endpoint_server.cli import KEEP_ALIVE_SECONDS, bind  # the serving container's socket and connection rules
 from omnisearch_embed.backends.factory import backend_from_settings
 from omnisearch_embed.errors import ConfigError
 from omnisearch_embed.settings import TINY_SHAPES_MODEL_ID, Settings
+
+if TYPE_CHECKING:  # pyarrow and numpy load only with --index
+    from local_server.page.corpus_index import CorpusIndex
 
 _logger = logging.getLogger("local_server")
 
@@ -103,7 +106,7 @@ def cors_line(settings: Settings) -> str:
     return f"Access-Control-Allow-Origin: {settings.cors_allow_origin} (CORS_ALLOW_ORIGIN; preflights need no key)"
 
 
-def page_line(url: str, backend: Any, index: Any) -> str:
+def page_line(url: str, backend: Any, index: CorpusIndex | None) -> str:
     """Where the page is and what its search holds; an index of another model is named as refused."""
     if index is None:
         return f"{url}/   (zero-shot labels; --index FILE.parquet adds a corpus search)"
@@ -116,7 +119,13 @@ def page_line(url: str, backend: Any, index: Any) -> str:
 
 
 def banner(
-    url: str, backend: Any, settings: Settings, workers: int, *, weaviate: bool = False, index: Any = None
+    url: str,
+    backend: Any,
+    settings: Settings,
+    workers: int,
+    *,
+    weaviate: bool = False,
+    index: CorpusIndex | None = None,
 ) -> str:
     example = "-H 'content-type: application/json' -d '{\"text\": \"a red circle\"}'"
     lines = [

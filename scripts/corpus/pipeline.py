@@ -113,6 +113,7 @@ class Pipeline:
         return _Loaded(item, payload, key)
 
     def _skip(self, item: Item, key: str) -> None:
+        """Already embedded (None: skip it); its text is kept for a row that was stored without one."""
         if item.text is not None:
             self.store.skip_text(item.id, key, item.text)
 
