@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
@@ -140,9 +141,42 @@ def test_the_cache_is_bounded_and_forgets_the_least_recently_used() -> None:
     from array import array
 
     cache = LabelCache(max_entries=2)
-    entry = LabelVector(array("f", [1.0]), False)
+    entry = LabelVector(array("f", [1.0]), False, "m")
     cache.put(("m", "{}", "a"), entry)
     cache.put(("m", "{}", "b"), entry)
     assert cache.get(("m", "{}", "a")) is entry  # a is now the most recent
     cache.put(("m", "{}", "c"), entry)
     assert len(cache) == 2 and cache.get(("m", "{}", "b")) is None and cache.get(("m", "{}", "a")) is entry
+
+
+class Redeployable(StaticBackend):
+    """Answers with the model ``serving`` names, whatever ``model_id`` (the configured id) says, as an endpoint does."""
+
+    serving = "static-test"
+
+    def embed_texts(self, texts, *, normalize=True):  # type: ignore[no-untyped-def]
+        return dataclasses.replace(super().embed_texts(texts, normalize=normalize), model=self.serving)
+
+    def embed_images(self, images, *, normalize=True):  # type: ignore[no-untyped-def]
+        return dataclasses.replace(super().embed_images(images, normalize=normalize), model=self.serving)
+
+
+def test_labels_cached_from_a_previous_model_are_embedded_again() -> None:
+    backend = Redeployable(logit_scale=42.0)
+    clf = classifier(backend)
+    clf.classify(embed_images(clf), LABELS, template="{}", top_k=None)
+    backend.serving = "static-test-v2"  # the endpoint was redeployed; the configured id is unchanged
+    result = clf.classify(embed_images(clf), LABELS, template="{}", top_k=None)
+    assert result.model == "static-test-v2"
+    assert [kind for kind, _, _ in backend.calls] == ["texts", "images", "images", "texts"]
+    clf.classify(embed_images(clf), LABELS, template="{}", top_k=None)  # the refreshed vectors are cached
+    assert [kind for kind, _, _ in backend.calls][4:] == ["images"]
+
+
+def test_inputs_and_labels_from_two_models_are_a_502() -> None:
+    backend = StaticBackend(logit_scale=42.0)
+    clf = classifier(backend)
+    other = StaticBackend("another-model", logit_scale=42.0)
+    with pytest.raises(EmbedError) as info:
+        clf.classify(lambda: other.embed_images([IMAGE]), LABELS, template="{}", top_k=None)
+    assert (int(info.value.status), info.value.code) == (502, "model_mismatch")

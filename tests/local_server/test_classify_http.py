@@ -76,3 +76,16 @@ def test_classify_is_served_with_the_models_logit_scale(request: pytest.FixtureR
 def test_bad_label_lists_over_http(server: MainServer, body: dict[str, Any], status: int, code: str) -> None:
     response = httpx.post(f"{server.url}/classify", json=body, timeout=60)
     assert (response.status_code, response.json()["error"]["code"]) == (status, code)
+
+
+def test_a_raw_image_body_with_repeated_label_params(server: MainServer) -> None:
+    response = httpx.post(
+        f"{server.url}/classify",
+        params=[("labels", "blue square"), ("labels", "red circle"), ("labels", "green star"), ("top_k", "2")],
+        content=shape_png("red", "circle"),
+        headers={"content-type": "image/png"},
+        timeout=60,
+    )
+    assert response.status_code == 200, response.text
+    ranked = response.json()["results"][0]["labels"]
+    assert len(ranked) == 2 and ranked[0]["label"] == "red circle"

@@ -33,10 +33,11 @@ _Key = tuple[str, str, str]
 
 @dataclass(frozen=True, slots=True)
 class LabelVector:
-    """A cached prompt embedding (unit length) and whether its prompt ran past the model's context."""
+    """A cached prompt embedding (unit length), whether its prompt ran past the context, and its model."""
 
     vector: array
     truncated: bool
+    model: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,14 +176,20 @@ class Classifier:
     def classify(
         self, embed_inputs: Callable[[], Embeddings], labels: Sequence[str], *, template: str, top_k: int | None
     ) -> Classification:
-        """Check the request, embed the labels (cache first), then the inputs (``embed_inputs``), and rank."""
+        """Check the request, embed the labels (cache first), then the inputs (``embed_inputs``), and rank.
+
+        Labels cached from another model than the one that embedded the inputs (an endpoint redeployed
+        since) are embedded again once; two models still answering is a 502 ``model_mismatch``.
+        """
         k = check_request(labels, template, top_k)
-        vectors, truncated, label_scale = self._label_vectors(labels, template)
+        entries, label_scale = self._label_entries(labels, template, refresh=False)
         emb = embed_inputs()
-        if emb.model != self.service.model_id or (vectors and len(vectors[0]) != emb.dimension):
+        if any(e.model != emb.model for e in entries):
+            entries, label_scale = self._label_entries(labels, template, refresh=True)
+        if any(e.model != emb.model or len(e.vector) != emb.dimension for e in entries):
             raise ModelError(
-                f"the inputs were embedded by {emb.model} ({emb.dimension}-d), the labels by "
-                f"{self.service.model_id}; retry the request",
+                f"the inputs were embedded by {emb.model} ({emb.dimension}-d) and the labels by another model, "
+                "e.g. during a deployment; retry the request",
                 code="model_mismatch",
             )
         scale = emb.logit_scale or label_scale
@@ -192,13 +199,17 @@ class Classifier:
                 "(deploy the current model code)",
                 code="logit_scale_unavailable",
             )
+        vectors = [e.vector for e in entries]
         results = [rank(v, labels, vectors, scale, k) for v in emb.vectors]
-        flagged = [label for label, cut in zip(labels, truncated, strict=True) if cut]
+        flagged = [label for label, e in zip(labels, entries, strict=True) if e.truncated]
         return Classification(emb.model, emb.service, template, scale, results, flagged)
 
-    def _label_vectors(self, labels: Sequence[str], template: str) -> tuple[list[array], list[bool], float | None]:
-        model = self.service.model_id
-        found = [self.cache.get((model, template, label)) for label in labels]
+    def _label_entries(
+        self, labels: Sequence[str], template: str, *, refresh: bool
+    ) -> tuple[list[LabelVector], float | None]:
+        """Each label's vector, from the cache or embedded (all of them with ``refresh``), in order."""
+        key = self.service.model_id
+        found = [None if refresh else self.cache.get((key, template, label)) for label in labels]
         missing = [i for i, entry in enumerate(found) if entry is None]
         scale: float | None = None
         step = self.service.settings.max_batch_items
@@ -206,16 +217,10 @@ class Classifier:
             part = missing[start : start + step]
             prompts = [template.replace(PLACEHOLDER, labels[i]) for i in part]
             emb = self.service.embed_texts(prompts, param="labels", positions=part)
-            if emb.model != model:
-                raise ModelError(
-                    f"the labels were embedded by {emb.model}, not the configured {model}; retry the request",
-                    code="model_mismatch",
-                )
             scale = emb.logit_scale or scale
             cut = emb.truncated or [False] * emb.count
             for i, vector, was_cut in zip(part, emb.vectors, cut, strict=True):
-                entry = LabelVector(_unit(vector), bool(was_cut))
-                self.cache.put((model, template, labels[i]), entry)
+                entry = LabelVector(_unit(vector), bool(was_cut), emb.model)
+                self.cache.put((key, template, labels[i]), entry)
                 found[i] = entry
-        entries = [entry for entry in found if entry is not None]
-        return [e.vector for e in entries], [e.truncated for e in entries], scale
+        return [entry for entry in found if entry is not None], scale

@@ -15,7 +15,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 
 from omnisearch_embed.api.docs import responses
-from omnisearch_embed.api.json_body import JSON_MEDIA_TYPES, json_loader, media_type, missing_body
+from omnisearch_embed.api.json_body import JSON_MEDIA_TYPES, event_json, event_media, json_loader
 from omnisearch_embed.api.multipart import FILE_FIELD, body_bytes, parse_multipart
 from omnisearch_embed.api.text import json_response
 from omnisearch_embed.classify import DEFAULT_TEMPLATE, Classifier
@@ -117,13 +117,9 @@ def register_classify_routes(app: APIGatewayRestResolver, service: EmbedService,
     )
     def classify():
         event = app.current_event
-        content_type = event.headers.get("content-type") or ""
-        kind = media_type(content_type)
+        kind, content_type = event_media(event)
         if kind in JSON_MEDIA_TYPES:
-            body = event.decoded_body
-            if not body:
-                raise missing_body()
-            request = ClassifyRequest.model_validate(load_json(body))
+            request = ClassifyRequest.model_validate(event_json(event, load_json))
             options = {"labels": request.labels, "template": request.template, "top_k": request.top_k}
             if request.image is not None or request.images is not None:
                 refs = [request.image] if request.image is not None else request.images or []

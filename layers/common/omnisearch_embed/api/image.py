@@ -13,7 +13,7 @@ from typing import Any, cast
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 
 from omnisearch_embed.api.docs import responses
-from omnisearch_embed.api.json_body import JSON_MEDIA_TYPES, json_loader, media_type, missing_body
+from omnisearch_embed.api.json_body import JSON_MEDIA_TYPES, event_json, event_media, json_loader
 from omnisearch_embed.api.multipart import FILE_FIELD, body_bytes, parse_multipart
 from omnisearch_embed.api.text import json_response
 from omnisearch_embed.errors import InvalidInputError, UnsupportedMediaTypeError
@@ -93,13 +93,9 @@ def register_image_routes(app: APIGatewayRestResolver, service: EmbedService) ->
     )
     def embed_image():
         event = app.current_event
-        content_type = event.headers.get("content-type") or ""
-        kind = media_type(content_type)
+        kind, content_type = event_media(event)
         if kind in JSON_MEDIA_TYPES:
-            body = event.decoded_body
-            if not body:
-                raise missing_body()
-            request = ImageEmbedRequest.model_validate(load_json(body))
+            request = ImageEmbedRequest.model_validate(event_json(event, load_json))
             emb = service.embed_image_refs([request.ref], normalize=request.normalize, param="image")
             return json_response(image_body(emb, request.encoding))
         if kind == "multipart/form-data":

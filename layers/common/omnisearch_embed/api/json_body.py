@@ -16,6 +16,7 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 from aws_lambda_powertools.event_handler.middlewares.openapi_validation import OpenAPIRequestValidationMiddleware
+from aws_lambda_powertools.utilities.data_classes.common import BaseProxyEvent
 
 from omnisearch_embed.errors import (
     INVALID_JSON,
@@ -59,6 +60,20 @@ def json_loader(max_bytes: int) -> Callable[[str], Any]:
 def missing_body() -> UnprocessableError:
     """What a route that needs a JSON object answers for an empty body (Powertools' own wording, as 422)."""
     return UnprocessableError("the request needs a JSON body", code="validation_error")
+
+
+def event_media(event: BaseProxyEvent) -> tuple[str, str]:
+    """``(media type, raw Content-Type)`` of a request: the first picks the body parser, the second has the boundary."""
+    content_type = event.headers.get("content-type") or ""
+    return media_type(content_type), content_type
+
+
+def event_json(event: BaseProxyEvent, load: Callable[[str], Any]) -> Any:
+    """The JSON of a route that reads its body itself (it also takes uploads): ``load``ed, or 422 when empty."""
+    body = event.decoded_body
+    if not body:
+        raise missing_body()
+    return load(body)
 
 
 class JsonBodyValidation(OpenAPIRequestValidationMiddleware):
