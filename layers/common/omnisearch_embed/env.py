@@ -11,8 +11,9 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
+# The words every switch accepts, in the environment and in request options alike (any case).
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
-FALSE_WORDS = frozenset({"0", "false", "no", "off", ""})
+FALSE_WORDS = frozenset({"0", "false", "no", "off"})
 
 
 class ConfigError(ValueError):
@@ -30,14 +31,14 @@ def env_csv(env: Mapping[str, str], key: str) -> tuple[str, ...]:
 
 
 def env_bool(env: Mapping[str, str], key: str, default: bool) -> bool:
-    """One set of words for every switch: 1/true/yes/on and 0/false/no/off (any case; empty is false)."""
+    """:data:`TRUE_WORDS` or :data:`FALSE_WORDS`; a variable set but empty is false."""
     raw = env.get(key)
     if raw is None:
         return default
     value = raw.strip().lower()
     if value in TRUE_WORDS:
         return True
-    if value in FALSE_WORDS:
+    if value in FALSE_WORDS or not value:
         return False
     raise ConfigError(f"{key}={raw!r} is not a boolean (use true or false)")
 
