@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver
+from aws_lambda_powertools.event_handler.middlewares.openapi_validation import OpenAPIRequestValidationMiddleware
 from pydantic import BaseModel
 
 from local_server.lambda_context import LambdaContext
@@ -76,3 +77,11 @@ def test_media_type_drops_parameters_and_case() -> None:
 def test_install_refuses_an_app_without_validation() -> None:
     with pytest.raises(ValueError, match="enable_validation"):
         install_json_bodies(APIGatewayRestResolver())
+
+
+def test_install_fails_loudly_if_powertools_stops_reading_bodies_through_get_body(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delattr(OpenAPIRequestValidationMiddleware, "_get_body")
+    with pytest.raises(RuntimeError, match="_get_body"):
+        install_json_bodies(APIGatewayRestResolver(enable_validation=True))
