@@ -9,7 +9,7 @@ Standard library only, so anything that starts a process may use it.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 # The words every switch accepts, in the environment and in request options alike (any case).
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
@@ -43,31 +43,34 @@ def env_bool(env: Mapping[str, str], key: str, default: bool) -> bool:
     raise ConfigError(f"{key}={raw!r} is not a boolean (use true or false)")
 
 
-def env_int(env: Mapping[str, str], key: str, default: int, *, minimum: int | None = 1) -> int:
-    """An integer of at least ``minimum`` (None: any)."""
+def _number(env: Mapping[str, str], key: str, parse: Callable[[str], float], kind: str) -> float | None:
+    """``parse(value)``, or None when unset or empty; a value ``parse`` refuses is a ConfigError."""
     raw = env.get(key)
     if raw is None or raw.strip() == "":
-        return default
+        return None
     try:
-        value = int(raw)
+        return parse(raw)
     except ValueError as e:
-        raise ConfigError(f"{key}={raw!r} is not an integer") from e
+        raise ConfigError(f"{key}={raw!r} is not {kind}") from e
+
+
+def env_int(env: Mapping[str, str], key: str, default: int, *, minimum: int | None = 1) -> int:
+    """An integer of at least ``minimum`` (None: any)."""
+    value = _number(env, key, int, "an integer")
+    if value is None:
+        return default
     if minimum is not None and value < minimum:
         raise ConfigError(f"{key}={value} must be at least {minimum}")
-    return value
+    return int(value)
 
 
 def env_float(env: Mapping[str, str], key: str, default: float, *, minimum: float | None = None) -> float:
     """A finite number: above zero, or at least ``minimum`` when one is given."""
-    raw = env.get(key)
-    if raw is None or raw.strip() == "":
+    value = _number(env, key, float, "a number")
+    if value is None:
         return default
-    try:
-        value = float(raw)
-    except ValueError as e:
-        raise ConfigError(f"{key}={raw!r} is not a number") from e
     if not math.isfinite(value):
-        raise ConfigError(f"{key}={raw!r} is not a finite number")
+        raise ConfigError(f"{key}={env[key]!r} is not a finite number")
     if minimum is None and value <= 0:
         raise ConfigError(f"{key}={value} must be positive")
     if minimum is not None and value < minimum:
