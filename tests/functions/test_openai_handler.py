@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 
 import functions.embed.app as embed_app
+from local_server.lambda_context import LambdaContext
 from omnisearch_embed.embeddings import decode_matrix
 from omnisearch_embed.errors import ThrottledError
 from omnisearch_embed.openai_schemas import OpenAIEmbeddingResponse
 from omnisearch_embed.settings import Settings
-from tests.conftest import LambdaContext
 from tests.helpers.backends import StaticBackend, token_count, vector_for
 from tests.helpers.events import load_event, sample_png
 

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from openapi_spec_validator import validate
 
+from local_server.lambda_context import LambdaContext
 from omnisearch_embed.api import create_app
 from omnisearch_embed.images import MEDIA_TYPES
-from tests.conftest import LambdaContext
 from tests.helpers.backends import StaticBackend
 from tests.helpers.events import load_event, make_event, multipart_body
 from tests.helpers.images import animated, image_bytes

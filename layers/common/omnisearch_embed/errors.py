@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from http import HTTPStatus
 
+from omnisearch_embed.env import ConfigError as ConfigError  # defined with the reader that raises it
+
 # Codes for a request whose body cannot be read at all, on any route and under any Content-Type (400).
 INVALID_JSON = "invalid_json"  # not JSON: bad syntax, nested too deeply, an integer of over 4,300 digits
 INVALID_BODY = "invalid_body"  # not UTF-8 text, or flagged base64 and not base64
@@ -135,7 +137,3 @@ class BackendTimeoutError(EmbedError):
 
     status = HTTPStatus.GATEWAY_TIMEOUT
     code = "backend_timeout"
-
-
-class ConfigError(ValueError):
-    """A setting read at cold start is invalid; raised once, before serving, never per request."""

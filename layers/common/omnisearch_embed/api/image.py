@@ -16,6 +16,7 @@ from omnisearch_embed.api.docs import responses
 from omnisearch_embed.api.json_body import JSON_MEDIA_TYPES, event_json, event_media, json_loader
 from omnisearch_embed.api.multipart import FILE_FIELD, body_bytes, parse_multipart
 from omnisearch_embed.api.text import json_response
+from omnisearch_embed.env import FALSE_WORDS, TRUE_WORDS
 from omnisearch_embed.errors import InvalidInputError, UnsupportedMediaTypeError
 from omnisearch_embed.images import MEDIA_TYPES
 from omnisearch_embed.render import image_body
@@ -60,8 +61,6 @@ QUERY_PARAMETERS = [
     {"name": name, "in": "query", "required": False, "schema": schema, "description": "For raw image bodies"}
     for name, schema in _OPTIONS_SCHEMA.items()
 ]
-_TRUE = {"true", "1", "yes", "on"}
-_FALSE = {"false", "0", "no", "off"}
 
 
 def _options(values: dict[str, str]) -> tuple[bool, Encoding]:
@@ -69,14 +68,14 @@ def _options(values: dict[str, str]) -> tuple[bool, Encoding]:
     if unknown:
         raise InvalidInputError(f"unknown option(s): {', '.join(unknown)}", code="invalid_option", param=unknown[0])
     normalize_raw = values.get("normalize", "true").strip().lower()
-    if normalize_raw not in _TRUE | _FALSE:
+    if normalize_raw not in TRUE_WORDS | FALSE_WORDS:
         raise InvalidInputError("normalize must be true or false", code="invalid_option", param="normalize")
     encoding = values.get("encoding", "float").strip().lower()
     if encoding not in ENCODINGS:
         raise InvalidInputError(
             f"encoding must be one of {', '.join(ENCODINGS)}", code="invalid_option", param="encoding"
         )
-    return normalize_raw in _TRUE, cast(Encoding, encoding)
+    return normalize_raw in TRUE_WORDS, cast(Encoding, encoding)
 
 
 def register_image_routes(app: APIGatewayRestResolver, service: EmbedService) -> None:

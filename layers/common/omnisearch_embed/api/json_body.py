@@ -92,8 +92,14 @@ class JsonBodyValidation(OpenAPIRequestValidationMiddleware):
 def install_json_bodies(app: APIGatewayRestResolver) -> None:
     """Make ``app`` (built with ``enable_validation=True``) read declared bodies with :class:`JsonBodyValidation`.
 
-    Powertools builds each route's middleware stack from this attribute on the route's first call.
+    Powertools has no public hook for the body parser, so this is the one place that relies on two of its
+    internals: the resolver keeps its request validation in ``_request_validation_middleware`` (each route's
+    middleware stack takes it from there on the route's first call), and that middleware reads bodies through
+    ``_get_body``. Both are checked here, so a Powertools release that moves either fails when the app is built
+    rather than quietly parsing forms again (tests/core/api/test_json_body.py pins the resulting 415).
     """
+    if not callable(getattr(OpenAPIRequestValidationMiddleware, "_get_body", None)):
+        raise RuntimeError("this Powertools release no longer reads request bodies through _get_body")
     if not hasattr(app, "_request_validation_middleware"):
         raise ValueError("the app must be built with enable_validation=True")
     app._request_validation_middleware = JsonBodyValidation()

@@ -18,7 +18,6 @@ from omnisearch_embed.errors import ITEM_REF, EmbedError, ModelError, PayloadToo
 from omnisearch_embed.settings import SAGEMAKER_MAX_PAYLOAD_BYTES
 
 CONTENT_TYPE = "application/json"
-ENCODING_FLOAT = "float"
 ENCODING_BASE64 = "base64"  # what we ask for: about 3x smaller than JSON floats and much faster to parse
 _SEPARATORS = (",", ":")
 _ERROR_CODE = re.compile(r"^[a-z][a-z0-9_]{1,63}$")
