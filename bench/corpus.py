@@ -90,9 +90,9 @@ def local_images_per_s(engine, folder: Path, out: Path, batch_size: int) -> floa
 
 def in_process_texts_per_s(backend, texts: list[str], batch_size: int) -> float:
     """The batch route through the Powertools app, no HTTP, one batch after another."""
+    from local_server.lambda_context import LambdaContext
     from omnisearch_embed.api import create_app
     from omnisearch_embed.settings import Settings
-    from tests.conftest import LambdaContext
     from tests.helpers.events import make_event
 
     app = create_app(backend, Settings())

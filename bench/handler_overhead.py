@@ -89,8 +89,8 @@ def warm(requests: int, repeats: int) -> None:
     from pydantic import BaseModel, ConfigDict
 
     import functions.embed.app as embed_app
+    from local_server.lambda_context import LambdaContext
     from omnisearch_embed.settings import Settings
-    from tests.conftest import LambdaContext
     from tests.helpers.events import load_event
 
     ctx = LambdaContext()
@@ -165,11 +165,10 @@ def warm(requests: int, repeats: int) -> None:
 
 FIRST_REQUEST = """
 import contextlib, io, json, time
-from types import SimpleNamespace
+from local_server.lambda_context import LambdaContext
 t = time.perf_counter()
 import app
-context = SimpleNamespace(function_name="f", memory_limit_in_mb=1024, aws_request_id="r",
-                          invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:f")
+context = LambdaContext()
 with contextlib.redirect_stdout(io.StringIO()):
     response = app.lambda_handler(json.loads(EVENT), context)
 elapsed = time.perf_counter() - t

@@ -23,26 +23,50 @@ from endpoint_server.app import EndpointServer, ServerConfig
 
 
 def parse_args(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> argparse.Namespace:
+    """Flags, with the environment's values as their defaults.
+
+    Those defaults stay strings, so argparse converts and checks them exactly like a flag: a bad value in the
+    environment exits 2 with a message naming the flag (each flag's help names its variable), never a traceback.
+    This package ships in the image without the core, so it cannot use the core's environment reader.
+    """
     env = os.environ if environ is None else environ
     defaults = ServerConfig()
+
+    def from_env(variable: str, default: object) -> str:
+        return env.get(variable, "").strip() or str(default)
+
     parser = argparse.ArgumentParser(prog="python -m endpoint_server", description=__doc__.splitlines()[0])
     parser.add_argument("command", nargs="?", default="serve", choices=["serve"], help="what SageMaker passes")
     parser.add_argument("--host", default="0.0.0.0", help="interface to bind (default all)")
-    parser.add_argument("--port", type=int, default=int(env.get("SAGEMAKER_BIND_TO_PORT", "8080")))
-    parser.add_argument("--model-dir", default=env.get("SM_MODEL_DIR", defaults.model_dir))
     parser.add_argument(
-        "--max-batch-size", type=int, default=int(env.get("ENDPOINT_MAX_BATCH_SIZE", defaults.max_batch_size))
+        "--port", type=int, default=from_env("SAGEMAKER_BIND_TO_PORT", 8080), help="env SAGEMAKER_BIND_TO_PORT"
+    )
+    parser.add_argument("--model-dir", default=env.get("SM_MODEL_DIR", defaults.model_dir), help="env SM_MODEL_DIR")
+    parser.add_argument(
+        "--max-batch-size",
+        type=int,
+        default=from_env("ENDPOINT_MAX_BATCH_SIZE", defaults.max_batch_size),
+        help="env ENDPOINT_MAX_BATCH_SIZE",
     )
     parser.add_argument(
-        "--max-wait-ms", type=float, default=float(env.get("ENDPOINT_MAX_WAIT_MS", defaults.max_wait_ms))
+        "--max-wait-ms",
+        type=float,
+        default=from_env("ENDPOINT_MAX_WAIT_MS", defaults.max_wait_ms),
+        help="env ENDPOINT_MAX_WAIT_MS",
     )
-    parser.add_argument("--max-queue", type=int, default=int(env.get("ENDPOINT_MAX_QUEUE", defaults.max_queue)))
+    parser.add_argument(
+        "--max-queue",
+        type=int,
+        default=from_env("ENDPOINT_MAX_QUEUE", defaults.max_queue),
+        help="env ENDPOINT_MAX_QUEUE",
+    )
     parser.add_argument("--drain-seconds", type=float, default=defaults.drain_seconds)
     parser.add_argument(
         "--workers",
         type=int,
-        default=int(env.get("ENDPOINT_WORKERS", "1")),
-        help="server processes, each with its own model copy and batcher (default 1; more when HTTP binds)",
+        default=from_env("ENDPOINT_WORKERS", 1),
+        help="server processes, each with its own model copy and batcher (default 1; more when HTTP binds); "
+        "env ENDPOINT_WORKERS",
     )
     args = parser.parse_args(argv)
     if min(args.max_batch_size, args.max_queue, args.workers) < 1 or args.max_wait_ms < 0 or args.drain_seconds < 0:

@@ -15,12 +15,15 @@ import os
 import sys
 import threading
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from endpoint_server.cli import KEEP_ALIVE_SECONDS, bind  # the serving container's socket and connection rules
 from omnisearch_embed.backends.factory import backend_from_settings
 from omnisearch_embed.errors import ConfigError
 from omnisearch_embed.settings import TINY_SHAPES_MODEL_ID, Settings
+
+if TYPE_CHECKING:  # pyarrow and numpy load only with --index
+    from local_server.page.corpus_index import CorpusIndex
 
 _logger = logging.getLogger("local_server")
 
@@ -45,6 +48,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--max-batch-size", type=int, default=32, help="most items in one merged model call")
     parser.add_argument("--max-batch-wait-ms", type=float, default=5.0, help="longest a request waits to be merged")
     parser.add_argument("--no-batching", action="store_true", help="one model call per request")
+    parser.add_argument(
+        "--index",
+        metavar="FILE.parquet",
+        help="a corpus indexed by scripts/embed_corpus.py: the page at / searches it (same model only)",
+    )
     parser.add_argument(
         "--weaviate",
         action=argparse.BooleanOptionalAction,
@@ -104,13 +112,34 @@ def cors_line(settings: Settings) -> str:
     return f"Access-Control-Allow-Origin: {settings.cors_allow_origin} (CORS_ALLOW_ORIGIN; preflights need no key)"
 
 
-def banner(url: str, backend: Any, settings: Settings, workers: int, *, weaviate: bool = False) -> str:
+def page_line(url: str, backend: Any, index: CorpusIndex | None) -> str:
+    """Where the page is and what its search holds; an index of another model is named as refused."""
+    if index is None:
+        return f"{url}/   (zero-shot labels; --index FILE.parquet adds a corpus search)"
+    if index.model != backend.model_id:
+        return (
+            f"{url}/   index {index.path.name} REFUSED: it holds vectors of {index.model}, this server embeds with "
+            f"{backend.model_id} (searches answer 409 index_model_mismatch)"
+        )
+    return f"{url}/   index {index.path.name}: {index.rows} rows of {index.model}"
+
+
+def banner(
+    url: str,
+    backend: Any,
+    settings: Settings,
+    workers: int,
+    *,
+    weaviate: bool = False,
+    index: CorpusIndex | None = None,
+) -> str:
     example = "-H 'content-type: application/json' -d '{\"text\": \"a red circle\"}'"
     lines = [
         "OmniSearch Embed local server",
         f"  API          {url}",
         f"  Model        {backend.model_id}",
         f"  Backend      {describe(backend)}",
+        f"  Page         {page_line(url, backend, index)}",
         f"  Swagger UI   {url}/swagger   (OpenAPI JSON: {url}/swagger?format=json)",
         f"  SageMaker    POST {url}/endpoints/<name>/invocations   (runtime emulation with the local model)",
         f"  API key      {'required: x-api-key or Authorization: Bearer' if settings.api_key else 'not required'}",
@@ -160,6 +189,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as e:
         print(f"configuration error: {e}", file=sys.stderr)
         return 2
+    index = None
+    if args.index:
+        from local_server.page.corpus_index import IndexFileError, load_index  # pyarrow, numpy: only with one
+
+        try:
+            index = load_index(args.index)
+        except IndexFileError as e:
+            print(f"cannot use the index: {e}", file=sys.stderr)
+            return 2
     try:
         sock = bind(args.host, args.port)  # before loading the model: a busy port fails at once
     except OSError as e:
@@ -175,10 +213,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2 if isinstance(e, ConfigError) else 1
     if not args.no_batching:
         backend = BatchedBackend(backend, max_batch_size=args.max_batch_size, max_wait_ms=args.max_batch_wait_ms)
-    server = LocalServer(backend, settings, local_model=local_model, workers=args.workers, weaviate=weaviate)
+    server = LocalServer(
+        backend, settings, local_model=local_model, workers=args.workers, weaviate=weaviate, index=index
+    )
     host, port = sock.getsockname()[:2]
     url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
-    print(banner(url, backend, settings, args.workers, weaviate=weaviate), flush=True)
+    print(banner(url, backend, settings, args.workers, weaviate=weaviate, index=index), flush=True)
     config = uvicorn.Config(
         server.asgi,
         log_level="info",

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 from local_server import onnx_cache
 from model_code.code import clip_activation, clip_onnx, inference
 from model_code.tiny_shapes import CHECKPOINT_PATH, CONFIG_PATH
+from omnisearch_embed.backends.wire import locate_item
 from omnisearch_embed.embeddings import SERVICE_LOCAL, Embeddings
 from omnisearch_embed.errors import (
     EmbedError,
@@ -100,7 +101,7 @@ class LocalClipBackend:
         try:
             prediction = self._on_model_thread(self._inference.predict_fn, request, self._clip)
         except self._inference.InputError as e:
-            raise _INPUT_ERRORS.get(e.code, InvalidInputError)(str(e), code=e.code) from e
+            raise locate_item(_INPUT_ERRORS.get(e.code, InvalidInputError)(str(e), code=e.code)) from e
         except RuntimeError as e:  # torch failed (e.g. out of memory): the model's fault, not the caller's
             raise ModelError(f"the local model failed: {e}") from e
         return Embeddings(
@@ -110,6 +111,7 @@ class LocalClipBackend:
             dimension=self.dimension,
             truncated=prediction.truncated,
             tokens=prediction.tokens,
+            logit_scale=prediction.logit_scale,
         )
 
     def embed_texts(self, texts: Sequence[str], *, normalize: bool = True) -> Embeddings:

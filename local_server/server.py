@@ -20,7 +20,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -28,6 +28,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from local_server.apigw_event import INTERNAL_SERVER_ERROR, HttpRequest, RouteTable, from_response, to_event
+from local_server.page import PageRoutes
 from local_server.sagemaker_emulation import LocalModel, SageMakerEmulation, read_body, sigv4_scope
 from local_server.weaviate import WeaviateRoutes, routes_enabled
 from omnisearch_embed import deadline
@@ -36,6 +37,9 @@ from omnisearch_embed.api_keys import extract_api_key
 from omnisearch_embed.backends.base import Backend
 from omnisearch_embed.errors import EmbedError, PayloadTooLargeError, UnauthorizedError
 from omnisearch_embed.settings import LAMBDA_MAX_EVENT_BYTES, Settings
+
+if TYPE_CHECKING:  # pyarrow and numpy load only with an index
+    from local_server.page.corpus_index import CorpusIndex
 
 _logger = logging.getLogger(__name__)
 
@@ -87,6 +91,7 @@ class LocalServer:
         workers: int = 32,
         app_factory: AppFactory | None = None,
         weaviate: bool | None = None,
+        index: CorpusIndex | None = None,
     ) -> None:
         if app_factory is None:
             from omnisearch_embed.api import create_app as app_factory
@@ -102,12 +107,17 @@ class LocalServer:
         # Weaviate's multi2vec-clip API: keyless (Weaviate sends no key), so off by default when a key is set
         enabled = routes_enabled(weaviate, settings.api_key)
         self.weaviate = WeaviateRoutes(backend, settings, self._executor) if enabled else None
+        # the page to try the model on (GET /) and its corpus search (--index): local routes, never in Lambda
+        self.page = PageRoutes(
+            backend, settings, self._executor, index=index, authorized=self.authorized, unauthorized=self._unauthorized
+        )
         self.asgi = Starlette(
             routes=[
                 Route("/ping", emulation.ping, methods=["GET"]),
                 Route("/endpoints/{name}/invocations", self._guarded(emulation.invoke_endpoint), methods=["POST"]),
                 Route("/invocations", self._guarded(emulation.invocations), methods=["POST"]),
                 *(self.weaviate.routes() if self.weaviate else []),
+                *self.page.routes(),
                 Route("/{path:path}", self.handle_api, methods=_METHODS),
             ],
             lifespan=self._lifespan,

@@ -9,7 +9,7 @@
         --work-uri s3://bucket/embed-jobs/ --instance-count 4
     python scripts/embed_corpus.py photos/ --output photos.parquet --dry-run            # counts and cost
 
-Output: Parquet (id, source, kind, content_key, vector, model, dimension, truncated) or, for a .npy path,
+Output: Parquet (id, source, kind, content_key, vector, model, dimension, truncated, text) or, for a .npy path,
 the matrix with <stem>.ids.jsonl and <stem>.meta.json. A re-run skips what is already embedded and appends.
 Bad items go to <output>.errors.jsonl. Exit codes: 0 done, 1 failed (or items failed, unless
 --allow-errors), 2 bad arguments or a model that does not match the output's.

@@ -10,7 +10,7 @@ from omnisearch_embed import errors
 ROOT = Path(__file__).resolve().parents[1]
 CORE = ROOT / "layers" / "common" / "omnisearch_embed"
 # The request path's own checks; the backends' and AWS's codes are server-side and documented with the deployment.
-SOURCES = [*sorted((CORE / "api").glob("*.py")), CORE / "images.py", CORE / "service.py"]
+SOURCES = [*sorted((CORE / "api").glob("*.py")), *(CORE / f"{name}.py" for name in ("images", "service", "classify"))]
 LITERAL = re.compile(r"""code="([a-z0-9_]+)"|respond\(\s*HTTPStatus\.\w+,\s*"([a-z0-9_]+)\"""")
 
 

@@ -1,4 +1,4 @@
-"""EmbedFunction: the public embed API (``/embed/*``, ``/health``, later ``/v1/*``) on API Gateway REST.
+"""EmbedFunction: the public embed API (``/embed/*``, ``/classify``, ``/health``, ``/v1/*``) on API Gateway REST.
 
 Shape as in Powertools' examples: singletons, then a one-line handler under the logger, tracer and
 metrics decorators. The routes live in the core (``omnisearch_embed.api``) so the local server serves

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from omnisearch_embed.settings import env_bool
+from omnisearch_embed.env import env_bool
 
 ENV_VAR = "WEAVIATE_ROUTES"
 

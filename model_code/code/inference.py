@@ -83,8 +83,8 @@ class ClipModel:
     dtype: torch.dtype
     dimension: int
     context_length: int
-    logit_scale: float
     pool: ThreadPoolExecutor
+    logit_scale: float
     pil_stage: Callable[[Image.Image], Image.Image] | None = None  # preprocess up to ToTensor, run in threads
     mean: torch.Tensor | None = None  # Normalize's, as [1, 3, 1, 1] float32 on the device
     std: torch.Tensor | None = None
@@ -135,10 +135,11 @@ def load_model(
             precision=precision,
             force_quick_gelu=bool(quick_gelu),
         )
-    model.eval().requires_grad_(False)  # a served model: no autograd, and logit_scale reads as a plain number
+    model.eval()
     tokenizer = open_clip.get_tokenizer(model_name)
     with torch.inference_mode():
         probe = model.encode_text(tokenizer(["probe"]).to(dev))
+        logit_scale = float(model.logit_scale.exp())  # in inference mode: a plain number, no autograd warning
     clip = ClipModel(
         model=model,
         preprocess=preprocess,
@@ -148,8 +149,8 @@ def load_model(
         dtype=_PRECISION_DTYPES[precision],
         dimension=int(probe.shape[-1]),
         context_length=int(getattr(tokenizer, "context_length", None) or model.context_length),
-        logit_scale=float(model.logit_scale.exp()),
         pool=ThreadPoolExecutor(max_workers=max(1, DECODE_THREADS), thread_name_prefix="clip-decode"),
+        logit_scale=logit_scale,
     )
     _ready(clip, model_name, getattr(model.visual, "image_size", None))
     logger.info("loaded %s on %s (%s), dimension %d", clip.model_id, dev, precision, clip.dimension)
@@ -184,8 +185,8 @@ def load_onnx(directory: str | Path, model_name: str, *, config_path: Path | Non
         dtype=torch.float32,
         dimension=towers.dimension,
         context_length=int(meta["context_length"]),
-        logit_scale=float(meta["logit_scale"]),
         pool=ThreadPoolExecutor(max_workers=max(1, DECODE_THREADS), thread_name_prefix="clip-decode"),
+        logit_scale=float(meta["logit_scale"]),
         onnx=towers,
     )
     _ready(clip, model_name, meta["preprocess"]["size"])
@@ -245,19 +246,16 @@ def predict_fn(data: Request, clip: ClipModel) -> Prediction:
     if isinstance(data, _records.Records):
         return _records.predict(data, clip)
     out = np.empty((len(data.items), clip.dimension), dtype=np.float32)
-    towers = clip.onnx
+    towers = clip.onnx  # ONNX Runtime, else open_clip's torch model (text trimmed by clip_text.encode_text)
+    text_tower = towers.encode_text if towers is not None else lambda tokens: encode_text(clip.model, tokens)
     with torch.inference_mode():
         if data.kind == "texts":
             tokens, counts, truncated = tokenize(clip, data.items)
             order = sorted(range(len(counts)), key=counts.__getitem__)
             for start in range(0, len(order), TEXT_BATCH):
                 idx = order[start : start + TEXT_BATCH]
-                if towers is not None:
-                    features = towers.encode_text(tokens[idx])
-                else:
-                    features = encode_text(clip.model, tokens[idx].to(clip.device))
-                out[idx] = _finish(features, data.normalize)
-            return Prediction(clip.model_id, out, truncated, counts, data.encoding, clip.logit_scale)
+                out[idx] = _finish(text_tower(tokens[idx].to(clip.device)), data.normalize)
+            return Prediction(clip.model_id, out, truncated, counts, data.encoding, logit_scale=clip.logit_scale)
         # Decoding runs ahead in the pool (or on the GPU, per chunk) while the model works on the previous chunk.
         plan = _images.Plan(data.items, clip)
         try:

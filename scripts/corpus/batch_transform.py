@@ -75,7 +75,11 @@ def stage(items: list[tuple[Item, str]], kind: str, s3: Any, work_uri: str, name
     bucket, base = parse_s3_uri(work_uri.rstrip("/") + "/")
     prefix = f"{base}{name}/"
     plan: dict[str, Any] = {"job_name": name, "kind": kind, "output_uri": _uri(bucket, f"{prefix}output/")}
-    plan["items"] = {item.id: {"source": item.source, "key": item.key} for item, _ in items}
+    # a text rides along in the saved plan, so the rows it becomes carry it whenever the job is collected
+    plan["items"] = {
+        item.id: {"source": item.source, "key": item.key, **({"text": text} if kind != IMAGE else {})}
+        for item, text in items
+    }
     if kind == IMAGE:
         outputs, lines, largest = {}, [], 0
         root_bucket, root = _image_root(items, s3, bucket, f"{prefix}images/")

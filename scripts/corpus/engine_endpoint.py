@@ -1,7 +1,8 @@
 """``--engine endpoint``: InvokeEndpoint on the SageMaker endpoint directly, through the core's SageMakerBackend.
 
 The backend splits each batch under the 6 MB invoke limit and sends the pieces side by side; the pipeline
-runs several batches at once. botocore's adaptive retries handle throttling. A container that refuses an
+runs several batches at once. The backend's retry policy (botocore's ``standard`` mode, see
+``omnisearch_embed.backends.retries``) handles throttling. A container that refuses an
 input (an unreadable image: the backend maps the container's 4xx to the API's) isolates that item; an
 endpoint that is down, or a model that fails (a 502), stops the run, which resumes.
 """

@@ -103,14 +103,19 @@ class Pipeline:
         if item.error is not None:
             return Failure(item, *item.error)
         if item.key is not None and (item.id, item.key) in self.store.done:
-            return None
+            return self._skip(item, item.key)
         try:
             payload, key = read_item(item, self.s3)
         except Exception as e:  # an unreadable file or object is this item's problem, not the run's
             return Failure(item, "unreadable", f"cannot read {item.source}: {e}")
         if (item.id, key) in self.store.done:
-            return None
+            return self._skip(item, key)
         return _Loaded(item, payload, key)
+
+    def _skip(self, item: Item, key: str) -> None:
+        """Already embedded (None: skip it); its text is kept for a row that was stored without one."""
+        if item.text is not None:
+            self.store.skip_text(item.id, key, item.text)
 
     def _batches(self, corpus: Corpus, stats: RunStats, bar: tqdm) -> Iterator[list[_Loaded]]:
         batch: list[_Loaded] = []
@@ -155,7 +160,7 @@ class Pipeline:
                         stats.failed.append(Failure(loaded.item, *(error or ("no_vector", "no vector came back"))))
                         continue
                     item = loaded.item
-                    rows.append(Row(item.id, item.source, item.kind, loaded.key, vector, truncated))
+                    rows.append(Row(item.id, item.source, item.kind, loaded.key, vector, truncated, item.text))
                 if rows:
                     self.store.add(rows, result.model, int(rows[0].vector.shape[0]))
                 stats.embedded += len(rows)

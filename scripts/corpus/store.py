@@ -1,4 +1,4 @@
-"""The vector file: Parquet (``id, source, kind, content_key, vector, model, dimension, truncated``) or .npy.
+"""The vector file: Parquet (``id, source, kind, content_key, vector, model, dimension, truncated, text``) or .npy.
 
 A run writes finished batches as small Parquet parts in ``<output>.parts/`` (each one written whole, then
 renamed into place), so a crash loses at most the batch in flight. At the end the existing file and the
@@ -7,8 +7,13 @@ it skips every ``(id, content key)`` already embedded and appends the rest; an i
 embedded again and its new row replaces the old. The file's metadata names the model: appending vectors
 of another model is refused, so two models never mix in one index.
 
+Text rows carry their ``text``, so a search hit can be shown without the source file; image rows keep
+only their ``source`` (a path or an S3 URI) and a null text. Files written before the column existed
+(format 1) are read as having null texts, and an append rewrites them with the column (format 2): the rows
+whose text the re-run's source still holds (same id, same content hash) get it back, the others stay null.
+
 ``.npy`` output is the float32 matrix, with ``<stem>.ids.jsonl`` (one line per row: id, source, kind,
-content_key, truncated) and ``<stem>.meta.json`` (model, dimension, count) beside it.
+content_key, truncated, text) and ``<stem>.meta.json`` (model, dimension, count) beside it.
 """
 
 from __future__ import annotations
@@ -22,10 +27,11 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 META_KEY = b"omnisearch_embed"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the text column
 SCHEMA = pa.schema(
     [
         ("id", pa.string()),
@@ -36,9 +42,10 @@ SCHEMA = pa.schema(
         ("model", pa.string()),
         ("dimension", pa.int32()),
         ("truncated", pa.bool_()),
+        ("text", pa.string()),
     ]
 )
-_ROW_FIELDS = ("id", "source", "kind", "content_key", "truncated")
+_ROW_FIELDS = ("id", "source", "kind", "content_key", "truncated", "text")
 KEY_COLUMNS = ("id", "content_key")
 
 
@@ -54,6 +61,7 @@ class Row:
     content_key: str
     vector: np.ndarray
     truncated: bool = False
+    text: str | None = None  # texts only: what was embedded
 
 
 def rows_table(rows: list[Row], model: str, dimension: int) -> pa.Table:
@@ -69,12 +77,20 @@ def rows_table(rows: list[Row], model: str, dimension: int) -> pa.Table:
         "model": [model] * len(rows),
         "dimension": pa.array([dimension] * len(rows), type=pa.int32()),
         "truncated": [bool(r.truncated) for r in rows],
+        "text": [r.text for r in rows],
     }
     return pa.table(columns, schema=SCHEMA.with_metadata(_meta(model, dimension)))
 
 
 def _meta(model: str, dimension: int) -> dict[bytes, bytes]:
     return {META_KEY: json.dumps({"model": model, "dimension": dimension, "format": FORMAT_VERSION}).encode()}
+
+
+def with_text(table: pa.Table) -> pa.Table:
+    """``table`` with a ``text`` column: null for a file (or part) written before the column existed."""
+    if "text" in table.column_names:
+        return table
+    return table.append_column(pa.field("text", pa.string()), pa.nulls(table.num_rows, pa.string()))
 
 
 def table_meta(table: pa.Table) -> tuple[str, int] | None:
@@ -112,7 +128,8 @@ def read_output(path: Path) -> pa.Table | None:
     if not len(records) == len(matrix) == int(meta["count"]):
         raise ValueError(f"{path}, {ids_path.name} and {meta_path.name} disagree on the row count: rewrite the output")
     rows = [
-        Row(r["id"], r["source"], r["kind"], r["content_key"], matrix[i], r["truncated"]) for i, r in enumerate(records)
+        Row(r["id"], r["source"], r["kind"], r["content_key"], matrix[i], r["truncated"], r.get("text"))
+        for i, r in enumerate(records)
     ]
     return rows_table(rows, meta["model"], int(meta["dimension"]))
 
@@ -128,6 +145,7 @@ class Store:
         self.dimension: int | None = None
         self.done: set[tuple[str, str]] = set()
         self.existing_rows = 0
+        self.known_texts: dict[tuple[str, str], str] = {}  # skipped texts, to fill rows written without them
         self._pending: list[Row] = []
         self._seq = 0
         self.added = 0
@@ -172,6 +190,10 @@ class Store:
                 f"{model}: two models never mix in one file, write to another --output"
             )
 
+    def skip_text(self, item_id: str, key: str, text: str) -> None:
+        """A text already embedded: kept so that a row stored without its text (format 1) gets it back."""
+        self.known_texts[(item_id, key)] = text
+
     def add(self, rows: list[Row], model: str, dimension: int) -> None:
         if not rows:
             return
@@ -200,7 +222,8 @@ class Store:
         if not tables:
             return 0
         assert self.model is not None and self.dimension is not None
-        table = pa.concat_tables([t.select(SCHEMA.names).cast(SCHEMA) for t in tables])
+        table = pa.concat_tables([with_text(t).select(SCHEMA.names).cast(SCHEMA) for t in tables])
+        table = self._fill_texts(table)
         ids = table.column("id").to_pylist()
         last = {item_id: i for i, item_id in enumerate(ids)}
         if len(last) != len(ids):
@@ -209,6 +232,19 @@ class Store:
         self._write(table)
         shutil.rmtree(self.parts_dir, ignore_errors=True)
         return table.num_rows
+
+    def _fill_texts(self, table: pa.Table) -> pa.Table:
+        """Rows of texts stored without their text get the one this run's source holds for the same content."""
+        texts = table.column("text")
+        missing = pc.and_(pc.is_null(texts), pc.equal(table.column("kind"), "text"))
+        if not self.known_texts or not pc.any(missing).as_py():
+            return table
+        keys = zip(table.column("id").to_pylist(), table.column("content_key").to_pylist(), strict=True)
+        filled = [
+            text if text is not None else self.known_texts.get(key)
+            for key, text in zip(keys, texts.to_pylist(), strict=True)
+        ]
+        return table.set_column(table.schema.get_field_index("text"), "text", pa.array(filled, pa.string()))
 
     def _write(self, table: pa.Table) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)

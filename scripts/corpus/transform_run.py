@@ -45,6 +45,8 @@ def _todo(corpus: Corpus, store: Store, stats: RunStats) -> list[tuple[Item, str
             item = Item(item.id, item.source, item.kind, path=item.path, key=key, size=item.size)
         if (item.id, key) in store.done:
             stats.skipped += 1
+            if item.text is not None and key is not None:
+                store.skip_text(item.id, key, item.text)
             continue
         todo.append((item, item.text or ""))
     return todo
@@ -133,7 +135,9 @@ def _store_outcomes(plan: dict, outcomes: list[bt.Outcome], store: Store) -> Run
         if outcome.model != model:
             stats.failed.append(Failure(item, "model_mismatch", f"answered by {outcome.model}, not {model}"))
             continue
-        rows.append(Row(item.id, item.source, plan["kind"], info["key"], outcome.vector, outcome.truncated))
+        rows.append(
+            Row(item.id, item.source, plan["kind"], info["key"], outcome.vector, outcome.truncated, info.get("text"))
+        )
     if rows and model:
         store.add(rows, model, int(rows[0].vector.shape[0]))
     stats.embedded = len(rows)

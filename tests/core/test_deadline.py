@@ -7,15 +7,16 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from local_server.lambda_context import LambdaContext
 from omnisearch_embed import deadline
 from omnisearch_embed.errors import BackendTimeoutError
-from tests.conftest import LambdaContext
 
 
 def test_from_a_lambda_context_minus_the_margin() -> None:
-    before = time.monotonic()
-    at = deadline.from_lambda_context(LambdaContext(), margin_seconds=1.5)  # 29 s left
-    assert at is not None and before + 27.5 <= at <= time.monotonic() + 27.5
+    context = LambdaContext(timeout_seconds=29.0)
+    at = deadline.from_lambda_context(context, margin_seconds=1.5)
+    since = time.monotonic() - context.started  # bounds the time between reading the clock and the context
+    assert at is not None and context.ends_at - 1.5 - 0.001 <= at <= context.ends_at - 1.5 + since
 
 
 @pytest.mark.parametrize("context", [None, object(), "not a context"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any
 
@@ -10,7 +11,9 @@ from botocore.exceptions import ConnectionClosedError, EndpointConnectionError, 
 
 from omnisearch_embed import deadline
 from omnisearch_embed.backends import retries
-from tests.core.sagemaker_stubs import runtime_client
+from omnisearch_embed.backends.sagemaker import SageMakerBackend
+from omnisearch_embed.errors import BackendTimeoutError
+from tests.core.sagemaker_stubs import container_server, runtime_client
 
 CONNECT = 0.5
 
@@ -57,3 +60,28 @@ def test_no_attempt_is_started_without_the_time_to_run_it() -> None:
 
 def test_without_a_deadline_the_clients_own_read_timeout_applies() -> None:
     assert attempts(ReadTimeoutError(endpoint_url="http://x"), budget=None) == [None]
+
+
+def test_the_deadline_cuts_a_read_from_a_server_that_never_answers() -> None:
+    """Through a real client and socket: fails if botocore stops honouring the per-attempt read timeout."""
+    client_read_timeout = 600.0  # what the read would last if the deadline did not shorten it
+    outcome: list[BaseException] = []
+    with container_server("m", delay=float("inf")) as server:
+        config = retries.client_config(connect_timeout=CONNECT, read_timeout=client_read_timeout, max_attempts=3)
+        runtime = retries.install(runtime_client(config=config, endpoint_url=server.url))
+        backend = SageMakerBackend("e", "m", client=runtime, timeout_seconds=1.0)
+
+        def call() -> None:
+            try:
+                backend.embed_texts(["a"])
+            except BaseException as e:  # handed to the test thread
+                outcome.append(e)
+
+        caller = threading.Thread(target=call, daemon=True)
+        caller.start()
+        caller.join(timeout=client_read_timeout / 10)  # a generous bound, far below the client's own timeout
+        cut = not caller.is_alive()
+    assert cut, "the read outlived the deadline: botocore no longer applies request.context['read_timeout']"
+    (error,) = outcome
+    assert isinstance(error, BackendTimeoutError) and error.code == "backend_timeout"
+    assert server.count("e") == 1  # a read timeout is never resent

@@ -10,7 +10,7 @@ import pytest
 
 from omnisearch_embed.backends import wire
 from omnisearch_embed.embeddings import Embeddings, encode_matrix
-from omnisearch_embed.errors import ModelError, PayloadTooLargeError
+from omnisearch_embed.errors import ModelError, PayloadTooLargeError, UnprocessableError
 from omnisearch_embed.settings import SAGEMAKER_MAX_PAYLOAD_BYTES
 
 MiB = 1024 * 1024
@@ -203,3 +203,27 @@ def test_merge_refuses_two_models_in_one_batch() -> None:
     with pytest.raises(ModelError) as info:
         wire.merge(parts)
     assert info.value.code == "model_mismatch"
+
+
+def _doc(**extra: object) -> bytes:
+    return json.dumps({"model": "m", "dimension": 2, "embeddings": [[0.6, 0.8]], **extra}).encode()
+
+
+def test_the_containers_logit_scale_is_carried_and_an_older_container_gives_none() -> None:
+    assert wire.decode_response(_doc(logit_scale=100.0), count=1, service="s", texts=False).logit_scale == 100.0
+    assert wire.decode_response(_doc(logit_scale=18), count=1, service="s", texts=True).logit_scale == 18.0
+    assert wire.decode_response(_doc(), count=1, service="s", texts=False).logit_scale is None
+
+
+@pytest.mark.parametrize("bad", [0, -1.0, "100", True, float("inf")])
+def test_a_logit_scale_that_is_not_a_positive_number_is_a_bad_model_response(bad: object) -> None:
+    with pytest.raises(ModelError) as info:
+        wire.decode_response(_doc(logit_scale=bad), count=1, service="s", texts=False)
+    assert info.value.code == "bad_model_response"
+
+
+def test_locate_item_shifts_the_models_index_by_the_chunk_offset() -> None:
+    error = wire.locate_item(UnprocessableError("images[1] is not a readable image", code="invalid_image"), 30)
+    assert (error.index, error.message) == (31, "images[31] is not a readable image")
+    server_side = wire.locate_item(ModelError("images[1] broke the model"), 30)
+    assert server_side.index is None  # only the caller's mistakes are about one item

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
 from concurrent.futures import Future
 
 import pytest
 
 from endpoint_server.batching import DynamicBatcher, Overloaded, ShuttingDown
+from tests.helpers.waiting import wait_for
 
 
 class Doubler:
@@ -33,13 +33,6 @@ class Doubler:
         if any(i < 0 for i in items):
             raise ValueError(f"negative in {items}")
         return [2 * i for i in items][: len(items) - self._short]
-
-
-def _wait_for(predicate: Callable[[], bool]) -> None:
-    deadline = time.monotonic() + 10
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached"
-        time.sleep(0.002)
 
 
 def _held(batcher: DynamicBatcher[int, int], fn: Doubler) -> Future[int]:
@@ -121,7 +114,7 @@ def test_stop_serves_what_is_queued_then_refuses() -> None:
     queued = [batcher.submit(i) for i in range(3)]
     stopper = threading.Thread(target=batcher.stop)
     stopper.start()
-    _wait_for(lambda: not batcher.running)
+    wait_for(lambda: not batcher.running)
     with pytest.raises(ShuttingDown):
         batcher.submit(9)
     fn.release.set()

@@ -128,3 +128,18 @@ def test_the_sagemaker_environment_sets_port_and_model_dir() -> None:
     assert (defaults.command, defaults.port, defaults.model_dir) == ("serve", 8080, "/opt/ml/model")
     with pytest.raises(SystemExit):
         parse_args(["serve", "--max-queue", "0"], {})
+
+
+@pytest.mark.parametrize(
+    ("variable", "flag"),
+    [("ENDPOINT_MAX_BATCH_SIZE", "--max-batch-size"), ("ENDPOINT_MAX_WAIT_MS", "--max-wait-ms"),
+     ("ENDPOINT_MAX_QUEUE", "--max-queue"), ("ENDPOINT_WORKERS", "--workers"), ("SAGEMAKER_BIND_TO_PORT", "--port")],
+)  # fmt: skip
+def test_a_bad_number_in_the_environment_is_a_usage_error_naming_the_flag(
+    variable: str, flag: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        parse_args(["serve"], {variable: "twelve"})
+    assert exit_info.value.code == 2 and f"argument {flag}: invalid" in capsys.readouterr().err
+    assert parse_args(["serve", flag, "3"], {variable: "twelve"}) is not None  # the flag wins over the environment
+    assert parse_args(["serve"], {variable: " "}) == parse_args(["serve"], {})  # empty: the default

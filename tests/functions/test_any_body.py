@@ -18,7 +18,7 @@ from moto import mock_aws
 
 import functions.embed.app as embed_app
 from local_server.apigw_event import is_binary
-from tests.conftest import LambdaContext
+from local_server.lambda_context import LambdaContext
 from tests.helpers.backends import StaticBackend
 from tests.helpers.events import S3_BUCKET, S3_KEY, load_event, make_event
 from tests.helpers.fuzz import BOUNDED, PNG, Request, check_answer, post_paths, requests

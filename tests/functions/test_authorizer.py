@@ -9,7 +9,7 @@ import httpx
 import openai
 import pytest
 
-from tests.conftest import LambdaContext
+from local_server.lambda_context import LambdaContext
 
 authorizer = importlib.import_module("functions.authorizer.app")
 

@@ -17,8 +17,8 @@ import pytest
 from moto import mock_aws
 
 import functions.embed.app as embed_app
+from local_server.lambda_context import LambdaContext
 from omnisearch_embed.embeddings import decode_matrix
-from tests.conftest import LambdaContext
 from tests.helpers.backends import StaticBackend, vector_for
 from tests.helpers.events import (
     MULTIPART_TYPE,

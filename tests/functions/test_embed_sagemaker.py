@@ -19,9 +19,9 @@ from botocore.response import StreamingBody
 from botocore.stub import Stubber
 
 import functions.embed.app as embed_app
+from local_server.lambda_context import LambdaContext
 from omnisearch_embed.backends.sagemaker import SageMakerBackend
 from omnisearch_embed.embeddings import encode_matrix
-from tests.conftest import LambdaContext
 from tests.helpers.events import load_event, sample_png
 from tests.helpers.lambda_app import use_backend
 

@@ -13,8 +13,8 @@ import pytest
 from botocore.stub import Stubber
 from moto import mock_aws
 
+from local_server.lambda_context import LambdaContext
 from tests.aws_moto import create_endpoint, enable_percentiles, put_endpoint_figures
-from tests.conftest import LambdaContext
 
 EVENT_FILE = Path(__file__).resolve().parents[2] / "events" / "metrics.json"
 ENDPOINT = "omnisearch-embed-dev"

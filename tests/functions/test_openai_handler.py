@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 
 import functions.embed.app as embed_app
+from local_server.lambda_context import LambdaContext
 from omnisearch_embed.embeddings import decode_matrix
 from omnisearch_embed.errors import ThrottledError
 from omnisearch_embed.openai_schemas import OpenAIEmbeddingResponse
 from omnisearch_embed.settings import Settings
-from tests.conftest import LambdaContext
 from tests.helpers.backends import StaticBackend, token_count, vector_for
 from tests.helpers.events import load_event, sample_png
 
@@ -105,7 +105,7 @@ def openai_error(body: dict[str, Any]) -> dict[str, Any]:
         ({"input": ["https://x/cat.png"], "model": "ViT-B-32", "modality": "image"}, 400, None, "input[0]"),
         ({"input": ["x"] * 300, "model": "ViT-B-32"}, 413, "too_many_items", "input"),
         ({"model": "ViT-B-32"}, 400, "validation_error", "input"),
-        ({"input": "x", "model": "ViT-B-32", "encoding_format": "int8"}, 400, "validation_error", "encoding_format"),
+        ({"input": "x", "model": "ViT-B-32", "encoding_format": "int4"}, 400, "validation_error", "encoding_format"),
     ],
 )
 def test_errors_take_openai_shape_and_status(

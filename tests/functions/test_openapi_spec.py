@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from openapi_spec_validator import validate
 
+from local_server.lambda_context import LambdaContext
 from omnisearch_embed.api import create_app
 from omnisearch_embed.images import MEDIA_TYPES
-from tests.conftest import LambdaContext
 from tests.helpers.backends import StaticBackend
 from tests.helpers.events import load_event, make_event, multipart_body
 from tests.helpers.images import animated, image_bytes
@@ -72,5 +72,30 @@ def test_every_declared_image_body_embeds(media: str) -> None:
 
 def test_json_routes_declare_json_bodies_only() -> None:
     for path, item in SPEC["paths"].items():
-        if "post" in item and path != "/embed/image":
+        if "post" in item and path not in ("/embed/image", "/classify"):
             assert set(item["post"]["requestBody"]["content"]) == {"application/json"}, path
+
+
+CLASSIFY_BODY = SPEC["paths"]["/classify"]["post"]["requestBody"]
+
+
+@pytest.mark.parametrize("media", list(CLASSIFY_BODY["content"]))
+def test_every_declared_classify_body_classifies(media: str) -> None:
+    app = create_app(StaticBackend(logit_scale=30.0), SETTINGS)
+    labels = ["circle", "square", "star"]
+    if media == "multipart/form-data":
+        form = multipart_body({"file": ("c.png", FILES["image/png"], "image/png")}, {"labels": json.dumps(labels)})
+        event = load_event("classify_multipart", body=form)
+    elif media == "application/json":
+        event = load_event("classify", body={"image": base64.b64encode(FILES["image/webp"]).decode(), "labels": labels})
+    else:
+        event = make_event("POST", "/classify", body=FILES[media], headers={"Content-Type": media})
+        event["multiValueQueryStringParameters"] = {"labels": labels, "top_k": ["2"]}
+        event["queryStringParameters"] = {"labels": labels[-1], "top_k": "2"}
+    response = app.resolve(event, LambdaContext())
+    body = json.loads(response["body"])
+    assert response["statusCode"] == 200, body
+    assert body["logit_scale"] == 30.0 and len(body["results"]) == 1
+    assert {s["label"] for s in body["results"][0]["labels"]} <= set(labels)
+    declared = {p["name"] for p in SPEC["paths"]["/classify"]["post"]["parameters"]}
+    assert declared == {"labels", "template", "top_k"}

@@ -1,7 +1,7 @@
 """One time budget: the handler answers its own 504 before the Lambda's deadline, and never resends a slow invoke.
 
 A fake container over real HTTP (hanging, slow or throttling, counting invocations per endpoint), a real boto3
-client built by the backend factory (AWS_ENDPOINT_URL_* point it here) and a LambdaContext stand-in whose
+client built by the backend factory (AWS_ENDPOINT_URL_* point it here) and a Lambda context whose
 remaining time the test sets. Assertions are on invoke counts and on the ordering "answered before the
 context's deadline", never on how long something took.
 """
@@ -13,13 +13,13 @@ import json
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 
 import functions.embed.app as embed_app
+from local_server.lambda_context import LambdaContext
 from omnisearch_embed.backends.factory import backend_from_settings
 from omnisearch_embed.settings import Settings
 from tests.core.sagemaker_stubs import ContainerServer, container_server, serving
@@ -30,24 +30,6 @@ PRIMARY, STANDBY = "omnisearch-embed-test", "omnisearch-embed-standby"
 MODEL = "ViT-B-32/openai"
 BUCKET = "budget-test-images"
 HANG = float("inf")
-
-
-@dataclass
-class BudgetContext:
-    """A LambdaContext stand-in whose deadline is ``remaining_s`` after its creation (monotonic clock)."""
-
-    remaining_s: float
-    function_name: str = "omnisearch-embed-EmbedFunction"
-    memory_limit_in_mb: int = 1024
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:omnisearch-embed-EmbedFunction"
-    aws_request_id: str = "0f4cf0a2-5d3a-4c1e-9a52-6a3f0e5d9c11"
-    deadline: float = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.deadline = time.monotonic() + self.remaining_s
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self.deadline - time.monotonic()) * 1000))
 
 
 def cloud_settings(**env: str) -> Settings:
@@ -74,7 +56,7 @@ def endpoint_at(monkeypatch: pytest.MonkeyPatch) -> Any:
     return point
 
 
-def call(event: dict[str, Any], context: BudgetContext | None) -> tuple[int, dict[str, Any], float]:
+def call(event: dict[str, Any], context: LambdaContext | None) -> tuple[int, dict[str, Any], float]:
     """(status, body, monotonic time at which the handler returned)."""
     response = embed_app.lambda_handler(event, context)
     return response["statusCode"], json.loads(response["body"]), time.monotonic()
@@ -87,37 +69,37 @@ def text_event() -> dict[str, Any]:
 def test_a_hanging_endpoint_gets_our_504_before_the_deadline_after_one_invoke(endpoint_at: Any) -> None:
     with container_server(MODEL, delay=HANG) as server:
         endpoint_at(server.url, cloud_settings())
-        context = BudgetContext(remaining_s=2.5)
+        context = LambdaContext(timeout_seconds=2.5)
         status, body, answered = call(text_event(), context)
         assert (status, body["error"]["code"]) == (504, "backend_timeout")
-        assert answered < context.deadline
+        assert answered < context.ends_at
         assert server.count(PRIMARY) == 1  # the read timeout used the budget once; no resend
 
 
 def test_with_a_fallback_both_hanging_endpoints_are_called_once_and_the_504_is_in_time(endpoint_at: Any) -> None:
     with container_server(MODEL, delay=HANG) as server:
         endpoint_at(server.url, cloud_settings(FALLBACK=STANDBY))
-        context = BudgetContext(remaining_s=3.0)
+        context = LambdaContext(timeout_seconds=3.0)
         status, body, answered = call(text_event(), context)
         assert status == 504 and body["error"]["code"] in ("backend_timeout", "deadline_exceeded")
-        assert answered < context.deadline
+        assert answered < context.ends_at
         assert (server.count(PRIMARY), server.count(STANDBY)) == (1, 1)
 
 
 def test_a_hanging_primary_leaves_the_fallback_time_to_answer(endpoint_at: Any) -> None:
     with container_server(MODEL, delays={PRIMARY: HANG}) as server:
         endpoint_at(server.url, cloud_settings(FALLBACK=STANDBY))
-        context = BudgetContext(remaining_s=3.0)
+        context = LambdaContext(timeout_seconds=3.0)
         status, body, answered = call(text_event(), context)
         assert status == 200 and len(body["embedding"]) == body["dimension"]
-        assert answered < context.deadline
+        assert answered < context.ends_at
         assert (server.count(PRIMARY), server.count(STANDBY)) == (1, 1)
 
 
 def test_a_spent_budget_sends_nothing(endpoint_at: Any) -> None:
     with container_server(MODEL) as server:
         endpoint_at(server.url, cloud_settings())
-        status, body, _ = call(text_event(), BudgetContext(remaining_s=0.4))  # less than the 0.5 s margin
+        status, body, _ = call(text_event(), LambdaContext(timeout_seconds=0.4))  # less than the 0.5 s margin
         assert (status, body["error"]["code"]) == (504, "deadline_exceeded")
         assert server.count(PRIMARY) == 0
 
@@ -125,20 +107,20 @@ def test_a_spent_budget_sends_nothing(endpoint_at: Any) -> None:
 def test_throttling_is_retried_within_the_budget(endpoint_at: Any) -> None:
     with container_server(MODEL, throttle=1) as server:
         endpoint_at(server.url, cloud_settings())
-        context = BudgetContext(remaining_s=6.0)
+        context = LambdaContext(timeout_seconds=6.0)
         status, body, answered = call(text_event(), context)
         assert status == 200 and body["dimension"] == 8
-        assert answered < context.deadline
+        assert answered < context.ends_at
         assert server.count(PRIMARY) == 2
 
 
 def test_throttling_is_not_retried_past_the_budget(endpoint_at: Any) -> None:
     with container_server(MODEL, throttle=100) as server:
         endpoint_at(server.url, cloud_settings())
-        context = BudgetContext(remaining_s=1.2)  # 0.7 s of budget: one attempt and maybe a short-backoff retry
+        context = LambdaContext(timeout_seconds=1.2)  # 0.7 s of budget: one attempt and maybe a short-backoff retry
         status, body, answered = call(text_event(), context)
         assert (status, body["error"]["code"]) == (429, "throttled")
-        assert answered < context.deadline
+        assert answered < context.ends_at
         assert 1 <= server.count(PRIMARY) <= 3
 
 
@@ -147,7 +129,7 @@ def test_a_refused_connection_is_retried_then_a_503(endpoint_at: Any) -> None:
     url = closed.url
     closed._server.server_close()
     endpoint_at(url, cloud_settings())
-    status, body, _ = call(text_event(), BudgetContext(remaining_s=5.0))
+    status, body, _ = call(text_event(), LambdaContext(timeout_seconds=5.0))
     assert (status, body["error"]["code"]) == (503, "endpoint_unreachable")
 
 
@@ -196,11 +178,11 @@ def test_a_hanging_s3_read_is_a_504_in_time_and_the_endpoint_is_never_called(
 ) -> None:
     with container_server(MODEL) as server:
         endpoint_at(server.url, cloud_settings())
-        context = BudgetContext(remaining_s=2.5)
+        context = LambdaContext(timeout_seconds=2.5)
         event = load_event("embed_image_s3", body={"s3_uri": f"s3://{BUCKET}/cat.png"})
         status, body, answered = call(event, context)
         assert (status, body["error"]["code"]) == (504, "s3_timeout")
-        assert answered < context.deadline
+        assert answered < context.ends_at
         assert len(hanging_s3.requests) == 1 and server.count(PRIMARY) == 0
 
 
@@ -208,5 +190,5 @@ def test_inline_images_under_the_budget_still_work(endpoint_at: Any) -> None:
     with container_server(MODEL) as server:
         endpoint_at(server.url, cloud_settings())
         event = load_event("embed_image_json", body={"image": base64.b64encode(sample_png()).decode()})
-        status, body, _ = call(event, BudgetContext(remaining_s=5.0))
+        status, body, _ = call(event, LambdaContext(timeout_seconds=5.0))
         assert status == 200 and body["dimension"] == 8

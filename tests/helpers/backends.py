@@ -47,11 +47,13 @@ class StaticBackend:
         dimension: int = 8,
         *,
         fail_with: EmbedError | None = None,
+        logit_scale: float | None = None,
     ) -> None:
         self.model_id = model_id
         self.service = service
         self.dimension = dimension
         self.fail_with = fail_with
+        self.logit_scale = logit_scale
         self.calls: list[tuple[str, list[Any], bool]] = []
 
     def embed_texts(self, texts: Sequence[str], *, normalize: bool = True) -> Embeddings:
@@ -66,6 +68,7 @@ class StaticBackend:
             dimension=self.dimension,
             truncated=[n > CONTEXT_TOKENS for n in tokens],
             tokens=[min(n, CONTEXT_TOKENS) for n in tokens],
+            logit_scale=self.logit_scale,
         )
 
     def embed_images(self, images: Sequence[bytes], *, normalize: bool = True) -> Embeddings:
@@ -77,6 +80,7 @@ class StaticBackend:
             model=self.model_id,
             service=self.service,
             dimension=self.dimension,
+            logit_scale=self.logit_scale,
         )
 
     def health(self) -> dict[str, Any]:

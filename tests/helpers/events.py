@@ -180,6 +180,7 @@ def build_all() -> dict[str, dict[str, Any]]:
     png = sample_png()
     png_b64 = base64.b64encode(png).decode("ascii")
     s3_uri = f"s3://{S3_BUCKET}/{S3_KEY}"
+    data_uri = f"data:image/png;base64,{png_b64}"
     json_type = {"Content-Type": "application/json"}
     return {
         "embed_text": make_event("POST", "/embed/text", body={"text": "a red circle"}),
@@ -199,6 +200,29 @@ def build_all() -> dict[str, dict[str, Any]]:
             "POST", "/embed/batch/text", body={"texts": ["a red circle", "a green triangle", "a blue square"]}
         ),
         "embed_batch_image": make_event("POST", "/embed/batch/image", body={"images": [png_b64, s3_uri]}),
+        "embed_batch_mixed": make_event(
+            "POST",
+            "/embed/batch",
+            body={"items": [{"text": "a red circle"}, {"image": data_uri}, {"image": s3_uri}]},
+        ),
+        "classify": make_event(
+            "POST",
+            "/classify",
+            body={
+                "image": data_uri,
+                "labels": ["circle", "square", "triangle", "star", "red", "green", "blue"],
+                "template": "a photo of a {}",
+            },
+        ),
+        "classify_multipart": make_event(
+            "POST",
+            "/classify",
+            body=multipart_body(
+                {"file": ("red-circle.png", png, "image/png")},
+                {"labels": json.dumps(["red circle", "blue square", "green triangle"]), "top_k": "2"},
+            ),
+            headers={"Content-Type": MULTIPART_TYPE},
+        ),
         "health": make_event("GET", "/health"),
         "health_deep": make_event("GET", "/health", query={"deep": "true"}),
         "metrics": make_event("GET", "/metrics", query={"hours": "1"}),

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 import functions.embed.app as embed_app
+from local_server.lambda_context import LambdaContext
 from omnisearch_embed.backends.base import Backend
 from omnisearch_embed.settings import Settings
-from tests.conftest import LambdaContext
 from tests.helpers.backends import vector_for
 from tests.helpers.events import S3_BUCKET
 

@@ -71,10 +71,16 @@ class Running:
 
 @contextmanager
 def serving(
-    backend: Any, settings: Settings, *, local_model: Any = None, workers: int = 32, weaviate: bool | None = None
+    backend: Any,
+    settings: Settings,
+    *,
+    local_model: Any = None,
+    workers: int = 32,
+    weaviate: bool | None = None,
+    index: Any = None,
 ) -> Iterator[Running]:
     """A LocalServer on 127.0.0.1:<free port>, served by uvicorn in a thread, stopped on exit."""
-    server = LocalServer(backend, settings, local_model=local_model, workers=workers, weaviate=weaviate)
+    server = LocalServer(backend, settings, local_model=local_model, workers=workers, weaviate=weaviate, index=index)
     with serve_in_thread(server) as url:
         yield Running(url, server)
 

@@ -19,7 +19,15 @@ from tests.helpers.backends import StaticBackend
 from tests.helpers.fuzz import BOUNDED, Request, check_answer, post_paths, requests
 from tests.local_server.serving import MainServer
 
-PATHS = ["/embed/batch/image", "/embed/batch/text", "/embed/image", "/embed/text", "/v1/embeddings"]
+PATHS = [
+    "/classify",
+    "/embed/batch",
+    "/embed/batch/image",
+    "/embed/batch/text",
+    "/embed/image",
+    "/embed/text",
+    "/v1/embeddings",
+]
 
 
 @pytest.fixture(scope="module")

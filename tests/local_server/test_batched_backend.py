@@ -9,7 +9,6 @@ however short the wait window, so no timing decides the outcome.
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -20,6 +19,7 @@ from local_server.batched_backend import BatchedBackend
 from omnisearch_embed.backends.base import Backend
 from omnisearch_embed.embeddings import SERVICE_LOCAL, Embeddings
 from omnisearch_embed.errors import BackendUnavailableError, ModelError, UnprocessableError
+from tests.helpers.waiting import wait_for
 
 
 def text_vector(text: str, normalize: bool) -> list[float]:
@@ -68,20 +68,13 @@ class RecordingBackend:
         return {"status": "ok", "model": self.model_id}
 
 
-def _wait_for(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached"
-        time.sleep(0.005)
-
-
 def _pile_up(batcher: BatchedBackend, backend: RecordingBackend, submit: Callable[[Any], Any], inputs: list[Any]):
     """Hold the model on a first request, queue ``inputs`` behind it, release; returns futures for inputs."""
     pool = ThreadPoolExecutor(max_workers=len(inputs) + 1)
     first = pool.submit(submit, "first")
     assert backend.entered.wait(10)
     futures = [pool.submit(submit, value) for value in inputs]
-    _wait_for(lambda: batcher.stats.requests == len(inputs) + 1)
+    wait_for(lambda: batcher.stats.requests == len(inputs) + 1)
     backend.release.set()
     pool.shutdown(wait=False)
     return first, futures
@@ -189,7 +182,7 @@ def test_close_serves_what_is_queued_then_refuses() -> None:
         first = pool.submit(batcher.embed_texts, ["first"])
         assert backend.entered.wait(10)
         queued = [pool.submit(batcher.embed_texts, [f"q{i}"]) for i in range(3)]
-        _wait_for(lambda: batcher.stats.requests == 4)
+        wait_for(lambda: batcher.stats.requests == 4)
         closer = pool.submit(batcher.close)
         backend.release.set()
         closer.result(10)

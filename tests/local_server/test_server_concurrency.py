@@ -3,24 +3,17 @@
 from __future__ import annotations
 
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
 
 from model_code.tiny_shapes.shapes import CLASSES
+from tests.helpers.waiting import wait_for
 from tests.local_server.serving import GatedBackend, MainServer
 
 # one caption per colour x shape class: 32 inputs the demo model tells apart
 CAPTIONS = [f"a {colour} {shape}" for colour, shape in CLASSES]
-
-
-def _wait_for(predicate: Any, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached"
-        time.sleep(0.005)
 
 
 def test_32_concurrent_clients_each_get_their_own_answer(server: MainServer, tiny: Any) -> None:
@@ -60,7 +53,7 @@ def _pile_up(server: MainServer, requests: list[dict[str, Any]]) -> tuple[list[h
         first = pool.submit(send, {"text": "the held one"})
         assert gated.entered.wait(30)
         futures = [pool.submit(send, payload) for payload in requests]
-        _wait_for(lambda: server.batcher.stats.requests == before_requests + len(requests) + 1)
+        wait_for(lambda: server.batcher.stats.requests == before_requests + len(requests) + 1)
         gated.release.set()
         assert first.result(60).status_code == 200
         responses = [f.result(60) for f in futures]

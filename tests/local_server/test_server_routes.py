@@ -39,6 +39,10 @@ def client(server: MainServer) -> Any:
 SWAGGER_LEAKS = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 
 
+def b64_png(colour: str, shape: str) -> str:
+    return base64.b64encode(shape_png(colour, shape)).decode()
+
+
 # One valid request per route the app serves; the coverage test below keeps this table complete.
 SAMPLES: dict[tuple[str, str], dict[str, Any]] = {
     ("GET", "/health"): {},
@@ -46,6 +50,8 @@ SAMPLES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/embed/image"): {"files": {"file": ("red.png", shape_png("red", "circle"), "image/png")}},
     ("POST", "/embed/batch/text"): {"json": {"texts": ["a red circle", "a blue square"]}},
     ("POST", "/embed/batch/image"): {"json": {"images": [base64.b64encode(shape_png("blue", "star")).decode()]}},
+    ("POST", "/embed/batch"): {"json": {"items": [{"text": "a red circle"}, {"image": b64_png("red", "circle")}]}},
+    ("POST", "/classify"): {"json": {"image": b64_png("red", "circle"), "labels": ["red circle", "blue star"]}},
     ("POST", "/v1/embeddings"): {"json": {"input": "a red circle", "model": "tiny-shapes"}},
     ("GET", "/v1/models"): {},
     ("GET", "/v1/models/{model_id}"): {"url": "/v1/models/tiny-shapes"},  # a path parameter, as API Gateway passes it

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import math
-import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -13,19 +12,13 @@ import pytest
 
 from model_code.tiny_shapes.shapes import CLASSES
 from tests.helpers.images import image_bytes
+from tests.helpers.waiting import wait_for
 from tests.local_server.serving import GatedBackend, MainServer, Running
 from tests.local_server.weaviate_client import READY_TIMEOUT_S, check_ready, go_marshal, go_post, go_vectorize
 
 CAPTIONS = [f"a {colour} {shape}" for colour, shape in CLASSES]
 COLOURS = [(220, 30, 30), (30, 200, 40), (40, 60, 220), (230, 220, 40), (240, 240, 240), (20, 20, 20)]
 IMAGES = [base64.b64encode(image_bytes("PNG", (32, 32), colour)).decode() for colour in COLOURS]
-
-
-def _wait_for(predicate: Any, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached"
-        time.sleep(0.005)
 
 
 def _cos(a: list[float], b: list[float]) -> float:
@@ -115,7 +108,7 @@ def _pile_up(server: MainServer, bodies: list[bytes], held: bytes | None = None)
         first = pool.submit(go_post, server.url, held or go_marshal(["the held one"], None))
         assert gated.entered.wait(30)
         futures = [pool.submit(go_post, server.url, body) for body in bodies]
-        _wait_for(lambda: server.batcher.stats.requests == before_requests + len(bodies) + 1)
+        wait_for(lambda: server.batcher.stats.requests == before_requests + len(bodies) + 1)
         gated.release.set()
         assert first.result(60).status == 200
         answers = [f.result(60) for f in futures]

@@ -124,6 +124,7 @@ def test_texts_go_as_json_lines_and_join_back_by_id(aws, tmp_path, tiny):
     assert run(*options) == 0
     table = pq.read_table(out)
     good = [line for line in lines if line]
+    assert table.column("text").to_pylist() == good  # the text rode along in the saved plan
     assert table.column("truncated").to_pylist() == [False] * (len(good) - 1) + [True]
     expected = np.asarray(tiny.embed_texts(good).vectors, np.float32)
     np.testing.assert_allclose(store_module.vectors(table), expected, atol=1e-5)

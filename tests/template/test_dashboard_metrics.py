@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
+from local_server.lambda_context import LambdaContext
 from omnisearch_embed.backends.fallback import FallbackBackend
 from omnisearch_embed.errors import BackendUnavailableError
-from tests.conftest import LambdaContext
 from tests.helpers.backends import StaticBackend
 from tests.helpers.events import load_event, sample_png
 from tests.helpers.lambda_app import emf_blobs, use_backend

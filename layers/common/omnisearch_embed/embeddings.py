@@ -21,7 +21,8 @@ class Embeddings:
     """A batch of vectors, in input order, with where they came from.
 
     ``truncated`` and ``tokens`` are per item for texts (as the model's tokenizer counted them)
-    and ``None`` for images.
+    and ``None`` for images. ``logit_scale`` is the model's own temperature (``exp`` of its learnt
+    logit scale, 100 for OpenAI's CLIP) when the model reports it: zero-shot scores are softmax over it.
     """
 
     vectors: list[list[float]]
@@ -31,6 +32,7 @@ class Embeddings:
     truncated: list[bool] | None = None
     tokens: list[int] | None = None
     meta: dict[str, object] = field(default_factory=dict)
+    logit_scale: float | None = None
 
     def __post_init__(self) -> None:
         for row in self.vectors:

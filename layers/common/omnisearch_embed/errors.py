@@ -7,13 +7,19 @@ so routes and backends only ever *raise*.
 
 from __future__ import annotations
 
+import re
 from http import HTTPStatus
+
+from omnisearch_embed.env import ConfigError as ConfigError  # defined with the reader that raises it
 
 # Codes for a request whose body cannot be read at all, on any route and under any Content-Type (400).
 INVALID_JSON = "invalid_json"  # not JSON: bad syntax, nested too deeply, an integer of over 4,300 digits
 INVALID_BODY = "invalid_body"  # not UTF-8 text, or flagged base64 and not base64
 INVALID_MULTIPART = "invalid_multipart"  # multipart/form-data without a boundary, malformed or cut short
 INVALID_TEXT = "invalid_text"  # a text that is not valid Unicode (a lone UTF-16 surrogate such as "\ud800")
+
+# How the model container names one item of a call in its messages: ``images[3] is not a readable image``.
+ITEM_REF = re.compile(r"^(?:texts|images)\[(\d+)\]")
 
 
 class EmbedError(Exception):
@@ -22,15 +28,35 @@ class EmbedError(Exception):
     status: int = HTTPStatus.INTERNAL_SERVER_ERROR
     code: str = "internal_error"
 
-    def __init__(self, message: str, *, code: str | None = None, param: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, code: str | None = None, param: str | None = None, index: int | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         if code is not None:
             self.code = code
         self.param = param
+        self.index = index  # the failing item's position in a backend call, renamed by the service for the caller
 
     def to_dict(self) -> dict[str, str]:
         return {"code": self.code, "message": self.message}
+
+    def named(self, where: str | None) -> EmbedError:
+        """This error about the caller's item ``where`` (``images[1]``): as ``param``, and first in the message.
+
+        A backend names items by their place in its own call (``images[0]`` of a chunk); the caller's
+        name replaces that, or leads the message when it names no item at all.
+        """
+        if not where:
+            return self
+        self.param = where
+        found = ITEM_REF.match(self.message)
+        if found:
+            self.message = where + self.message[found.end() :]
+        elif "[" in where and not self.message.startswith(where):
+            self.message = f"{where}: {self.message}"
+        self.args = (self.message,)
+        return self
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(status={int(self.status)}, code={self.code!r}, message={self.message!r})"
@@ -111,7 +137,3 @@ class BackendTimeoutError(EmbedError):
 
     status = HTTPStatus.GATEWAY_TIMEOUT
     code = "backend_timeout"
-
-
-class ConfigError(ValueError):
-    """A setting read at cold start is invalid; raised once, before serving, never per request."""

@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from omnisearch_embed.schemas import Vector
+from omnisearch_embed.schemas import Vector, _absent
 
 OWNED_BY = "omnisearch-embed"
 
@@ -25,13 +25,17 @@ class OpenAIEmbeddingRequest(BaseModel):
         description="A string or a list of strings. Token arrays are not supported (CLIP has its own tokenizer)."
     )
     model: str = Field(description="The served model id (see GET /v1/models) or its architecture name.")
-    encoding_format: Literal["float", "base64"] = Field(
-        "float", description="`base64` is little-endian float32, as OpenAI sends it."
+    encoding_format: Literal["float", "base64", "int8", "ubinary"] = Field(
+        "float",
+        description="`base64` is little-endian float32, as OpenAI sends it; `int8` adds a `scale` to each item "
+        "(v ≈ q × scale); `ubinary` is sign bits packed MSB-first, base64.",
     )
     dimensions: int | None = Field(None, description="Only the model's own dimension: CLIP cannot shorten vectors.")
     user: str | None = Field(None, description="Accepted and ignored.")
-    modality: Literal["text", "image"] = Field(
-        "text", description="`image`: each input is a data:image/...;base64 URI or an allowed s3:// URI."
+    modality: Literal["text", "image", "auto"] = Field(
+        "text",
+        description="`image`: each input is a data:image/...;base64 URI or an allowed s3:// URI; `auto`: inputs "
+        "starting with data:image/ or s3:// are images, the rest texts, answered in order.",
     )
 
 
@@ -39,6 +43,9 @@ class OpenAIEmbedding(BaseModel):
     object: Literal["embedding"] = "embedding"
     index: int
     embedding: Vector
+    scale: float | None = Field(
+        None, exclude_if=_absent, description="With `int8` only: the vector is about embedding × scale."
+    )
 
 
 class OpenAIUsage(BaseModel):

@@ -138,17 +138,28 @@ class S3ImageFetcher:
             )
         return data
 
-    def fetch_many(self, uris: Sequence[str], *, total_limit: int, param: str | None = None) -> list[bytes]:
-        """Fetch in parallel (order kept); every URI is authorised before the first download starts."""
-        for i, uri in enumerate(uris):
-            self.check_allowed(uri, param=_item(param, i, len(uris)))
+    def fetch_many(
+        self,
+        uris: Sequence[str],
+        *,
+        total_limit: int,
+        param: str | None = None,
+        names: Sequence[str | None] | None = None,
+    ) -> list[bytes]:
+        """Fetch in parallel (order kept); every URI is authorised before the first download starts.
+
+        Errors name URI ``i`` as ``names[i]`` (its place in the caller's list), else ``param[i]``.
+        """
+        where = list(names) if names is not None else [_item(param, i, len(uris)) for i in range(len(uris))]
+        for uri, name in zip(uris, where, strict=True):
+            self.check_allowed(uri, param=name)
         budget = _Budget(total_limit)
         if len(uris) <= 1:
-            return [self.fetch(uri, param=param, budget=budget) for uri in uris]
+            return [self.fetch(uri, param=name, budget=budget) for uri, name in zip(uris, where, strict=True)]
         with ThreadPoolExecutor(max_workers=min(self.max_workers, len(uris))) as pool:
             futures = [
-                pool.submit(deadline.propagate(self.fetch), uri, param=_item(param, i, len(uris)), budget=budget)
-                for i, uri in enumerate(uris)
+                pool.submit(deadline.propagate(self.fetch), uri, param=name, budget=budget)
+                for uri, name in zip(uris, where, strict=True)
             ]
             return [f.result() for f in futures]
 

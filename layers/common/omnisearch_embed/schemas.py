@@ -12,17 +12,27 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-Encoding = Literal["float", "base64"]
-Vector = list[float] | str
+Encoding = Literal["float", "base64", "int8", "ubinary"]
+ENCODINGS: tuple[str, ...] = ("float", "base64", "int8", "ubinary")
+Vector = list[float] | list[int] | str
+_ENCODING_HELP = (
+    "`float` lists; `base64` of little-endian float32; `int8` values with a per-vector `scale` "
+    "(v ≈ q × scale); `ubinary` sign bits packed MSB-first, base64."
+)
 
 _REQUEST = ConfigDict(extra="forbid", strict=True)
+
+
+def _absent(value: object) -> bool:
+    """Optional response fields (``scale``) are left out of a body, not written as null."""
+    return value is None
 
 
 class _Options(BaseModel):
     model_config = _REQUEST
 
     normalize: bool = Field(True, description="L2-normalise the vector (cosine similarity becomes a dot product).")
-    encoding: Encoding = Field("float", description="`float` lists, or `base64` of little-endian float32.")
+    encoding: Encoding = Field("float", description=_ENCODING_HELP)
 
 
 class TextEmbedRequest(_Options):
@@ -60,6 +70,27 @@ class BatchImageRequest(_Options):
     images: list[str] = Field(description="Base64 images, data URIs or s3:// URIs, in order.")
 
 
+class BatchItem(BaseModel):
+    """One item of ``POST /embed/batch``: exactly one of ``text`` or ``image``."""
+
+    model_config = _REQUEST
+
+    text: str | None = Field(None, description="A text to embed.")
+    image: str | None = Field(None, description="Base64 image, a data URI, or an s3://bucket/key URI.")
+
+    @model_validator(mode="after")
+    def _exactly_one_kind(self) -> BatchItem:
+        if (self.text is None) == (self.image is None):
+            raise ValueError("give exactly one of 'text' or 'image'")
+        return self
+
+
+class MixedBatchRequest(_Options):
+    """``POST /embed/batch``: texts and images in one list, answered in order."""
+
+    items: list[BatchItem] = Field(description='`{"text": ...}` or `{"image": ...}` items, in order.')
+
+
 class _EmbedMeta(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -72,6 +103,9 @@ class ImageEmbedResponse(_EmbedMeta):
     """``POST /embed/image``."""
 
     embedding: Vector
+    scale: float | None = Field(
+        None, exclude_if=_absent, description="With `int8` only: the vector is about embedding × scale."
+    )
 
 
 class TextEmbedResponse(ImageEmbedResponse):
@@ -85,6 +119,9 @@ class BatchImageResponse(_EmbedMeta):
 
     embeddings: list[Vector]
     count: int
+    scales: list[float] | None = Field(
+        None, exclude_if=_absent, description="With `int8` only: one scale per vector, in order."
+    )
 
 
 class BatchTextResponse(BatchImageResponse):
@@ -114,3 +151,45 @@ class ErrorResponse(BaseModel):
     """Every error: ``{"error": {"code", "message"}}`` (OpenAI's shape under ``/v1/``)."""
 
     error: ErrorBody
+
+
+class ClassifyRequest(BaseModel):
+    """``POST /classify`` as JSON: exactly one of ``image``, ``images``, ``text`` or ``texts``, plus ``labels``."""
+
+    model_config = _REQUEST
+
+    image: str | None = Field(None, description="Base64 image, a data URI, or an s3://bucket/key URI.")
+    images: list[str] | None = Field(None, description="Images as `image` takes them, in order.")
+    text: str | None = Field(None, description="A text to route among the labels.")
+    texts: list[str] | None = Field(None, description="Texts, in order.")
+    labels: list[str] = Field(description="2 to 1,000 candidate labels, each used once.")
+    template: str = Field("a photo of {}", description="Prompt for each label; `{}` marks where the label goes.")
+    top_k: int | None = Field(None, description="Return only the k most probable labels (default: all).")
+
+    @model_validator(mode="after")
+    def _exactly_one_input(self) -> ClassifyRequest:
+        given = [name for name in ("image", "images", "text", "texts") if getattr(self, name) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of 'image', 'images', 'text' or 'texts'")
+        return self
+
+
+class LabelProbability(BaseModel):
+    label: str
+    probability: float = Field(description="softmax(logit_scale x similarity) over all the labels.")
+    similarity: float = Field(description="Cosine similarity of the input and the label's prompt.")
+
+
+class ClassifyResult(BaseModel):
+    labels: list[LabelProbability] = Field(description="Most probable first, cut to top_k.")
+
+
+class ClassifyResponse(BaseModel):
+    """``POST /classify``: one result per input, in input order."""
+
+    model: str
+    service: str
+    template: str
+    logit_scale: float = Field(description="The model's own logit scale (exp of its learnt temperature).")
+    results: list[ClassifyResult]
+    truncated_labels: list[str] = Field(description="Labels whose prompt ran past CLIP's 77 tokens and was cut.")

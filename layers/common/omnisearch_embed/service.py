@@ -46,8 +46,18 @@ def used_fallback(emb: Embeddings) -> bool:
     return bool(emb.meta.get("fallback"))
 
 
-def _item(param: str | None, index: int, count: int) -> str | None:
-    return f"{param}[{index}]" if param and count > 1 else param
+Namer = Callable[[int], str | None]
+
+
+def item_namer(param: str | None, count: int, positions: Sequence[int] | None = None) -> Namer:
+    """How errors name item ``i`` of a call: ``param`` alone for one item, else ``param[i]``.
+
+    ``positions`` maps the call's items to their places in the caller's list, when the call carries only
+    some of them (the images of a mixed batch, the labels not yet cached): then always ``param[position]``.
+    """
+    if positions is not None:
+        return lambda i: f"{param}[{positions[i]}]" if param else None
+    return lambda i: f"{param}[{i}]" if param and count > 1 else param
 
 
 def _utf8_length(text: str, where: str | None) -> int:
@@ -84,13 +94,36 @@ class EmbedService:
         return self.backend.model_id
 
     # ----------------------------------------------------------------- texts
-    def embed_texts(self, texts: Sequence[str], *, normalize: bool = True, param: str | None = "texts") -> Embeddings:
-        """Embed texts in order; refuses empty, over-long and over-count input before the backend sees it."""
-        self._check_count(len(texts), param)
+    def embed_texts(
+        self,
+        texts: Sequence[str],
+        *,
+        normalize: bool = True,
+        param: str | None = "texts",
+        positions: Sequence[int] | None = None,
+    ) -> Embeddings:
+        """Embed texts in order; refuses empty, over-long and over-count input before the backend sees it.
+
+        ``positions``: where these texts stand in the caller's list, for error names (see :func:`item_namer`).
+        """
+        name = self.check_texts(texts, param=param, positions=positions)
+        return self._call(
+            "text",
+            len(texts),
+            lambda: self.backend.embed_texts(list(texts), normalize=normalize),
+            name,
+        )
+
+    def check_texts(
+        self, texts: Sequence[str], *, param: str | None = "texts", positions: Sequence[int] | None = None
+    ) -> Namer:
+        """Refuse empty, over-long and over-count texts (what :meth:`embed_texts` checks first); their namer."""
+        self.check_count(len(texts), param)
+        name = item_namer(param, len(texts), positions)
         limit = self.settings.max_text_chars
         total = 0
         for i, text in enumerate(texts):
-            where = _item(param, i, len(texts))
+            where = name(i)
             if not isinstance(text, str):
                 raise InvalidInputError(f"{where or 'text'} must be a string", code="invalid_input", param=where)
             if not text.strip():
@@ -104,54 +137,71 @@ class EmbedService:
                 )
             total += _utf8_length(text, where)
         self._check_total(total, param)
-        return self._call("text", len(texts), lambda: self.backend.embed_texts(list(texts), normalize=normalize))
+        return name
 
     # ---------------------------------------------------------------- images
     def embed_image_refs(
-        self, refs: Sequence[str], *, normalize: bool = True, param: str | None = "images"
+        self,
+        refs: Sequence[str],
+        *,
+        normalize: bool = True,
+        param: str | None = "images",
+        positions: Sequence[int] | None = None,
     ) -> Embeddings:
         """Embed images given as base64, data URIs or allowed ``s3://`` URIs (never http URLs), in order."""
-        self._check_count(len(refs), param)
+        self.check_count(len(refs), param)
+        name = item_namer(param, len(refs), positions)
         max_bytes = self.settings.max_image_bytes
         images: list[bytes | None] = []
         s3_slots: list[tuple[int, str]] = []
         for i, ref in enumerate(refs):
-            where = _item(param, i, len(refs))
+            where = name(i)
             if not isinstance(ref, str) or not ref.strip():
                 raise InvalidInputError(f"{where or 'image'} is empty", code="empty_image", param=where)
-            reject_remote_url(ref.strip(), param=where)
-            if is_s3_uri(ref.strip()):
-                s3_slots.append((i, ref.strip()))
-                images.append(None)
-            else:
-                images.append(decode_inline_image(ref, max_bytes=max_bytes, param=where))
+            try:
+                reject_remote_url(ref.strip())
+                if is_s3_uri(ref.strip()):
+                    s3_slots.append((i, ref.strip()))
+                    images.append(None)
+                else:
+                    images.append(decode_inline_image(ref, max_bytes=max_bytes))
+            except EmbedError as e:
+                e.named(where)
+                raise
         inline_total = sum(len(b) for b in images if b is not None)
         self._check_total(inline_total, param)
         if s3_slots:  # S3 bytes never pass through the Lambda event: their own budget, split across invokes
             fetched = self.s3.fetch_many(
-                [uri for _, uri in s3_slots], total_limit=self.settings.max_s3_batch_bytes, param=param
+                [uri for _, uri in s3_slots],
+                total_limit=self.settings.max_s3_batch_bytes,
+                names=[name(i) for i, _ in s3_slots],
             )
             for (i, _), data in zip(s3_slots, fetched, strict=True):
                 images[i] = data
-        return self._embed_images([b for b in images if b is not None], normalize=normalize, param=param)
+        return self._embed_images([b for b in images if b is not None], normalize=normalize, name=name)
 
     def embed_image_bytes(
         self, images: Sequence[bytes], *, normalize: bool = True, param: str | None = "image"
     ) -> Embeddings:
         """Embed raw image files (PNG/JPEG/WebP/GIF) after checking bytes, format, pixels and integrity."""
-        self._check_count(len(images), param)
+        self.check_count(len(images), param)
         self._check_total(sum(len(b) for b in images), param)
-        return self._embed_images(images, normalize=normalize, param=param)
+        return self._embed_images(images, normalize=normalize, name=item_namer(param, len(images)))
 
-    def _embed_images(self, images: Sequence[bytes], *, normalize: bool, param: str | None) -> Embeddings:
+    def _embed_images(self, images: Sequence[bytes], *, normalize: bool, name: Namer) -> Embeddings:
         for i, data in enumerate(images):
-            validate_image(
-                data,
-                max_bytes=self.settings.max_image_bytes,
-                max_pixels=self.settings.max_image_pixels,
-                param=_item(param, i, len(images)),
-            )
-        return self._call("image", len(images), lambda: self.backend.embed_images(list(images), normalize=normalize))
+            where = name(i)
+            try:
+                validate_image(data, max_bytes=self.settings.max_image_bytes, max_pixels=self.settings.max_image_pixels)
+            except EmbedError as e:
+                e.named(where)
+                raise
+        return self._call(
+            "image",
+            len(images),
+            lambda: self.backend.embed_images(list(images), normalize=normalize),
+            name,
+        )
 
     # ---------------------------------------------------------------- health
     def health(self, *, deep: bool = False) -> dict[str, Any]:
@@ -199,7 +249,7 @@ class EmbedService:
         }
 
     # --------------------------------------------------------------- helpers
-    def _check_count(self, count: int, param: str | None) -> None:
+    def check_count(self, count: int, param: str | None) -> None:
         if count == 0:
             raise InvalidInputError("send at least one item", code="empty_batch", param=param)
         if count > self.settings.max_batch_items:
@@ -217,9 +267,15 @@ class EmbedService:
                 param=param,
             )
 
-    def _call(self, kind: str, items: int, call: Callable[[], Embeddings]) -> Embeddings:
+    def _call(self, kind: str, items: int, call: Callable[[], Embeddings], name: Namer) -> Embeddings:
+        """Run one backend call; an item the backend refuses is named by ``name(index)``, the caller's name."""
         start = time.perf_counter()
-        emb = call()
+        try:
+            emb = call()
+        except EmbedError as e:
+            if e.index is not None and 0 <= e.index < items:
+                e.named(name(e.index))
+            raise
         latency = _ms_since(start)
         if emb.count != items:
             raise ModelError(f"the backend returned {emb.count} vectors for {items} inputs", code="model_error")

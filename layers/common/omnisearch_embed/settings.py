@@ -8,59 +8,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from omnisearch_embed.errors import ConfigError
+from omnisearch_embed.env import ConfigError, env_bool, env_csv, env_float, env_int, env_str
 
 TINY_SHAPES_MODEL_ID = "tiny-shapes"
 SAGEMAKER_MAX_PAYLOAD_BYTES = 6 * 1024 * 1024  # InvokeEndpoint's request limit
 LAMBDA_MAX_EVENT_BYTES = 6 * 1024 * 1024  # a synchronous invoke's whole event: body (base64 if binary) + headers
 # Held at once per request for S3 images: the bytes, their base64 invoke bodies (4/3) and a decoded check.
 S3_BATCH_MEMORY_FACTOR = 4
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off", ""}
-
-
-def env_bool(env: Mapping[str, str], key: str, default: bool) -> bool:
-    raw = env.get(key)
-    if raw is None:
-        return default
-    value = raw.strip().lower()
-    if value in _TRUE:
-        return True
-    if value in _FALSE:
-        return False
-    raise ConfigError(f"{key}={raw!r} is not a boolean (use true or false)")
-
-
-def _int(env: Mapping[str, str], key: str, default: int, *, minimum: int = 1) -> int:
-    raw = env.get(key)
-    if raw is None or raw.strip() == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError as e:
-        raise ConfigError(f"{key}={raw!r} is not an integer") from e
-    if value < minimum:
-        raise ConfigError(f"{key}={value} must be at least {minimum}")
-    return value
-
-
-def _float(env: Mapping[str, str], key: str, default: float) -> float:
-    raw = env.get(key)
-    if raw is None or raw.strip() == "":
-        return default
-    try:
-        value = float(raw)
-    except ValueError as e:
-        raise ConfigError(f"{key}={raw!r} is not a number") from e
-    if value <= 0:
-        raise ConfigError(f"{key}={value} must be positive")
-    return value
-
-
-def _csv(env: Mapping[str, str], key: str) -> tuple[str, ...]:
-    return tuple(part.strip() for part in env.get(key, "").split(",") if part.strip())
 
 
 def model_id_for(model: str, pretrained: str) -> str:
@@ -105,7 +61,6 @@ class Settings:
     circuit_cooldown_seconds: float = 30.0
     cors_allow_origin: str = ""  # e.g. "*" or "https://app.example.com"; empty: no CORS headers
     api_key: str = ""  # local server only: when set, x-api-key or Authorization: Bearer must match
-    extra: dict[str, str] = field(default_factory=dict)
 
     @property
     def model_id(self) -> str:
@@ -115,35 +70,35 @@ class Settings:
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
         use_sagemaker = env_bool(env, "USE_SAGEMAKER", False)
-        endpoint = env.get("SAGEMAKER_ENDPOINT_NAME", "").strip()
+        endpoint = env_str(env, "SAGEMAKER_ENDPOINT_NAME")
         if use_sagemaker and not endpoint:
             raise ConfigError("USE_SAGEMAKER=true needs SAGEMAKER_ENDPOINT_NAME")
-        fallback = env.get("FALLBACK", "none").strip() or "none"
+        fallback = env_str(env, "FALLBACK") or "none"
         default_model = "ViT-B-32" if use_sagemaker else TINY_SHAPES_MODEL_ID
         default_pretrained = "openai" if use_sagemaker else ""
         settings = cls(
             use_sagemaker=use_sagemaker,
             sagemaker_endpoint_name=endpoint,
-            aws_region=env.get("AWS_REGION", env.get("AWS_DEFAULT_REGION", "us-east-1")),
+            aws_region=env_str(env, "AWS_REGION", env_str(env, "AWS_DEFAULT_REGION", "us-east-1")),
             fallback=fallback,
-            clip_model=env.get("CLIP_MODEL", "").strip() or default_model,
-            clip_pretrained=env.get("CLIP_PRETRAINED", default_pretrained).strip(),
-            allowed_s3_buckets=_csv(env, "ALLOWED_S3_BUCKETS"),
-            max_text_chars=_int(env, "MAX_TEXT_CHARS", cls.max_text_chars),
-            max_batch_items=_int(env, "MAX_BATCH_ITEMS", cls.max_batch_items),
-            max_image_bytes=_int(env, "MAX_IMAGE_BYTES", cls.max_image_bytes),
-            max_image_pixels=_int(env, "MAX_IMAGE_PIXELS", cls.max_image_pixels),
-            max_request_bytes=_int(env, "MAX_REQUEST_BYTES", cls.max_request_bytes),
-            max_invoke_bytes=_int(env, "MAX_INVOKE_BYTES", cls.max_invoke_bytes, minimum=1024),
-            max_s3_batch_bytes=_int(env, "MAX_S3_BATCH_BYTES", cls.max_s3_batch_bytes),
-            backend_timeout_seconds=_float(env, "BACKEND_TIMEOUT_SECONDS", cls.backend_timeout_seconds),
-            deadline_margin_seconds=_float(env, "DEADLINE_MARGIN_SECONDS", cls.deadline_margin_seconds),
-            fallback_primary_share=_float(env, "FALLBACK_PRIMARY_SHARE", cls.fallback_primary_share),
-            deep_health_cache_seconds=_float(env, "DEEP_HEALTH_CACHE_SECONDS", cls.deep_health_cache_seconds),
-            circuit_failure_threshold=_int(env, "CIRCUIT_FAILURE_THRESHOLD", cls.circuit_failure_threshold),
-            circuit_cooldown_seconds=_float(env, "CIRCUIT_COOLDOWN_SECONDS", cls.circuit_cooldown_seconds),
-            cors_allow_origin=env.get("CORS_ALLOW_ORIGIN", "").strip(),
-            api_key=env.get("API_KEY", ""),
+            clip_model=env_str(env, "CLIP_MODEL") or default_model,
+            clip_pretrained=env_str(env, "CLIP_PRETRAINED", default_pretrained),
+            allowed_s3_buckets=env_csv(env, "ALLOWED_S3_BUCKETS"),
+            max_text_chars=env_int(env, "MAX_TEXT_CHARS", cls.max_text_chars),
+            max_batch_items=env_int(env, "MAX_BATCH_ITEMS", cls.max_batch_items),
+            max_image_bytes=env_int(env, "MAX_IMAGE_BYTES", cls.max_image_bytes),
+            max_image_pixels=env_int(env, "MAX_IMAGE_PIXELS", cls.max_image_pixels),
+            max_request_bytes=env_int(env, "MAX_REQUEST_BYTES", cls.max_request_bytes),
+            max_invoke_bytes=env_int(env, "MAX_INVOKE_BYTES", cls.max_invoke_bytes, minimum=1024),
+            max_s3_batch_bytes=env_int(env, "MAX_S3_BATCH_BYTES", cls.max_s3_batch_bytes),
+            backend_timeout_seconds=env_float(env, "BACKEND_TIMEOUT_SECONDS", cls.backend_timeout_seconds),
+            deadline_margin_seconds=env_float(env, "DEADLINE_MARGIN_SECONDS", cls.deadline_margin_seconds),
+            fallback_primary_share=env_float(env, "FALLBACK_PRIMARY_SHARE", cls.fallback_primary_share),
+            deep_health_cache_seconds=env_float(env, "DEEP_HEALTH_CACHE_SECONDS", cls.deep_health_cache_seconds),
+            circuit_failure_threshold=env_int(env, "CIRCUIT_FAILURE_THRESHOLD", cls.circuit_failure_threshold),
+            circuit_cooldown_seconds=env_float(env, "CIRCUIT_COOLDOWN_SECONDS", cls.circuit_cooldown_seconds),
+            cors_allow_origin=env_str(env, "CORS_ALLOW_ORIGIN"),
+            api_key=env_str(env, "API_KEY", strip=False),
         )
         if settings.max_invoke_bytes > SAGEMAKER_MAX_PAYLOAD_BYTES:
             raise ConfigError(f"MAX_INVOKE_BYTES={settings.max_invoke_bytes} exceeds SageMaker's 6 MB invoke limit")
@@ -151,7 +106,7 @@ class Settings:
             raise ConfigError("BACKEND_TIMEOUT_SECONDS must end well inside API Gateway's 29 s limit")
         if settings.fallback_primary_share > 1:
             raise ConfigError("FALLBACK_PRIMARY_SHARE must be at most 1 (the primary's share of the time left)")
-        memory_mb = _int(env, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", 0, minimum=0)
+        memory_mb = env_int(env, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", 0, minimum=0)
         if memory_mb and settings.max_s3_batch_bytes * S3_BATCH_MEMORY_FACTOR > memory_mb * 1024 * 1024:
             raise ConfigError(
                 f"MAX_S3_BATCH_BYTES={settings.max_s3_batch_bytes} needs about {S3_BATCH_MEMORY_FACTOR}x that in "

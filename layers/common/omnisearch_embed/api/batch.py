@@ -1,4 +1,4 @@
-"""``POST /embed/batch/text`` and ``POST /embed/batch/image``: many items, one backend call, input order kept."""
+"""``POST /embed/batch/text``, ``/embed/batch/image`` and the mixed ``/embed/batch``: input order kept."""
 
 from __future__ import annotations
 
@@ -6,8 +6,15 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 
 from omnisearch_embed.api.docs import responses
 from omnisearch_embed.api.text import json_response
+from omnisearch_embed.mixed import IMAGE, TEXT, embed_mixed
 from omnisearch_embed.render import batch_image_body, batch_text_body
-from omnisearch_embed.schemas import BatchImageRequest, BatchImageResponse, BatchTextRequest, BatchTextResponse
+from omnisearch_embed.schemas import (
+    BatchImageRequest,
+    BatchImageResponse,
+    BatchTextRequest,
+    BatchTextResponse,
+    MixedBatchRequest,
+)
 from omnisearch_embed.service import EmbedService
 
 
@@ -33,3 +40,16 @@ def register_batch_routes(app: APIGatewayRestResolver, service: EmbedService) ->
     def embed_batch_image(request: BatchImageRequest):
         emb = service.embed_image_refs(request.images, normalize=request.normalize, param="images")
         return json_response(batch_image_body(emb, request.encoding))
+
+    @app.post(
+        "/embed/batch",
+        summary="Embed texts and images in one call",
+        description='Items are `{"text": ...}` or `{"image": <base64 | data URI | s3:// URI>}`; vectors come back '
+        "in input order (one text call and one image call at most). `truncated` is false for images.",
+        tags=["embed"],
+        responses=responses(BatchTextResponse, "The embeddings, in input order"),
+    )
+    def embed_batch(request: MixedBatchRequest):
+        items = [(TEXT, item.text) if item.text is not None else (IMAGE, str(item.image)) for item in request.items]
+        emb = embed_mixed(service, items, normalize=request.normalize, param="items")
+        return json_response(batch_text_body(emb, request.encoding))

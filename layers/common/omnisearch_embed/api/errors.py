@@ -69,9 +69,14 @@ def describe_validation_errors(errors: Iterable[Mapping[str, Any]]) -> tuple[str
     return text or "the request is invalid", first
 
 
-def _allowed_methods(app: APIGatewayRestResolver, path: str) -> list[str]:
-    # Powertools keeps no public route table; these two lists are where resolve() itself looks.
-    routes = [*getattr(app, "_static_routes", []), *getattr(app, "_dynamic_routes", [])]
+def allowed_methods(app: APIGatewayRestResolver, path: str) -> list[str]:
+    """The methods some route of ``app`` answers on ``path`` (empty: no such path, a 404 rather than a 405).
+
+    Powertools keeps no public route table, so this is the one place that reads its internals: the two lists
+    ``resolve()`` itself walks. They are read without a fallback, so a Powertools release that renames them
+    fails here loudly (a 500, and tests/core/api/test_errors.py) instead of turning every 405 into a 404.
+    """
+    routes = [*app._static_routes, *app._dynamic_routes]
     return sorted({route.method for route in routes if route.rule.match(path)})
 
 
@@ -124,7 +129,7 @@ def install_error_handlers(app: APIGatewayRestResolver, *, on_error: ErrorHook |
     @app.not_found
     def _not_found(e: RouteNotFound) -> Response:
         event = app.current_event
-        allowed = _allowed_methods(app, event.path)
+        allowed = allowed_methods(app, event.path)
         if allowed:
             return respond(
                 HTTPStatus.METHOD_NOT_ALLOWED,

@@ -14,6 +14,7 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 
 from omnisearch_embed import __version__
 from omnisearch_embed.api.batch import register_batch_routes
+from omnisearch_embed.api.classify import register_classify_routes
 from omnisearch_embed.api.cors import cors_config
 from omnisearch_embed.api.errors import ErrorHook, install_error_handlers
 from omnisearch_embed.api.health import register_health_routes
@@ -23,6 +24,7 @@ from omnisearch_embed.api.openai_routes import register_openai_routes
 from omnisearch_embed.api.swagger import register_swagger
 from omnisearch_embed.api.text import register_text_routes
 from omnisearch_embed.backends.base import Backend
+from omnisearch_embed.classify import Classifier
 from omnisearch_embed.s3_images import S3ImageFetcher
 from omnisearch_embed.service import EmbedService, EmbedStats
 from omnisearch_embed.settings import Settings
@@ -58,6 +60,7 @@ def create_app(
     register_text_routes(app, service)
     register_image_routes(app, service)
     register_batch_routes(app, service)
+    register_classify_routes(app, service, Classifier(service))
     register_health_routes(app, service)
     register_openai_routes(app, service)
     return app

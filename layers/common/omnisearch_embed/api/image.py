@@ -8,18 +8,19 @@ fields and for raw bodies from the query string (``?normalize=false&encoding=bas
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 
 from omnisearch_embed.api.docs import responses
-from omnisearch_embed.api.json_body import JSON_MEDIA_TYPES, json_loader, media_type, missing_body
+from omnisearch_embed.api.json_body import JSON_MEDIA_TYPES, event_json, event_media, json_loader
 from omnisearch_embed.api.multipart import FILE_FIELD, body_bytes, parse_multipart
 from omnisearch_embed.api.text import json_response
+from omnisearch_embed.env import FALSE_WORDS, TRUE_WORDS
 from omnisearch_embed.errors import InvalidInputError, UnsupportedMediaTypeError
 from omnisearch_embed.images import MEDIA_TYPES
 from omnisearch_embed.render import image_body
-from omnisearch_embed.schemas import Encoding, ImageEmbedRequest, ImageEmbedResponse
+from omnisearch_embed.schemas import ENCODINGS, Encoding, ImageEmbedRequest, ImageEmbedResponse
 from omnisearch_embed.service import EmbedService
 
 _DESCRIPTION = (
@@ -30,7 +31,7 @@ _DESCRIPTION = (
 )
 _OPTIONS_SCHEMA = {
     "normalize": {"type": "boolean", "default": True, "description": "L2-normalise the vector"},
-    "encoding": {"type": "string", "enum": ["float", "base64"], "default": "float"},
+    "encoding": {"type": "string", "enum": list(ENCODINGS), "default": "float"},
 }
 _RAW_IMAGE = {"schema": {"type": "string", "format": "binary"}}
 _DECLARED_TYPES = sorted(set(MEDIA_TYPES) - {"image/jpg"})  # image/jpg is accepted, not advertised
@@ -60,8 +61,6 @@ QUERY_PARAMETERS = [
     {"name": name, "in": "query", "required": False, "schema": schema, "description": "For raw image bodies"}
     for name, schema in _OPTIONS_SCHEMA.items()
 ]
-_TRUE = {"true", "1", "yes", "on"}
-_FALSE = {"false", "0", "no", "off"}
 
 
 def _options(values: dict[str, str]) -> tuple[bool, Encoding]:
@@ -69,12 +68,14 @@ def _options(values: dict[str, str]) -> tuple[bool, Encoding]:
     if unknown:
         raise InvalidInputError(f"unknown option(s): {', '.join(unknown)}", code="invalid_option", param=unknown[0])
     normalize_raw = values.get("normalize", "true").strip().lower()
-    if normalize_raw not in _TRUE | _FALSE:
+    if normalize_raw not in TRUE_WORDS | FALSE_WORDS:
         raise InvalidInputError("normalize must be true or false", code="invalid_option", param="normalize")
     encoding = values.get("encoding", "float").strip().lower()
-    if encoding not in ("float", "base64"):
-        raise InvalidInputError("encoding must be float or base64", code="invalid_option", param="encoding")
-    return normalize_raw in _TRUE, "base64" if encoding == "base64" else "float"
+    if encoding not in ENCODINGS:
+        raise InvalidInputError(
+            f"encoding must be one of {', '.join(ENCODINGS)}", code="invalid_option", param="encoding"
+        )
+    return normalize_raw in TRUE_WORDS, cast(Encoding, encoding)
 
 
 def register_image_routes(app: APIGatewayRestResolver, service: EmbedService) -> None:
@@ -91,13 +92,9 @@ def register_image_routes(app: APIGatewayRestResolver, service: EmbedService) ->
     )
     def embed_image():
         event = app.current_event
-        content_type = event.headers.get("content-type") or ""
-        kind = media_type(content_type)
+        kind, content_type = event_media(event)
         if kind in JSON_MEDIA_TYPES:
-            body = event.decoded_body
-            if not body:
-                raise missing_body()
-            request = ImageEmbedRequest.model_validate(load_json(body))
+            request = ImageEmbedRequest.model_validate(event_json(event, load_json))
             emb = service.embed_image_refs([request.ref], normalize=request.normalize, param="image")
             return json_response(image_body(emb, request.encoding))
         if kind == "multipart/form-data":

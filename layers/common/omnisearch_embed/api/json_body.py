@@ -16,6 +16,7 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 from aws_lambda_powertools.event_handler.middlewares.openapi_validation import OpenAPIRequestValidationMiddleware
+from aws_lambda_powertools.utilities.data_classes.common import BaseProxyEvent
 
 from omnisearch_embed.errors import (
     INVALID_JSON,
@@ -61,6 +62,20 @@ def missing_body() -> UnprocessableError:
     return UnprocessableError("the request needs a JSON body", code="validation_error")
 
 
+def event_media(event: BaseProxyEvent) -> tuple[str, str]:
+    """``(media type, raw Content-Type)`` of a request: the first picks the body parser, the second has the boundary."""
+    content_type = event.headers.get("content-type") or ""
+    return media_type(content_type), content_type
+
+
+def event_json(event: BaseProxyEvent, load: Callable[[str], Any]) -> Any:
+    """The JSON of a route that reads its body itself (it also takes uploads): ``load``ed, or 422 when empty."""
+    body = event.decoded_body
+    if not body:
+        raise missing_body()
+    return load(body)
+
+
 class JsonBodyValidation(OpenAPIRequestValidationMiddleware):
     """Powertools' request validation with JSON as the only body type (see the module docstring)."""
 
@@ -77,8 +92,14 @@ class JsonBodyValidation(OpenAPIRequestValidationMiddleware):
 def install_json_bodies(app: APIGatewayRestResolver) -> None:
     """Make ``app`` (built with ``enable_validation=True``) read declared bodies with :class:`JsonBodyValidation`.
 
-    Powertools builds each route's middleware stack from this attribute on the route's first call.
+    Powertools has no public hook for the body parser, so this is the one place that relies on two of its
+    internals: the resolver keeps its request validation in ``_request_validation_middleware`` (each route's
+    middleware stack takes it from there on the route's first call), and that middleware reads bodies through
+    ``_get_body``. Both are checked here, so a Powertools release that moves either fails when the app is built
+    rather than quietly parsing forms again (tests/core/api/test_json_body.py pins the resulting 415).
     """
+    if not callable(getattr(OpenAPIRequestValidationMiddleware, "_get_body", None)):
+        raise RuntimeError("this Powertools release no longer reads request bodies through _get_body")
     if not hasattr(app, "_request_validation_middleware"):
         raise ValueError("the app must be built with enable_validation=True")
     app._request_validation_middleware = JsonBodyValidation()

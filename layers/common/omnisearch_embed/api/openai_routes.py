@@ -13,6 +13,7 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 from omnisearch_embed.api.docs import ERROR_RESPONSES, responses
 from omnisearch_embed.api.text import json_response
 from omnisearch_embed.errors import InvalidInputError, NotFoundError
+from omnisearch_embed.mixed import IMAGE, TEXT, embed_mixed
 from omnisearch_embed.openai_schemas import (
     OpenAIEmbeddingRequest,
     OpenAIEmbeddingResponse,
@@ -63,14 +64,24 @@ def register_openai_routes(app: APIGatewayRestResolver, service: EmbedService) -
     @app.post(
         "/v1/embeddings",
         summary="OpenAI-compatible embeddings",
-        description="Texts, or images with `modality: image`. Errors use OpenAI's error shape.",
+        description="Texts; images with `modality: image`; both in one list with `modality: auto` (inputs "
+        "starting with data:image/ or s3:// are images). Errors use OpenAI's error shape.",
         tags=["openai"],
         responses=responses(OpenAIEmbeddingResponse, "The embeddings, in input order"),
     )
     def create_embeddings(request: OpenAIEmbeddingRequest):
         _check_model(request.model, service.model_id)
+        if request.encoding_format == "int8" and request.dimensions is not None:
+            raise InvalidInputError(
+                "int8 vectors are scaled per full vector, so they cannot be combined with dimensions; omit dimensions",
+                code="int8_with_dimensions",
+                param="dimensions",
+            )
         items = _inputs(request)
-        if request.modality == "image":
+        if request.modality == "auto":
+            kinds = [IMAGE if item.strip().startswith(IMAGE_PREFIXES) else TEXT for item in items]
+            emb = embed_mixed(service, list(zip(kinds, items, strict=True)), param="input")
+        elif request.modality == "image":
             emb = service.embed_image_refs(items, param="input")
         else:
             emb = service.embed_texts(items, param="input")

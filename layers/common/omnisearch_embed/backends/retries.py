@@ -94,12 +94,26 @@ def install(client: Any, *, min_attempt_seconds: float = MIN_ATTEMPT_SECONDS) ->
         retry_quota=retry_quota,
         service_name=service,
     )
+    _hook_into_botocore(client, handler, retry_quota, connect_timeout=float(config.connect_timeout))
+    return client
+
+
+def _hook_into_botocore(
+    client: Any, handler: standard.RetryHandler, retry_quota: standard.RetryQuotaChecker, *, connect_timeout: float
+) -> None:
+    """The two uses of botocore internals, kept here: the retry handler's event id and the per-attempt read timeout.
+
+    botocore registers its standard handler under ``retry-config-<service>``; and since 1.44 its HTTP session reads
+    ``request.context["read_timeout"]`` as the attempt's read timeout (earlier versions ignore the key, and reads
+    would then last the client's full ``read_timeout``). tests/core/test_retries.py calls a hanging server through
+    a real client to catch either change.
+    """
+    service = client.meta.service_model.service_id.hyphenize()
     events = client.meta.events
-    unique_id = f"retry-config-{service}"  # the id botocore registers its standard handler under
+    unique_id = f"retry-config-{service}"
     events.unregister(f"needs-retry.{service}", unique_id=unique_id)
     events.register(f"needs-retry.{service}", handler.needs_retry, unique_id=unique_id)
     events.register(f"after-call.{service}", retry_quota.release_retry_quota)
-    connect_timeout = float(config.connect_timeout)
 
     def read_timeout_from_deadline(request: Any, **_: Any) -> None:
         left = deadline.remaining()
@@ -107,4 +121,3 @@ def install(client: Any, *, min_attempt_seconds: float = MIN_ATTEMPT_SECONDS) ->
             request.context["read_timeout"] = max(0.01, left - connect_timeout)
 
     events.register(f"request-created.{service}", read_timeout_from_deadline, unique_id=f"deadline-read-{service}")
-    return client

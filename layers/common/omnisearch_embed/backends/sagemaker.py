@@ -160,7 +160,8 @@ class SageMakerBackend:
             )
             body = response["Body"].read()
         except ClientError as e:
-            raise without_aws_text(map_client_error(e, self.endpoint_name), e) from e
+            error = without_aws_text(map_client_error(e, self.endpoint_name), e)
+            raise wire.locate_item(error, chunk.start) from e
         except BotoCoreError as e:
             raise map_botocore_error(e, self.endpoint_name) from e
         return wire.decode_response(body, count=chunk.count, service=self.service, texts=texts)

@@ -8,16 +8,16 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from omnisearch_embed.embeddings import Embeddings, decode_matrix
-from omnisearch_embed.errors import ModelError, PayloadTooLargeError
+from omnisearch_embed.errors import ITEM_REF, EmbedError, ModelError, PayloadTooLargeError
 from omnisearch_embed.settings import SAGEMAKER_MAX_PAYLOAD_BYTES
 
 CONTENT_TYPE = "application/json"
-ENCODING_FLOAT = "float"
 ENCODING_BASE64 = "base64"  # what we ask for: about 3x smaller than JSON floats and much faster to parse
 _SEPARATORS = (",", ":")
 _ERROR_CODE = re.compile(r"^[a-z][a-z0-9_]{1,63}$")
@@ -118,7 +118,17 @@ def decode_response(body: bytes, *, count: int, service: str, texts: bool) -> Em
         raise _bad_response(f"{len(vectors)} embeddings for {count} inputs")
     truncated = _per_item(doc.get("truncated"), count, bool, "truncated") if texts else None
     tokens = _per_item(doc.get("tokens"), count, int, "tokens") if texts else None
-    return Embeddings(vectors, model, service, dimension, truncated=truncated, tokens=tokens)
+    logit_scale = _logit_scale(doc.get("logit_scale"))
+    return Embeddings(vectors, model, service, dimension, truncated=truncated, tokens=tokens, logit_scale=logit_scale)
+
+
+def _logit_scale(value: object) -> float | None:
+    """The container's ``logit_scale``: absent (an older container) is None, anything but a positive number is a 502."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
+        raise _bad_response(f"logit_scale {value!r} is not a positive number")
+    return float(value)
 
 
 def _float_row(row: object, dimension: int) -> list[float]:
@@ -159,7 +169,30 @@ def merge(parts: Sequence[Embeddings]) -> Embeddings:
     vectors = [row for part in parts for row in part.vectors]
     truncated = None if any(p.truncated is None for p in parts) else [t for p in parts for t in p.truncated or ()]
     tokens = None if any(p.tokens is None for p in parts) else [t for p in parts for t in p.tokens or ()]
-    return Embeddings(vectors, first.model, first.service, first.dimension, truncated=truncated, tokens=tokens)
+    return Embeddings(
+        vectors,
+        first.model,
+        first.service,
+        first.dimension,
+        truncated=truncated,
+        tokens=tokens,
+        logit_scale=first.logit_scale,
+    )
+
+
+def locate_item(error: EmbedError, offset: int = 0) -> EmbedError:
+    """Record in ``error.index`` which item of the whole call the model's message names (``images[k]``).
+
+    The model counts from the start of its own request; ``offset`` is where that request (a chunk)
+    starts in the backend call, so the service can name the item in the caller's terms.
+    """
+    found = ITEM_REF.match(error.message)
+    if found and 400 <= error.status < 500:
+        error.index = offset + int(found.group(1))
+        kind = error.message[: error.message.index("[")]
+        error.message = f"{kind}[{error.index}]" + error.message[found.end() :]
+        error.args = (error.message,)
+    return error
 
 
 def error_detail(body: str) -> tuple[str, str | None]:
