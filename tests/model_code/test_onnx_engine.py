@@ -61,7 +61,6 @@ def test_logit_scale_travels_with_the_answer(inference, tiny, tiny_onnx):
     assert json.loads(raw)["logit_scale"] == pytest.approx(tiny.logit_scale)
 
 
-@pytest.mark.slow
 def test_vit_b32_random_weights_match_torch(inference, vit_b32, vit_b32_onnx):
     texts = [GOLDEN[0], GOLDEN[4], GOLDEN[12], LONG[1]]
     assert (
