@@ -61,9 +61,7 @@ def test_classify_is_served_with_the_models_logit_scale(request: pytest.FixtureR
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["results"][0]["labels"][0]["label"] == "red circle"
-    assert body["logit_scale"] == pytest.approx(
-        tiny.container()[1].logit_scale
-    )  # as the engine carries it
+    assert body["logit_scale"] == pytest.approx(tiny.container()[1].logit_scale)  # as the engine carries it
     assert body["service"] == ("local" if kind == "local" else "sagemaker")
 
 
