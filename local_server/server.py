@@ -15,11 +15,9 @@ import hmac
 import json
 import logging
 import threading
-import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
@@ -28,6 +26,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from local_server.apigw_event import INTERNAL_SERVER_ERROR, HttpRequest, RouteTable, from_response, to_event
+from local_server.lambda_context import LambdaContext
 from local_server.page import PageRoutes
 from local_server.sagemaker_emulation import LocalModel, SageMakerEmulation, read_body, sigv4_scope
 from local_server.weaviate import WeaviateRoutes, routes_enabled
@@ -49,24 +48,6 @@ OPEN_PATHS = frozenset({"/health", "/ping", "/swagger"})
 _METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD"]
 _HOP_HEADERS = {"content-length", "transfer-encoding", "connection"}
 AppFactory = Callable[[Backend, Settings], Any]
-
-
-@dataclass
-class LocalLambdaContext:
-    """The Lambda context object the handler gets; values describe the local process."""
-
-    aws_request_id: str
-    function_name: str = "omnisearch-embed-local"
-    function_version: str = "$LATEST"
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:omnisearch-embed-local"
-    memory_limit_in_mb: int = 1024
-    log_group_name: str = "/aws/lambda/omnisearch-embed-local"
-    log_stream_name: str = "local"
-    timeout_seconds: float = 29.0
-    started: float = field(default_factory=time.monotonic)
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self.started + self.timeout_seconds - time.monotonic()) * 1000))
 
 
 def event_bytes(event: dict[str, Any]) -> int:
@@ -195,7 +176,7 @@ class LocalServer:
 
     def resolve(self, event: dict[str, Any]) -> tuple[int, list[tuple[str, str]], bytes]:
         """Run one event through this thread's app, as the Lambda runtime would; a crash is API Gateway's 502."""
-        context = LocalLambdaContext(aws_request_id=str(uuid.uuid4()))
+        context = LambdaContext(aws_request_id=str(uuid.uuid4()))
         try:
             app = self._thread_app()
             # Powertools 3.37's resolve() stores the event on the BaseRouter *class*, shared by every app in

@@ -23,11 +23,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import functions.embed.app as embed_app
+from local_server.lambda_context import LambdaContext
 from local_server.page.corpus_index import IndexModelMismatchError, load_index
 from local_server.page.routes import DEFAULT_LABELS
 from model_code.tiny_shapes.shapes import COLOURS, SHAPES
 from omnisearch_embed.settings import LAMBDA_MAX_EVENT_BYTES, Settings
-from tests.conftest import LambdaContext
 from tests.helpers.backends import StaticBackend
 from tests.helpers.events import make_event
 from tests.helpers.fuzz import BOUNDED, REFS, Request, check_answer, requests, texts
