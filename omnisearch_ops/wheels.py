@@ -28,8 +28,9 @@ from packaging.markers import default_environment
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name, parse_wheel_filename
 
-ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_CACHE = Path(os.environ.get("OMNISEARCH_WHEEL_CACHE") or ROOT / "build" / "wheels")
+from omnisearch_ops.paths import BUILD, ROOT
+
+DEFAULT_CACHE = Path(os.environ.get("OMNISEARCH_WHEEL_CACHE") or BUILD / "wheels")
 # The container: AWS PyTorch inference DLC 2.6.0 (Python 3.12, Ubuntu 22.04 = glibc 2.35).
 CONTAINER_PACKAGES = {"torch": "2.6.0", "torchvision": "0.21.0"}
 NEVER_BUNDLED = frozenset({"torch", "torchvision", "numpy", "pillow"})

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from corpus.sources import IMAGE, Corpus
-from corpus.store import Store
-from omnisearch_embed.costs import PRICE_REGION, batch_transform_estimate
+from omnisearch_corpus.sources import IMAGE, Corpus
+from omnisearch_corpus.store import Store
+from omnisearch_ops.costs import PRICE_REGION, batch_transform_estimate
 
 # Items per second per instance assumed when no --throughput is given (ViT-B-32, the stock container):
 # images one object per request, decode-bound; texts many records per request. Measure yours and pass it.

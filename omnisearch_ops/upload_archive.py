@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from _model_archive import archive_sha256, say
+from omnisearch_ops.model_archive import archive_sha256, say
 
 
 def content_key(prefix: str, sha256: str) -> str:

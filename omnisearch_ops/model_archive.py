@@ -1,7 +1,6 @@
 """model.tar.gz for SageMaker: the code/ files, the open_clip config, the weights and the manifest, byte-reproducible.
 
-Imported through scripts/package_model.py, which puts the checkout on sys.path; code/wheels/ comes from
-_wheels.py.
+``package_model`` is its command; code/wheels/ comes from ``wheels``.
 """
 
 from __future__ import annotations
@@ -15,11 +14,11 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import _wheels
 
 from model_code.code import clip_activation, clip_onnx, inference
 from model_code.tiny_shapes import CHECKPOINT_PATH, CODE_DIR, CONFIG_PATH
 from omnisearch_embed.settings import TINY_SHAPES_MODEL_ID, model_id_for
+from omnisearch_ops.wheels import WHEEL_DIR, Wheelhouse
 
 MANIFEST = "clip_model.json"  # the name inference.MANIFEST reads
 CODE_FILES = (
@@ -116,7 +115,7 @@ def build_archive(
     pretrained: str,
     output: Path,
     *,
-    wheels: _wheels.Wheelhouse | None = None,
+    wheels: Wheelhouse | None = None,
     onnx: bool = True,
     quick_gelu: bool | None = None,
 ) -> Path:
@@ -153,10 +152,10 @@ def build_archive(
             else:
                 _add_file(tar, f"code/{name}", CODE_DIR / name)
         for wheel in wheels.files if wheels is not None else ():
-            _add_file(tar, f"code/{_wheels.WHEEL_DIR}/{wheel.name}", wheel)
+            _add_file(tar, f"code/{WHEEL_DIR}/{wheel.name}", wheel)
         if wheels is not None:
             size = sum(w.stat().st_size for w in wheels.files) / 1e6
-            say(f"  code/{_wheels.WHEEL_DIR}/ ({len(wheels.files)} wheels, {size:.1f} MB)")
+            say(f"  code/{WHEEL_DIR}/ ({len(wheels.files)} wheels, {size:.1f} MB)")
         say(f"  {config_name} (open_clip config)")
         _add_bytes(tar, config_name, json.dumps(_model_config(model), indent=2).encode())
         say(f"  {weights.name} ({weights.stat().st_size / 1e6:.1f} MB of weights)")

@@ -17,7 +17,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from corpus.engines import Answer, BatchResult, EngineError, ItemRejected, isolating, rejected
+from omnisearch_corpus.engines import Answer, BatchResult, EngineError, ItemRejected, isolating, rejected
 from omnisearch_embed.backends import wire
 from omnisearch_embed.errors import EmbedError
 from omnisearch_embed.settings import Settings

@@ -2,30 +2,27 @@
 
 from __future__ import annotations
 
-import argparse
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from tqdm import tqdm
 
-from corpus import batch_transform as bt
-from corpus.pipeline import Failure, RunStats
-from corpus.sources import IMAGE, Corpus, Item, read_item
-from corpus.store import Row, Store
+from omnisearch_corpus import batch_transform as bt
+from omnisearch_corpus.pipeline import Failure, RunStats
+from omnisearch_corpus.sources import IMAGE, Corpus, Item, read_item
+from omnisearch_corpus.store import Row, Store
 
 
-def transform_options(args: argparse.Namespace) -> bt.TransformOptions:
-    return bt.TransformOptions(
-        instance_type=args.instance_type,
-        instance_count=args.instance_count,
-        max_payload_mb=args.max_payload_mb,
-        split_type=args.split_type,
-        batch_strategy=args.batch_strategy,
-        max_concurrent_transforms=args.max_concurrent_transforms,
-        assemble_with=args.assemble_with,
-        poll_seconds=args.poll_seconds,
-    )
+@dataclass(frozen=True)
+class TransformJob:
+    """Where the job stages its files, which SageMaker model runs it (default: the endpoint's), and whether to wait."""
+
+    work_uri: str
+    endpoint_name: str
+    model_name: str | None = None
+    wait: bool = True
 
 
 def state_path(store: Store) -> Path:
@@ -52,11 +49,11 @@ def _todo(corpus: Corpus, store: Store, stats: RunStats) -> list[tuple[Item, str
     return todo
 
 
-def _start(corpus: Corpus, store: Store, sm: Any, s3: Any, opts: bt.TransformOptions, args: argparse.Namespace) -> dict:
+def _start(corpus: Corpus, store: Store, sm: Any, s3: Any, opts: bt.TransformOptions, job: TransformJob) -> dict:
     stats = RunStats()
     todo = _todo(corpus, store, stats)
-    model_name = args.model_name or bt.model_for_endpoint(sm, _endpoint(args))
-    plan = bt.stage(todo, corpus.kind, s3, args.work_uri, bt.job_name(), opts)
+    model_name = job.model_name or bt.model_for_endpoint(sm, job.endpoint_name)
+    plan = bt.stage(todo, corpus.kind, s3, job.work_uri, bt.job_name(), opts)
     plan["model_name"] = model_name
     failed = [[f.item.id, f.item.source, f.code, f.message] for f in stats.failed]
     plan["pre"] = {"skipped": stats.skipped, "failed": failed}
@@ -65,12 +62,6 @@ def _start(corpus: Corpus, store: Store, sm: Any, s3: Any, opts: bt.TransformOpt
     sm.create_transform_job(**request)
     print(f"started Batch Transform job {plan['job_name']} on {model_name}: {len(todo)} {corpus.kind}s", flush=True)
     return plan
-
-
-def _endpoint(args: argparse.Namespace) -> str:
-    import _cli
-
-    return _cli.endpoint_name(args)
 
 
 def save_state(store: Store, plan: dict) -> None:
@@ -83,17 +74,17 @@ def run_batch_transform(
     sm: Any,
     s3: Any,
     opts: bt.TransformOptions,
-    args: argparse.Namespace,
+    job: TransformJob,
     *,
     progress: bool,
 ) -> RunStats | None:
-    """Start (or attach to) the job, wait with progress, join the output to ids and store it; None with --no-wait."""
+    """Start (or attach to) the job, wait with progress, join the output to ids and store it; None when not waiting."""
     plan = bt.load_state(state_path(store))
     if plan is None:
-        plan = _start(corpus, store, sm, s3, opts, args)
+        plan = _start(corpus, store, sm, s3, opts, job)
     else:
         print(f"attaching to Batch Transform job {plan['job_name']} (from {state_path(store)})", flush=True)
-    if args.no_wait:
+    if not job.wait:
         print("not waiting: re-run the same command to collect the results", flush=True)
         return None
     started = time.monotonic()
@@ -104,15 +95,15 @@ def run_batch_transform(
         bar.update(max(0, done - bar.n))
 
     try:
-        job = bt.wait(sm, s3, plan, opts.poll_seconds, on_progress)
+        status = bt.wait(sm, s3, plan, opts.poll_seconds, on_progress)
     except KeyboardInterrupt:
         print(f"\njob {plan['job_name']} keeps running: re-run the same command to collect it", flush=True)
         raise
     finally:
         bar.close()
-    reason = job.get("FailureReason") or ""
-    if job["TransformJobStatus"] != "Completed":
-        print(f"job {plan['job_name']} ended {job['TransformJobStatus']}: {reason}", flush=True)
+    reason = status.get("FailureReason") or ""
+    if status["TransformJobStatus"] != "Completed":
+        print(f"job {plan['job_name']} ended {status['TransformJobStatus']}: {reason}", flush=True)
     stats = _store_outcomes(plan, bt.collect(s3, plan, reason), store)
     stats.seconds = time.monotonic() - started
     stats.rows = store.finalize()

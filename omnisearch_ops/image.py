@@ -1,7 +1,7 @@
-"""The serving container's image for --deploy: this account's ECR repository, docker build and push.
+"""The serving container's image for the deploy command: this account's ECR repository, docker build and push.
 
 template.yaml runs ``<account>.dkr.ecr.<region>.amazonaws.com/omnisearch-embed-endpoint:<EndpointServerImageTag>``
-when ServingContainer is endpoint-server (its default); the deploy workflow and ``--deploy`` build it from
+when ServingContainer is endpoint-server (its default); the deploy workflow and ``omnisearch-deploy deploy`` build it from
 endpoint_server/Dockerfile, on the DLC that model_code/code/requirements.txt names, for the stack's region.
 """
 
@@ -13,9 +13,11 @@ import re
 import subprocess
 from typing import Any
 
-import _cli
-import _deploy
 from botocore.exceptions import ClientError
+
+from omnisearch_ops.console import fail
+from omnisearch_ops.paths import ROOT
+from omnisearch_ops.sam import run_command
 
 REPOSITORY = "omnisearch-embed-endpoint"
 DLC_ACCOUNT = "763104351884"
@@ -32,7 +34,7 @@ def registry(account: str, region: str) -> str:
 
 def base_image(region: str) -> str:
     """The ``# DLC:`` image of model_code/code/requirements.txt, moved to ``region``'s registry."""
-    text = (_cli.ROOT / "model_code" / "code" / "requirements.txt").read_text()
+    text = (ROOT / "model_code" / "code" / "requirements.txt").read_text()
     named = re.search(r"^# DLC: (\S+)", text, re.MULTILINE)
     if named is None:
         raise ValueError("model_code/code/requirements.txt has no '# DLC: <image>' line")
@@ -43,11 +45,11 @@ def default_tag() -> str:
     """The commit being deployed, so each deploy names a new image (the repository's tags are immutable)."""
     try:
         found = subprocess.run(
-            ["git", "rev-parse", "--short=12", "HEAD"], cwd=_cli.ROOT, capture_output=True, text=True, check=True
+            ["git", "rev-parse", "--short=12", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
         )
     except (OSError, subprocess.CalledProcessError):
         return "latest"
-    dirty = subprocess.run(["git", "status", "--porcelain"], cwd=_cli.ROOT, capture_output=True, text=True).stdout
+    dirty = subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True).stdout
     return found.stdout.strip() + ("-dirty" if dirty.strip() else "")
 
 
@@ -104,6 +106,6 @@ def build_and_push(session: Any, account: str, region: str, tag: str) -> None:
             [docker(), "login", "--username", user, "--password-stdin", host], input=password, text=True, check=False
         )
         if login.returncode != 0:
-            _cli.fail(f"docker login to {host} failed")
+            fail(f"docker login to {host} failed")
     for command in commands(account, region, tag):
-        _deploy.run_command(command)
+        run_command(command)

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from corpus.sources import IMAGE, Item, parse_s3_uri
+from omnisearch_corpus.sources import IMAGE, Item, parse_s3_uri
 
 TEXT_TYPE, IMAGE_TYPE, LINES_TYPE = "application/jsonlines", "application/x-image", "application/jsonlines"
 MB = 1024 * 1024

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _model_archive import CODE_FILES, MANIFEST, say
+from omnisearch_ops.model_archive import CODE_FILES, MANIFEST, say
 
 from model_code import archive_code
 

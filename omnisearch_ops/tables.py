@@ -1,78 +1,11 @@
-"""What the two operator scripts share: AWS arguments and sessions, samconfig, tables, friendly failures.
-
-Importing this module puts the core (layers/common) and the repository root on sys.path, as Lambda's
-/opt/python does for the functions, so the scripts run from a plain checkout.
-"""
+"""What the commands print: aligned tables of endpoint status, figures, scaling and costs (no dependency)."""
 
 from __future__ import annotations
 
-import argparse
-import os
-import sys
-import tomllib
 from collections.abc import Iterable, Sequence
-from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-for _path in (ROOT / "layers" / "common", ROOT):
-    if str(_path) not in sys.path:
-        sys.path.insert(0, str(_path))
-
-import boto3  # noqa: E402
-from botocore.exceptions import BotoCoreError, ClientError  # noqa: E402
-
-from omnisearch_embed.costs import (  # noqa: E402
-    HOURS_PER_MONTH,
-    PRICE_REGION,
-    SERVERLESS_PRICE_PER_GB_SECOND,
-    CostEstimate,
-    ServerlessEstimate,
-)
-from omnisearch_embed.endpoint_status import aws_error  # noqa: E402
-from omnisearch_embed.errors import EmbedError  # noqa: E402
-
-SAMCONFIG = ROOT / "samconfig.toml"
-DEFAULT_ENV = "dev"
-EXIT_FAILURE, EXIT_USAGE = 1, 2
-
-
-def add_aws_arguments(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("AWS")
-    group.add_argument("--endpoint-name", help="SageMaker endpoint (default: omnisearch-embed-<config env>)")
-    group.add_argument("--region", help="AWS region (default: AWS_REGION, then samconfig.toml, then us-east-1)")
-    group.add_argument("--profile", help="AWS named profile")
-    group.add_argument("--config-env", default=DEFAULT_ENV, help="samconfig.toml environment: dev or prod")
-
-
-def samconfig_parameters(config_env: str, command: str = "deploy") -> dict[str, Any]:
-    """``[<env>.<command>.parameters]`` from samconfig.toml, or {} when there is no such file or table."""
-    if not SAMCONFIG.is_file():
-        return {}
-    config = tomllib.loads(SAMCONFIG.read_text())
-    return dict(config.get(config_env, {}).get(command, {}).get("parameters", {}))
-
-
-def stack_name(config_env: str) -> str:
-    return str(samconfig_parameters(config_env).get("stack_name") or f"omnisearch-embed-{config_env}")
-
-
-def endpoint_name(args: argparse.Namespace) -> str:
-    return args.endpoint_name or f"omnisearch-embed-{args.config_env}"
-
-
-def region(args: argparse.Namespace) -> str:
-    return (
-        args.region
-        or os.environ.get("AWS_REGION")
-        or os.environ.get("AWS_DEFAULT_REGION")
-        or str(samconfig_parameters(args.config_env).get("region") or "us-east-1")
-    )
-
-
-def session(args: argparse.Namespace) -> boto3.session.Session:
-    """A session for --profile/--region; boto3 itself honours AWS_ENDPOINT_URL (moto, LocalStack)."""
-    return boto3.session.Session(profile_name=args.profile, region_name=region(args))
+from omnisearch_ops.costs import HOURS_PER_MONTH, PRICE_REGION, SERVERLESS_PRICE_PER_GB_SECOND, CostEstimate, ServerlessEstimate
 
 
 def fmt(value: Any, unit: str = "", digits: int = 1) -> str:
@@ -191,24 +124,3 @@ def serverless_cost_table(estimates: Sequence[ServerlessEstimate]) -> str:
             "in and out ($0.016/GB), nothing while idle; a cold start (seconds) is billed as inference time.",
         ]
     )  # fmt: skip
-
-
-def fail(message: str, code: int = EXIT_FAILURE) -> NoReturn:
-    print(f"error: {message}", file=sys.stderr)
-    raise SystemExit(code)
-
-
-def run_guarded(main: Any) -> int:
-    """Typed errors and Ctrl-C become a one-line message and an exit code, never a traceback."""
-    try:
-        return int(main() or 0)
-    except EmbedError as e:
-        print(f"error: {e.message} [{e.code}]", file=sys.stderr)
-        return EXIT_FAILURE
-    except (ClientError, BotoCoreError) as e:
-        error = aws_error(e, "AWS call")
-        print(f"error: {error.message} [{error.code}]", file=sys.stderr)
-        return EXIT_FAILURE
-    except KeyboardInterrupt:
-        print("\ninterrupted", file=sys.stderr)
-        return 130

@@ -18,9 +18,9 @@ from typing import Any, TypeVar
 
 from tqdm import tqdm
 
-from corpus.engines import Engine
-from corpus.sources import Corpus, Item, read_item
-from corpus.store import ModelMismatchError, Row, Store
+from omnisearch_corpus.engines import Engine
+from omnisearch_corpus.sources import Corpus, Item, read_item
+from omnisearch_corpus.store import ModelMismatchError, Row, Store
 
 T = TypeVar("T")
 R = TypeVar("R")

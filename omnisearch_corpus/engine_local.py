@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from corpus.engines import Answer, BatchResult, from_embeddings, isolating, rejected
+from omnisearch_corpus.engines import Answer, BatchResult, from_embeddings, isolating, rejected
 from omnisearch_embed.errors import EmbedError
 
 

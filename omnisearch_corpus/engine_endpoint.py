@@ -14,7 +14,7 @@ from typing import Any
 
 from botocore.config import Config
 
-from corpus.engines import Answer, BatchResult, from_embeddings, isolating, rejected
+from omnisearch_corpus.engines import Answer, BatchResult, from_embeddings, isolating, rejected
 from omnisearch_embed.backends.sagemaker import SageMakerBackend, client_config
 from omnisearch_embed.errors import EmbedError
 

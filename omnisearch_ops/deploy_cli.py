@@ -1,0 +1,173 @@
+"""Deploy and operate the OmniSearch Embed SageMaker endpoint and its API: one subcommand per run.
+
+    omnisearch-deploy deploy --bucket my-models [--serving-container toolkit] [--dry-run]
+    omnisearch-deploy test [--direct]
+    omnisearch-deploy autoscale --min-instances 1 --max-instances 4
+    omnisearch-deploy info | list | delete [--yes]
+    omnisearch-deploy cost --instance-type ml.g4dn.xlarge --hours-per-day 8
+
+``python scripts/deploy_sagemaker_endpoint.py`` runs the same, and still takes the action as a flag
+(``--deploy``, ``--test``, ``--autoscale``, ``--info``, ``--list``, ``--delete``, ``--cost``).
+--config-env picks the samconfig.toml environment (dev, prod); the endpoint defaults to
+omnisearch-embed-<config env>. Exit codes: 0 done, 1 failed (AWS, endpoint, sam), 2 usage or refused.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from omnisearch_ops import deploy_commands as commands
+from omnisearch_ops.aws import add_aws_arguments, target_from_args
+from omnisearch_ops.console import run_guarded
+from omnisearch_ops.endpoint_admin import autoscale
+from omnisearch_ops.smoke import smoke_test
+
+HELP = {
+    "deploy": "package + upload the model, then sam build + sam deploy",
+    "test": "send a sample text and image through the deployed API (or the endpoint, --direct)",
+    "autoscale": "register/update min, max and target invocations per instance on the variant",
+    "info": "endpoint status, last hour's figures and the scaling settings",
+    "delete": "delete the stack (or the bare endpoint); asks unless --yes",
+    "list": "list the region's SageMaker endpoints",
+    "cost": "monthly cost estimate table",
+}
+LEGACY_FLAGS = {f"--{name}": name for name in HELP}  # the action flags scripts/deploy_sagemaker_endpoint.py took
+
+
+def legacy_argv(argv: Sequence[str]) -> list[str]:
+    """``--info --config-env prod`` becomes ``info --config-env prod``; a subcommand line passes unchanged.
+
+    Two action flags are refused (exit 2), as they were when they were a mutually exclusive group.
+    """
+    argv = list(argv)
+    flags = [arg for arg in argv if arg in LEGACY_FLAGS]
+    if (argv and argv[0] in HELP) or not flags:
+        return argv
+    if len(flags) > 1:
+        build_parser().error(f"one action at a time, not {' '.join(flags)}")
+    return [LEGACY_FLAGS[flags[0]], *(arg for arg in argv if arg != flags[0])]
+
+
+def _model_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", default="ViT-B-32", help="open_clip model name (template ClipModel)")
+    parser.add_argument("--pretrained", default="openai", help="open_clip pretrained tag (template ClipPretrained)")
+
+
+def _sizing_parent() -> argparse.ArgumentParser:
+    parent = argparse.ArgumentParser(add_help=False)
+    sizing = parent.add_argument_group("sizing")
+    sizing.add_argument("--instance-type", default=commands.DEFAULT_INSTANCE)
+    sizing.add_argument("--min-instances", type=int, default=commands.DEFAULT_MIN)
+    sizing.add_argument("--max-instances", type=int, default=commands.DEFAULT_MAX)
+    sizing.add_argument(
+        "--target-invocations",
+        type=int,
+        default=commands.DEFAULT_TARGET,
+        help="target invocations per instance per minute",
+    )
+    return parent
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="omnisearch-deploy",
+        description=__doc__.split("\n")[0],
+        epilog="The old action flags still work: --deploy, --test, --autoscale, --info, --list, --delete, --cost.",
+        formatter_class=argparse.RawTextHelpFormatter,
+    )
+    aws = argparse.ArgumentParser(add_help=False)
+    add_aws_arguments(aws)
+    sizing = _sizing_parent()
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parents = {"deploy": [aws, sizing], "autoscale": [aws, sizing], "cost": [aws, sizing]}
+    made = {name: sub.add_parser(name, help=text, parents=parents.get(name, [aws])) for name, text in HELP.items()}
+
+    deploy = made["deploy"]
+    _model_arguments(deploy)
+    deploy.add_argument("--bucket", help="S3 bucket for model.tar.gz")
+    deploy.add_argument("--model-data-url", help="use an already uploaded s3://.../model.tar.gz (skips packaging)")
+    deploy.add_argument("--dry-run", action="store_true", help="print what deploy would run, run nothing")
+    deploy.add_argument(
+        "--serving-container",
+        choices=commands.SERVING_CONTAINERS,
+        default="endpoint-server",
+        help="endpoint-server: build and push endpoint_server/Dockerfile (batching); toolkit: the stock DLC",
+    )
+    deploy.add_argument("--image-tag", help="tag for the serving container image (default: the git commit)")
+
+    _model_arguments(made["test"])
+    made["test"].add_argument("--direct", action="store_true", help="invoke the endpoint, not the API")
+    made["delete"].add_argument("--yes", action="store_true", help="delete without asking")
+
+    cost = made["cost"]
+    cost.add_argument("--hours-per-day", type=float, help="your own scenario's hours per day")
+    cost.add_argument("--instances", type=float, help="your own scenario's (average) instance count")
+    cost.add_argument("--days-per-month", type=float, help="days the endpoint runs per month")
+    cost.add_argument("--price-per-hour", type=float, help="override the table's price (USD)")
+    return parser
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = build_parser()
+    args = parser.parse_args(legacy_argv(sys.argv[1:] if argv is None else argv))
+    if hasattr(args, "min_instances") and (
+        not 1 <= args.min_instances <= args.max_instances or args.target_invocations < 1
+    ):
+        parser.error("need 1 <= --min-instances <= --max-instances and --target-invocations >= 1")
+    return args
+
+
+def _sizing(args: argparse.Namespace) -> commands.Sizing:
+    return commands.Sizing(args.instance_type, args.min_instances, args.max_instances, args.target_invocations)
+
+
+def run(args: argparse.Namespace) -> int:
+    """The one place the parsed command line becomes typed calls."""
+    target = target_from_args(args)
+    if args.command == "deploy":
+        request = commands.DeployRequest(
+            model=args.model,
+            pretrained=args.pretrained,
+            bucket=args.bucket,
+            model_data_url=args.model_data_url,
+            serving_container=args.serving_container,
+            image_tag=args.image_tag,
+            sizing=_sizing(args),
+            dry_run=args.dry_run,
+        )
+        return commands.deploy(target, request)
+    if args.command == "test":
+        return smoke_test(target, direct=args.direct, model=args.model, pretrained=args.pretrained)
+    if args.command == "autoscale":
+        sizing = _sizing(args)
+        return autoscale(
+            target,
+            min_instances=sizing.min_instances,
+            max_instances=sizing.max_instances,
+            target_invocations=sizing.target_invocations,
+        )
+    if args.command == "cost":
+        return commands.cost(
+            args.instance_type,
+            max_instances=args.max_instances,
+            hours_per_day=args.hours_per_day,
+            instances=args.instances,
+            days_per_month=args.days_per_month,
+            price_per_hour=args.price_per_hour,
+        )
+    if args.command == "info":
+        return commands.info(target)
+    if args.command == "list":
+        return commands.list_all(target)
+    return commands.delete(target, yes=args.yes)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    return run_guarded(lambda: run(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,184 @@
+"""What each deploy subcommand does, with typed arguments: deploy, info, delete, list, cost.
+
+The smoke test (``smoke``) and autoscaling (``endpoint_admin``) live beside it; ``deploy_cli`` parses.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+
+from omnisearch_embed.endpoint_metrics import endpoint_report
+from omnisearch_embed.endpoint_status import describe_endpoint_status, list_endpoints
+from omnisearch_ops import image, sam
+from omnisearch_ops.aws import AwsTarget
+from omnisearch_ops.console import EXIT_USAGE, fail
+from omnisearch_ops.costs import INSTANCE_PRICES, estimate, scenario_table, serverless_table
+from omnisearch_ops.endpoint_admin import delete_endpoint, owning_stack, scaling_rows
+from omnisearch_ops.paths import BUILD
+from omnisearch_ops.tables import cost_table, endpoints_table, report_rows, serverless_cost_table, table
+
+DEFAULT_INSTANCE = "ml.g4dn.xlarge"  # template.yaml InstanceType default
+DEFAULT_MIN, DEFAULT_MAX, DEFAULT_TARGET = 1, 4, 600  # template.yaml MinInstances, MaxInstances, TargetInvocations...
+SERVING_CONTAINERS = ("endpoint-server", "toolkit")
+
+
+@dataclass(frozen=True)
+class Sizing:
+    """The variant's instance type and autoscaling range (template.yaml's defaults)."""
+
+    instance_type: str = DEFAULT_INSTANCE
+    min_instances: int = DEFAULT_MIN
+    max_instances: int = DEFAULT_MAX
+    target_invocations: int = DEFAULT_TARGET
+
+
+@dataclass(frozen=True)
+class DeployRequest:
+    """One deploy: which model (or an uploaded archive), which serving container, how big; dry_run prints only."""
+
+    model: str = "ViT-B-32"
+    pretrained: str = "openai"
+    bucket: str | None = None
+    model_data_url: str | None = None
+    serving_container: str = "endpoint-server"
+    image_tag: str | None = None
+    sizing: Sizing = field(default_factory=Sizing)
+    dry_run: bool = False
+
+
+def deploy(target: AwsTarget, request: DeployRequest) -> int:
+    """Package and upload the model, build and push the serving image, then sam build and sam deploy."""
+    prefix = sam.model_s3_prefix(request.bucket, target.config_env, request.model, request.pretrained)
+    if request.model_data_url is None and prefix is None:
+        fail("deploy needs --bucket (where model.tar.gz goes) or --model-data-url", EXIT_USAGE)
+    # The key carries the archive's sha256, known once it is built: a changed archive is a new ModelDataUrl.
+    model_data_url = request.model_data_url or f"{prefix}/model-<sha256 of the archive>.tar.gz"
+    sizing = request.sizing
+    overrides: dict[str, str | int] = {
+        "Stage": target.config_env,
+        "InstanceType": sizing.instance_type,
+        "MinInstances": sizing.min_instances,
+        "MaxInstances": sizing.max_instances,
+        "TargetInvocationsPerInstance": sizing.target_invocations,
+        "ModelDataUrl": model_data_url,
+        "ClipModel": request.model,
+        "ClipPretrained": request.pretrained,
+        "ServingContainer": request.serving_container,
+    }
+    ours = request.serving_container == "endpoint-server"
+    tag = request.image_tag or image.default_tag()
+    if ours:
+        overrides["EndpointServerImageTag"] = tag
+    build, deploy_cmd = sam.sam_commands(target.config_env, overrides, region=target.region, profile=target.profile)
+    archive = BUILD / "model.tar.gz"
+    region = target.region_name()
+    account = (
+        "<account>"
+        if request.dry_run or not ours
+        else target.session().client("sts").get_caller_identity()["Account"]
+    )
+    steps = (
+        []
+        if request.model_data_url
+        else [
+            f"package {request.model} ({request.pretrained}) with its offline wheels into {archive}",
+            f"upload it to {model_data_url} (nothing to upload if that archive is there)",
+        ]
+    )
+    steps += [sam.shell(command) for command in (image.commands(account, region, tag) if ours else [])]
+    steps += [sam.shell(build), sam.shell(deploy_cmd)]
+    mark = "[dry-run] " if request.dry_run else ""
+    for number, step in enumerate(steps, 1):
+        print(f"{mark}{number}/{len(steps)} {step}")
+    if request.dry_run:
+        return 0
+    if not request.model_data_url:
+        assert prefix is not None  # checked above: no archive URL means a bucket
+        s3 = target.session().client("s3")
+        overrides["ModelDataUrl"] = sam.package_and_upload(request.model, request.pretrained, archive, prefix, s3)
+        build, deploy_cmd = sam.sam_commands(
+            target.config_env, overrides, region=target.region, profile=target.profile
+        )
+    if ours:
+        image.build_and_push(target.session(), account, region, tag)
+    sam.run_command(build)
+    sam.run_command(deploy_cmd)
+    print(f"deployed stack {target.stack}; next: test, then info")
+    return 0
+
+
+def info(target: AwsTarget) -> int:
+    session = target.session()
+    name = target.endpoint
+    report = endpoint_report(
+        name,
+        sagemaker=session.client("sagemaker"),
+        cloudwatch=session.client("cloudwatch"),
+        hours=1,
+        include_series=False,
+    )
+    rows = report_rows(report)
+    rows += scaling_rows(session.client("application-autoscaling"), name, report["variant_name"])
+    print(table(rows))
+    return 0
+
+
+def list_all(target: AwsTarget) -> int:
+    print(endpoints_table(list_endpoints(target.session().client("sagemaker"))))
+    return 0
+
+
+def delete(target: AwsTarget, *, yes: bool = False) -> int:
+    """The stack when it owns the endpoint, else the bare endpoint; asks on a terminal unless ``yes``."""
+    session = target.session()
+    name = target.endpoint
+    stack = owning_stack(session.client("cloudformation"), target.stack, name)
+    if stack is None:
+        describe_endpoint_status(session.client("sagemaker"), name)  # 404 before asking about nothing
+    what = f"stack {stack} (API, functions and endpoint {name})" if stack else f"endpoint {name}, its config and model"
+    if not yes:
+        if not sys.stdin.isatty():
+            fail(f"refusing to delete {what} without confirmation: stdin is not a terminal; pass --yes", EXIT_USAGE)
+        answer = input(f"Delete {what}? Type the endpoint name to confirm: ").strip()
+        if answer != name:
+            print("not confirmed; nothing deleted")
+            return EXIT_USAGE
+    if stack:
+        session.client("cloudformation").delete_stack(StackName=stack)
+        print(f"deleting stack {stack}; CloudFormation removes the endpoint in a few minutes")
+    else:
+        for line in delete_endpoint(session.client("sagemaker"), session.client("application-autoscaling"), name):
+            print(line)
+    return 0
+
+
+def cost(
+    instance_type: str = DEFAULT_INSTANCE,
+    *,
+    max_instances: int = DEFAULT_MAX,
+    hours_per_day: float | None = None,
+    instances: float | None = None,
+    days_per_month: float | None = None,
+    price_per_hour: float | None = None,
+) -> int:
+    """The scenario table, plus the caller's own scenario when any of its figures is given."""
+    rows = scenario_table(instance_type, max_instances=max_instances, price_per_hour=price_per_hour)
+    if hours_per_day is not None or instances is not None or days_per_month is not None:
+        kwargs = {"days_per_month": days_per_month} if days_per_month is not None else {}
+        rows.append(
+            estimate(
+                instance_type,
+                hours_per_day=hours_per_day or 24.0,
+                instances=instances or 1.0,
+                price_per_hour=price_per_hour,
+                label="your scenario",
+                **kwargs,
+            )
+        )
+    print(cost_table(rows))
+    print()
+    print(serverless_cost_table(serverless_table()))
+    if price_per_hour is None:
+        print(f"Prices on file: {', '.join(sorted(INSTANCE_PRICES))}")
+    return 0
