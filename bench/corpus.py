@@ -1,4 +1,4 @@
-"""Corpus indexing throughput: scripts/embed_corpus.py's engines against what they wrap, ViT-B-32 random, CPU.
+"""Corpus indexing throughput: omnisearch_corpus's engines against what they wrap, ViT-B-32 random, CPU.
 
 1. ``local`` images/s (a folder of JPEGs -> Parquet: reading, decoding, preprocessing, the model, the file)
    against the raw model alone: ``encode_image`` on ready tensors at batch 32. Target >= 0.9x.
@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "layers" / "common"), str(ROOT), str(ROOT / "scripts")]
+sys.path[:0] = [str(ROOT / "layers" / "common"), str(ROOT)]
 os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
 os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "omnisearch-embed")
 os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "OmniSearchEmbed")
@@ -77,9 +77,9 @@ def raw_model_images_per_s(backend, folder: Path) -> float:
 
 
 def local_images_per_s(engine, folder: Path, out: Path, batch_size: int) -> float:
-    from corpus.pipeline import Pipeline
-    from corpus.sources import discover
-    from corpus.store import Store
+    from omnisearch_corpus.pipeline import Pipeline
+    from omnisearch_corpus.sources import discover
+    from omnisearch_corpus.store import Store
 
     stats = Pipeline(engine, Store(out).open(), batch_size=batch_size, workers=2, progress=False).run(
         discover(str(folder))
@@ -108,13 +108,12 @@ def in_process_texts_per_s(backend, texts: list[str], batch_size: int) -> float:
 
 
 def api_texts_per_s(backend, texts: list[str], folder: Path, batch_size: int, concurrency: int) -> float:
-    from corpus.engine_api import ApiEngine
-    from corpus.pipeline import Pipeline
-    from corpus.sources import discover
-    from corpus.store import Store
-
     from local_server.background import serve_in_thread
     from local_server.server import LocalServer
+    from omnisearch_corpus.engine_api import ApiEngine
+    from omnisearch_corpus.pipeline import Pipeline
+    from omnisearch_corpus.sources import discover
+    from omnisearch_corpus.store import Store
     from omnisearch_embed.settings import Settings
 
     source = folder / "texts.txt"
@@ -141,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     images, count = (64, 512) if args.quick else (args.images, args.texts)
 
-    from corpus.engine_local import LocalEngine
+    from omnisearch_corpus.engine_local import LocalEngine
 
     engine = LocalEngine(MODEL, "", "cpu")  # random weights: only timing matters
     backend = engine.backend

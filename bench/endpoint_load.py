@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-for _path in (ROOT / "layers" / "common", ROOT, ROOT / "scripts"):
+for _path in (ROOT / "layers" / "common", ROOT):
     if str(_path) not in sys.path:
         sys.path.insert(0, str(_path))
 
@@ -66,18 +66,17 @@ def random_vit_archive() -> Path:
     archive = BENCH_DIR / "vit-b-32-random-onnx.tar.gz"  # with the ONNX towers (older builds had none)
     if archive.is_file():
         return archive
-    import _wheels
-    import package_model
     import torch
 
     from model_code.code import inference
+    from omnisearch_ops import package_model, wheels
 
     BENCH_DIR.mkdir(parents=True, exist_ok=True)
     weights = BENCH_DIR / "vit-b-32-random.pt"
     clip = inference.load_model(MODEL, "", device="cpu")
     torch.save(clip.model.state_dict(), weights)
     clip.pool.shutdown()
-    house = _wheels.wheelhouse((package_model.CODE_DIR / "requirements.txt").read_text(), say=package_model.say)
+    house = wheels.wheelhouse((package_model.CODE_DIR / "requirements.txt").read_text(), say=package_model.say)
     return package_model.build_archive(MODEL, str(weights), archive, wheels=house, quick_gelu=False)
 
 

@@ -22,12 +22,11 @@ from pathlib import Path
 from typing import Any
 
 from omnisearch_corpus import estimate, sources
+from omnisearch_corpus.batch_transform import TransformOptions
 from omnisearch_corpus.engines import EngineError
 from omnisearch_corpus.pipeline import Pipeline, RunStats, write_errors
 from omnisearch_corpus.store import ModelMismatchError, Store
-from omnisearch_corpus.batch_transform import TransformOptions
 from omnisearch_corpus.transform_run import TransformJob, run_batch_transform
-
 from omnisearch_embed.settings import TINY_SHAPES_MODEL_ID
 from omnisearch_ops.aws import add_aws_arguments, target_from_args
 from omnisearch_ops.console import EXIT_USAGE, fail, run_guarded
@@ -36,7 +35,11 @@ ENGINES = ("local", "api", "endpoint", "batch-transform")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="omnisearch-embed-corpus", description=__doc__.split("\n")[1], formatter_class=argparse.RawTextHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="omnisearch-embed-corpus",
+        description=__doc__.split("\n")[0],
+        formatter_class=argparse.RawTextHelpFormatter,
+    )
     parser.add_argument("source", help="folder, glob, text/JSONL/CSV file, or s3://bucket/prefix/")
     parser.add_argument("--output", "-o", type=Path, required=True, help="vector file: .parquet, or .npy")
     parser.add_argument("--engine", choices=ENGINES, default="local", help="who embeds (default local)")
@@ -101,7 +104,9 @@ def build_engine(args: argparse.Namespace) -> Any:
     from omnisearch_corpus.engine_endpoint import EndpointEngine
 
     target = target_from_args(args)
-    return EndpointEngine(target.endpoint, session=target.session(), model_id=args.model_id, concurrency=args.concurrency)
+    return EndpointEngine(
+        target.endpoint, session=target.session(), model_id=args.model_id, concurrency=args.concurrency
+    )
 
 
 def summary(stats: RunStats, output: Path, errors: Path) -> str:
@@ -161,7 +166,9 @@ def run(args: argparse.Namespace) -> int:
         if args.engine == "batch-transform":
             sm = target.session().client("sagemaker")
             job = TransformJob(args.work_uri, target.endpoint, model_name=args.model_name, wait=not args.no_wait)
-            stats = run_batch_transform(corpus, store, sm, s3, transform_options(args), job, progress=not args.no_progress)
+            stats = run_batch_transform(
+                corpus, store, sm, s3, transform_options(args), job, progress=not args.no_progress
+            )
         else:
             engine = build_engine(args)
             try:

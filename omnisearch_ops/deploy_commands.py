@@ -74,9 +74,7 @@ def deploy(target: AwsTarget, request: DeployRequest) -> int:
     archive = BUILD / "model.tar.gz"
     region = target.region_name()
     account = (
-        "<account>"
-        if request.dry_run or not ours
-        else target.session().client("sts").get_caller_identity()["Account"]
+        "<account>" if request.dry_run or not ours else target.session().client("sts").get_caller_identity()["Account"]
     )
     steps = (
         []
@@ -97,9 +95,7 @@ def deploy(target: AwsTarget, request: DeployRequest) -> int:
         assert prefix is not None  # checked above: no archive URL means a bucket
         s3 = target.session().client("s3")
         overrides["ModelDataUrl"] = sam.package_and_upload(request.model, request.pretrained, archive, prefix, s3)
-        build, deploy_cmd = sam.sam_commands(
-            target.config_env, overrides, region=target.region, profile=target.profile
-        )
+        build, deploy_cmd = sam.sam_commands(target.config_env, overrides, region=target.region, profile=target.profile)
     if ours:
         image.build_and_push(target.session(), account, region, tag)
     sam.run_command(build)

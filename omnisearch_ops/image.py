@@ -1,8 +1,8 @@
 """The serving container's image for the deploy command: this account's ECR repository, docker build and push.
 
 template.yaml runs ``<account>.dkr.ecr.<region>.amazonaws.com/omnisearch-embed-endpoint:<EndpointServerImageTag>``
-when ServingContainer is endpoint-server (its default); the deploy workflow and ``omnisearch-deploy deploy`` build it from
-endpoint_server/Dockerfile, on the DLC that model_code/code/requirements.txt names, for the stack's region.
+when ServingContainer is endpoint-server (its default); the deploy workflow and ``omnisearch-deploy deploy`` build
+it from endpoint_server/Dockerfile, on the DLC that model_code/code/requirements.txt names, for the stack's region.
 """
 
 from __future__ import annotations

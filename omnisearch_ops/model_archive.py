@@ -14,7 +14,6 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-
 from model_code.code import clip_activation, clip_onnx, inference
 from model_code.tiny_shapes import CHECKPOINT_PATH, CODE_DIR, CONFIG_PATH
 from omnisearch_embed.settings import TINY_SHAPES_MODEL_ID, model_id_for

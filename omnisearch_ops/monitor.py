@@ -31,7 +31,9 @@ from omnisearch_ops.tables import endpoints_table, report_rows, table
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="omnisearch-monitor", description=__doc__.split("\n")[1], formatter_class=argparse.RawTextHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="omnisearch-monitor", description=__doc__.split("\n")[0], formatter_class=argparse.RawTextHelpFormatter
+    )
     add_aws_arguments(parser)
     parser.add_argument("--hours", type=int, default=1, help=f"window: the last N hours ({MIN_HOURS}..{MAX_HOURS})")
     action = parser.add_mutually_exclusive_group()

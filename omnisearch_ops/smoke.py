@@ -56,9 +56,7 @@ def smoke_test(target: AwsTarget, *, direct: bool = False, model: str = "", pret
         status = describe_endpoint_status(session.client("sagemaker"), name)
         if status.endpoint_status != "InService":
             fail(f"endpoint {name} is {status.endpoint_status}, not InService: {status.failure_reason or 'wait'}")
-        backend = SageMakerBackend(
-            name, model_id_for(model, pretrained), client=session.client("sagemaker-runtime")
-        )
+        backend = SageMakerBackend(name, model_id_for(model, pretrained), client=session.client("sagemaker-runtime"))
         print(f"invoking endpoint {name} directly")
         for label, call in (
             ("text", lambda: backend.embed_texts([SAMPLE_TEXT])),

@@ -5,7 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from omnisearch_ops.costs import HOURS_PER_MONTH, PRICE_REGION, SERVERLESS_PRICE_PER_GB_SECOND, CostEstimate, ServerlessEstimate
+from omnisearch_ops.costs import (
+    HOURS_PER_MONTH,
+    PRICE_REGION,
+    SERVERLESS_PRICE_PER_GB_SECOND,
+    CostEstimate,
+    ServerlessEstimate,
+)
 
 
 def fmt(value: Any, unit: str = "", digits: int = 1) -> str:

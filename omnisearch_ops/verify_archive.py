@@ -11,9 +11,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from omnisearch_ops.model_archive import CODE_FILES, MANIFEST, say
-
 from model_code import archive_code
+from omnisearch_ops.model_archive import CODE_FILES, MANIFEST, say
 
 SAMPLE_TEXT = "a photo of a red circle"
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""`omnisearch-package-model` from a plain checkout, nothing installed: the same main, in omnisearch_ops.package_model."""
+"""`omnisearch-package-model` from a plain checkout, nothing installed: omnisearch_ops.package_model's main."""
 
 import sys
 from pathlib import Path

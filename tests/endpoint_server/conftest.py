@@ -7,7 +7,6 @@ finds unusable). ``start``: an EndpointServer over it, served by uvicorn on an e
 
 from __future__ import annotations
 
-import sys
 import tarfile
 import threading
 from collections.abc import Callable, Iterator
@@ -27,11 +26,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="session")
 def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    sys.path.insert(0, str(ROOT / "scripts"))
-    try:
-        import package_model
-    finally:
-        sys.path.remove(str(ROOT / "scripts"))
+    from omnisearch_ops import package_model
+
     work = tmp_path_factory.mktemp("archive")
     archive = package_model.build_archive("tiny-shapes", "", work / "model.tar.gz")
     target = work / "model"

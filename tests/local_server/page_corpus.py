@@ -8,28 +8,20 @@ file of another model through the indexer's own store, for the refusal.
 from __future__ import annotations
 
 import random
-import sys
 from pathlib import Path
 
 import numpy as np
 
 from model_code.tiny_shapes.shapes import render
 
-SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
 PICTURES = [("red", "circle"), ("blue", "star"), ("green", "square"), ("yellow", "triangle"), ("purple", "star")]
 CAPTIONS = ["a photo of a red circle", "a blue star", "a green square on a plain background"]
 OTHER_MODEL = "ViT-B-32/openai"
 
 
-def _scripts() -> None:
-    if str(SCRIPTS) not in sys.path:  # as running a script puts its folder on the path
-        sys.path.insert(0, str(SCRIPTS))
-
-
 def build_corpus(folder: Path) -> Path:
     """``folder/shapes/<colour>-<shape>.png`` and ``folder/captions.txt`` embedded into ``folder/corpus.parquet``."""
-    _scripts()
-    import embed_corpus
+    from omnisearch_corpus import cli as embed_corpus
 
     shapes = folder / "shapes"
     shapes.mkdir(parents=True, exist_ok=True)
@@ -45,8 +37,7 @@ def build_corpus(folder: Path) -> Path:
 
 def other_model_index(folder: Path) -> Path:
     """Two rows of 512-d vectors said to be ViT-B-32/openai's, written by the indexer's store."""
-    _scripts()
-    from corpus.store import Row, Store
+    from omnisearch_corpus.store import Row, Store
 
     out = folder / "vit.parquet"
     store = Store(out).open()

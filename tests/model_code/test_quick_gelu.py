@@ -65,10 +65,7 @@ def test_without_a_twin_or_with_a_tag_nothing_is_asked(tiny, monkeypatch):
 
 
 def test_package_model_states_the_choice_in_the_manifest(twin, tmp_path, capsys):
-    import sys
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
-    import package_model
+    from omnisearch_ops import package_model
 
     output = tmp_path / "m.tar.gz"
     assert package_model.main(["--model", TWIN, "--pretrained", str(twin), "--output", str(output), "--no-wheels"]) == 1

@@ -7,17 +7,13 @@ Without the serving venv or Java the tests skip with the reason, unless REQUIRE_
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.serving_stack.runtime_front import RuntimeFront
-from tests.serving_stack.toolkit_harness import ROOT, Toolkit, missing_reason, start_toolkit, template_model_env
-
-if str(ROOT / "scripts") not in sys.path:
-    sys.path.insert(0, str(ROOT / "scripts"))  # package_model and _wheels, as the operator runs them
+from tests.serving_stack.toolkit_harness import Toolkit, missing_reason, start_toolkit, template_model_env
 
 
 def require_serving_stack() -> None:
@@ -34,10 +30,9 @@ def require_serving_stack() -> None:
 def tiny_archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """build_archive's tiny-shapes model.tar.gz with its offline wheels (resolved once, then cached)."""
     require_serving_stack()
-    import _wheels
-    import package_model
+    from omnisearch_ops import package_model, wheels
 
-    house = _wheels.wheelhouse((package_model.CODE_DIR / "requirements.txt").read_text())
+    house = wheels.wheelhouse((package_model.CODE_DIR / "requirements.txt").read_text())
     output = tmp_path_factory.mktemp("archive") / "model.tar.gz"
     return package_model.build_archive("tiny-shapes", "", output, wheels=house)
 
@@ -46,7 +41,7 @@ def tiny_archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def online_only_start(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
     """(error, log) of starting an archive without wheels: what every start was before them, offline."""
     require_serving_stack()
-    import package_model
+    from omnisearch_ops import package_model
 
     archive = package_model.build_archive("tiny-shapes", "", tmp_path_factory.mktemp("online") / "model.tar.gz")
     workdir = tmp_path_factory.mktemp("online-toolkit")

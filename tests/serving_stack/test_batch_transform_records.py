@@ -2,7 +2,7 @@
 
 Batch Transform sends the container one raw image object per request, or newline-joined JSON lines of
 texts, with the job's Accept (``application/jsonlines``). Here the toolkit answers them; the data plane
-(tests/scripts/transform_data_plane.py) splits, sends and assembles as AWS documents; moto holds S3 and the
+(tests/corpus/transform_data_plane.py) splits, sends and assembles as AWS documents; moto holds S3 and the
 job; embed_corpus.py joins the .out objects back to ids. The local backend is the reference for vectors.
 """
 
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import json
-import sys
 import urllib.request
 
 import boto3
@@ -20,15 +19,12 @@ import pytest
 from moto import mock_aws
 
 from local_server.clip_backend import LocalClipBackend
+from omnisearch_corpus import cli as embed_corpus
+from omnisearch_corpus import store as store_module
+from tests.corpus.corpus_data import BROKEN, make_captions, upload_pictures
+from tests.corpus.transform_data_plane import http_invoke, run_job
 from tests.helpers.images import image_bytes
-from tests.scripts.corpus_data import BROKEN, make_captions, upload_pictures
-from tests.scripts.transform_data_plane import http_invoke, run_job
-from tests.serving_stack.toolkit_harness import ROOT, Toolkit
-
-sys.path.insert(0, str(ROOT / "scripts"))
-
-import embed_corpus
-from corpus import store as store_module
+from tests.serving_stack.toolkit_harness import Toolkit
 
 LINES = "application/jsonlines"
 BUCKET = "corpus-bucket"

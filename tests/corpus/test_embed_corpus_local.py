@@ -6,13 +6,13 @@ import json
 from pathlib import Path
 from unittest.mock import ANY
 
-import embed_corpus
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-from corpus import store as store_module
 
-from tests.scripts.corpus_data import BROKEN, make_captions, make_pictures
+from omnisearch_corpus import cli as embed_corpus
+from omnisearch_corpus import store as store_module
+from tests.corpus.corpus_data import BROKEN, make_captions, make_pictures
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +80,7 @@ class CrashingEngine:
 
 
 def test_resume_after_a_crash_embeds_nothing_twice_and_equals_an_uninterrupted_run(pictures, tmp_path, monkeypatch):
-    from corpus.engine_local import LocalEngine
+    from omnisearch_corpus.engine_local import LocalEngine
 
     folder, names = pictures
     real = LocalEngine("tiny-shapes")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 import threading
 import tomllib
 import urllib.request
@@ -14,11 +13,10 @@ from typing import Any, ClassVar
 
 import pytest
 
+from omnisearch_ops import wheels
 from tests.aws_moto import create_endpoint, moto_server, reset, run_script, server_client, subprocess_env
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "scripts"))
-import _wheels  # noqa: E402
 
 SCRIPT = ROOT / "scripts" / "deploy_sagemaker_endpoint.py"
 ENDPOINT = "omnisearch-embed-dev"
@@ -158,13 +156,13 @@ def test_deploy_uploads_a_content_addressed_archive_once_and_deploys_that_key(aw
     sam.write_text(f'#!/bin/sh\necho "$@" >> {calls}\n')
     sam.chmod(0o755)
     cache = tmp_path / "wheels"  # a complete cache entry: packaging needs no network
-    entry = cache / _wheels.cache_key((ROOT / "model_code" / "code" / "requirements.txt").read_text())
+    entry = cache / wheels.cache_key((ROOT / "model_code" / "code" / "requirements.txt").read_text())
     entry.mkdir(parents=True)
     (entry / "demo_pkg-1.0-py3-none-any.whl").write_bytes(b"PK")
-    (entry / _wheels.LOCK_FILE).write_text("demo-pkg==1.0\n")
+    (entry / wheels.LOCK_FILE).write_text("demo-pkg==1.0\n")
     env = {**env, "SAM_CLI": str(sam), "OMNISEARCH_WHEEL_CACHE": str(cache)}
     args = ("--deploy", "--bucket", "my-models", "--model", "tiny-shapes", "--pretrained", "", "--serving-container")
-    first, second = run(env, *args, "toolkit"), run(env, *args, "toolkit")  # no image: tests/scripts/test_deploy_image
+    first, second = run(env, *args, "toolkit"), run(env, *args, "toolkit")  # no image: tests/ops/test_image
     assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
     keys = [o["Key"] for o in server_client(server, "s3").list_objects_v2(Bucket="my-models")["Contents"]]
     assert len(keys) == 1 and re.fullmatch(r"omnisearch-embed/dev/tiny-shapes/model-[0-9a-f]{64}\.tar\.gz", keys[0])

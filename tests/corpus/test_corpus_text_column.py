@@ -9,13 +9,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import embed_corpus
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-from corpus import store as store_module
 
-from tests.scripts.corpus_data import make_captions, make_pictures
+from omnisearch_corpus import cli as embed_corpus
+from omnisearch_corpus import store as store_module
+from tests.corpus.corpus_data import make_captions, make_pictures
 
 
 def run(*args: object) -> int:

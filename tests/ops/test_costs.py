@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from omnisearch_embed.costs import BATCH_TRANSFORM_PRICES, BATCH_TRANSFORM_STARTUP_SECONDS, batch_transform_estimate
 from omnisearch_embed.errors import InvalidInputError
+from omnisearch_ops.costs import BATCH_TRANSFORM_PRICES, BATCH_TRANSFORM_STARTUP_SECONDS, batch_transform_estimate
 
 
 def test_four_instances_share_the_items_and_each_pays_its_start_up():

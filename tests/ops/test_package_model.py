@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 import tarfile
 from pathlib import Path
 
@@ -11,11 +10,9 @@ import boto3
 import pytest
 from moto import mock_aws
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "scripts"))
+from omnisearch_ops import package_model, wheels
 
-import _wheels  # noqa: E402
-import package_model  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -124,10 +121,10 @@ def test_upload_failures_are_clear(archive):
 
 def fake_wheel_cache(root: Path) -> Path:
     """A complete cache entry for the repository's requirements.txt: one (uninstallable) wheel and its lock."""
-    entry = root / _wheels.cache_key((package_model.CODE_DIR / "requirements.txt").read_text())
+    entry = root / wheels.cache_key((package_model.CODE_DIR / "requirements.txt").read_text())
     entry.mkdir(parents=True)
     (entry / "demo_pkg-1.0-py3-none-any.whl").write_bytes(b"PK not really a wheel")
-    (entry / _wheels.LOCK_FILE).write_text("demo-pkg==1.0\n")
+    (entry / wheels.LOCK_FILE).write_text("demo-pkg==1.0\n")
     return root
 
 

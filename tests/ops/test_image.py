@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import boto3
 import pytest
 from moto import mock_aws
 
+from omnisearch_ops import image as _image
 from tests.aws_moto import moto_server, reset, run_script, server_client, subprocess_env
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "deploy_sagemaker_endpoint.py"
-sys.path.insert(0, str(ROOT / "scripts"))
-
-import _image  # noqa: E402
 
 
 def _dry_run(*args: str) -> list[str]:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 
 import boto3
-import embed_corpus
 import pytest
-from corpus import sources
 from moto import mock_aws
 
-from tests.scripts.corpus_data import make_pictures
+from omnisearch_corpus import cli as embed_corpus
+from omnisearch_corpus import sources
+from tests.corpus.corpus_data import make_pictures
 
 
 def test_a_glob_takes_its_matches_with_ids_below_its_fixed_part(tmp_path):

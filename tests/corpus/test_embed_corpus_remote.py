@@ -15,17 +15,17 @@ import threading
 import time
 from pathlib import Path
 
-import embed_corpus
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-from corpus import store as store_module
-from corpus.engine_api import ApiEngine
 
+from omnisearch_corpus import cli as embed_corpus
+from omnisearch_corpus import store as store_module
+from omnisearch_corpus.engine_api import ApiEngine
 from omnisearch_embed.errors import ThrottledError
 from omnisearch_embed.settings import Settings
+from tests.corpus.corpus_data import BROKEN, make_captions, make_pictures
 from tests.local_server.serving import serving
-from tests.scripts.corpus_data import BROKEN, make_captions, make_pictures
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY = "corpus-test-key"

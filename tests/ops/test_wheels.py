@@ -1,17 +1,16 @@
-"""scripts/_wheels.py: which packages go into the archive, and the requirements file it writes."""
+"""scripts/wheels.py: which packages go into the archive, and the requirements file it writes."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 from packaging.requirements import Requirement
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "scripts"))
+from omnisearch_ops import wheels
 
-import _wheels  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
+
 
 # pip's report metadata, trimmed to what the walk reads.
 METADATA = {
@@ -36,7 +35,7 @@ METADATA = {
 
 
 def test_the_closure_leaves_out_the_containers_packages_and_what_only_they_need() -> None:
-    pins = _wheels._closure([Requirement("open_clip_torch==3.3.0")], METADATA)
+    pins = wheels._closure([Requirement("open_clip_torch==3.3.0")], METADATA)
     assert pins == [
         "filelock==4.3.1",  # huggingface_hub needs it too: bundled and pinned
         "huggingface_hub==2.4.0",
@@ -56,21 +55,21 @@ def test_the_closure_leaves_out_the_containers_packages_and_what_only_they_need(
 )  # fmt: skip
 def test_requirements_may_not_name_the_containers_packages_or_options(text: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        _wheels.requirements_of(text)
+        wheels.requirements_of(text)
 
 
 def test_the_repository_requirements_pin_every_line() -> None:
-    requirements = _wheels.requirements_of((ROOT / "model_code" / "code" / "requirements.txt").read_text())
+    requirements = wheels.requirements_of((ROOT / "model_code" / "code" / "requirements.txt").read_text())
     assert requirements and all(str(r.specifier).startswith("==") for r in requirements)
 
 
 def test_the_cache_is_keyed_by_the_requirements_not_their_comments() -> None:
-    assert _wheels.cache_key("# one\nregex==1\n") == _wheels.cache_key("regex==1\n# two\n")
-    assert _wheels.cache_key("regex==1\n") != _wheels.cache_key("regex==2\n")
+    assert wheels.cache_key("# one\nregex==1\n") == wheels.cache_key("regex==1\n# two\n")
+    assert wheels.cache_key("regex==1\n") != wheels.cache_key("regex==2\n")
 
 
 def test_requirements_text_installs_from_the_wheels_folder_only(tmp_path: Path) -> None:
-    house = _wheels.Wheelhouse(tmp_path, ("a==1", "b==2"))
+    house = wheels.Wheelhouse(tmp_path, ("a==1", "b==2"))
     lines = house.requirements_text("# pinned for the DLC\nb==2\n").splitlines()
     assert lines[0] == "# pinned for the DLC"
     assert [line for line in lines if not line.startswith("#")] == ["--no-index", "--find-links wheels", "a==1", "b==2"]

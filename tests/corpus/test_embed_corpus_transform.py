@@ -10,17 +10,17 @@ from __future__ import annotations
 import json
 
 import boto3
-import embed_corpus
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
 from botocore.stub import Stubber
-from corpus import batch_transform as bt
-from corpus import store as store_module
 from moto import mock_aws
 
-from tests.scripts.corpus_data import BROKEN, make_captions, upload_pictures
-from tests.scripts.transform_data_plane import run_job
+from omnisearch_corpus import batch_transform as bt
+from omnisearch_corpus import cli as embed_corpus
+from omnisearch_corpus import store as store_module
+from tests.corpus.corpus_data import BROKEN, make_captions, upload_pictures
+from tests.corpus.transform_data_plane import run_job
 
 BUCKET = "corpus-bucket"
 ROLE = "arn:aws:iam::123456789012:role/sagemaker"
