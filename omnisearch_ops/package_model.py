@@ -51,7 +51,7 @@ DEFAULT_OUTPUT = BUILD / "model.tar.gz"
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="omnisearch-package-model", description=__doc__.split("\n")[0])
     parser.add_argument("--model", default=TINY_SHAPES_MODEL_ID, help="open_clip model name (default tiny-shapes)")
     parser.add_argument("--pretrained", default="", help="pretrained tag or checkpoint path")
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help=f"archive path (default {DEFAULT_OUTPUT})")

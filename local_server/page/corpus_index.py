@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 
 from omnisearch_embed.errors import EmbedError, NotFoundError
 
-META_KEY = b"omnisearch_embed"  # the indexer's metadata key (scripts/corpus/store.py)
+META_KEY = b"omnisearch_embed"  # the indexer's metadata key (omnisearch_corpus/store.py)
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".gif"})
 _COLUMNS = ("id", "source", "kind", "vector")
 
