@@ -45,3 +45,33 @@ def test_every_third_party_import_of_the_core_is_in_the_layer() -> None:
     third_party = imported - set(sys.stdlib_module_names) - {"omnisearch_embed", "__future__"} - RUNTIME
     assert "python_multipart" in third_party
     assert {DISTRIBUTION.get(module, module) for module in third_party} <= set(layer_requirements())
+
+
+def _core_imports(path: Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return {name for name in names if name.split(".")[0] == "omnisearch_embed"}
+
+
+def test_the_layer_carries_only_what_the_functions_import() -> None:
+    """Every core module is reached from a Lambda function's imports; operator-only code lives in omnisearch_ops."""
+    modules = {}
+    for path in CORE.rglob("*.py"):
+        parts = path.relative_to(CORE.parent).with_suffix("").parts
+        modules[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    reached: set[str] = set()
+    todo = [name for path in (ROOT / "functions").rglob("*.py") for name in _core_imports(path)]
+    while todo:
+        name = todo.pop()
+        if name in reached or name not in modules:
+            continue
+        reached.add(name)
+        todo += _core_imports(modules[name])
+        todo += [".".join(name.split(".")[:i]) for i in range(1, name.count(".") + 1)]  # its packages' __init__
+    assert "omnisearch_embed.settings" in reached
+    assert set(modules) - reached == set()
