@@ -7,7 +7,16 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-REPOSITORY_PACKAGES = {"omnisearch_embed", "local_server", "functions", "scripts", "model_code", "tests"}
+REPOSITORY_PACKAGES = {
+    "omnisearch_embed",
+    "local_server",
+    "functions",
+    "scripts",
+    "omnisearch_ops",
+    "omnisearch_corpus",
+    "model_code",
+    "tests",
+}
 
 
 def _imports(path: Path) -> set[str]:
