@@ -28,7 +28,7 @@ from omnisearch_corpus.pipeline import Pipeline, RunStats, write_errors
 from omnisearch_corpus.store import ModelMismatchError, Store
 from omnisearch_corpus.transform_run import TransformJob, run_batch_transform
 from omnisearch_embed.settings import TINY_SHAPES_MODEL_ID
-from omnisearch_ops.aws import add_aws_arguments, target_from_args
+from omnisearch_ops.aws import add_aws_arguments, from_args, target_from_args
 from omnisearch_ops.console import EXIT_USAGE, fail, run_guarded
 
 ENGINES = ("local", "api", "endpoint", "batch-transform")
@@ -124,19 +124,6 @@ def summary(stats: RunStats, output: Path, errors: Path) -> str:
     return "\n".join(lines)
 
 
-def transform_options(args: argparse.Namespace) -> TransformOptions:
-    return TransformOptions(
-        instance_type=args.instance_type,
-        instance_count=args.instance_count,
-        max_payload_mb=args.max_payload_mb,
-        split_type=args.split_type,
-        batch_strategy=args.batch_strategy,
-        max_concurrent_transforms=args.max_concurrent_transforms,
-        assemble_with=args.assemble_with,
-        poll_seconds=args.poll_seconds,
-    )
-
-
 def run(args: argparse.Namespace) -> int:
     """The one place the parsed command line becomes typed calls."""
     target = target_from_args(args)
@@ -167,7 +154,7 @@ def run(args: argparse.Namespace) -> int:
             sm = target.session().client("sagemaker")
             job = TransformJob(args.work_uri, target.endpoint, model_name=args.model_name, wait=not args.no_wait)
             stats = run_batch_transform(
-                corpus, store, sm, s3, transform_options(args), job, progress=not args.no_progress
+                corpus, store, sm, s3, from_args(TransformOptions, args), job, progress=not args.no_progress
             )
         else:
             engine = build_engine(args)

@@ -7,16 +7,18 @@ one place the command lines' ``--endpoint-name``, ``--region``, ``--profile`` an
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import tomllib
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import boto3
 
 from omnisearch_ops.paths import SAMCONFIG
 
 DEFAULT_ENV = "dev"
+T = TypeVar("T")
 
 
 def samconfig_parameters(config_env: str, command: str = "deploy") -> dict[str, Any]:
@@ -69,7 +71,11 @@ def add_aws_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--config-env", default=DEFAULT_ENV, help="samconfig.toml environment: dev or prod")
 
 
+def from_args(cls: type[T], args: argparse.Namespace, **values: Any) -> T:
+    """A dataclass from the parsed options named like its fields (``values`` add or override), at the CLI's edge."""
+    names = [f.name for f in dataclasses.fields(cls)]
+    return cls(**{name: getattr(args, name) for name in names if hasattr(args, name)}, **values)
+
+
 def target_from_args(args: argparse.Namespace) -> AwsTarget:
-    return AwsTarget(
-        config_env=args.config_env, endpoint_name=args.endpoint_name, region=args.region, profile=args.profile
-    )
+    return from_args(AwsTarget, args)

@@ -19,7 +19,7 @@ import sys
 from collections.abc import Sequence
 
 from omnisearch_ops import deploy_commands as commands
-from omnisearch_ops.aws import add_aws_arguments, target_from_args
+from omnisearch_ops.aws import add_aws_arguments, from_args, target_from_args
 from omnisearch_ops.console import run_guarded
 from omnisearch_ops.endpoint_admin import autoscale
 from omnisearch_ops.smoke import smoke_test
@@ -119,29 +119,16 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def _sizing(args: argparse.Namespace) -> commands.Sizing:
-    return commands.Sizing(args.instance_type, args.min_instances, args.max_instances, args.target_invocations)
-
-
 def run(args: argparse.Namespace) -> int:
     """The one place the parsed command line becomes typed calls."""
     target = target_from_args(args)
     if args.command == "deploy":
-        request = commands.DeployRequest(
-            model=args.model,
-            pretrained=args.pretrained,
-            bucket=args.bucket,
-            model_data_url=args.model_data_url,
-            serving_container=args.serving_container,
-            image_tag=args.image_tag,
-            sizing=_sizing(args),
-            dry_run=args.dry_run,
-        )
+        request = from_args(commands.DeployRequest, args, sizing=from_args(commands.Sizing, args))
         return commands.deploy(target, request)
     if args.command == "test":
         return smoke_test(target, direct=args.direct, model=args.model, pretrained=args.pretrained)
     if args.command == "autoscale":
-        sizing = _sizing(args)
+        sizing = from_args(commands.Sizing, args)
         return autoscale(
             target,
             min_instances=sizing.min_instances,
