@@ -16,7 +16,7 @@ from omnisearch_ops.paths import ROOT
 
 
 def model_s3_prefix(bucket: str | None, config_env: str, model: str, pretrained: str) -> str | None:
-    """Where this environment's archives go; each one's key adds its sha256 (package_model.content_key)."""
+    """Where this environment's archives go; each one's key adds its sha256 (upload_archive.content_key)."""
     if not bucket:
         return None
     slug = f"{model}-{pretrained}".replace("/", "-") if pretrained else model
