@@ -90,7 +90,9 @@ def dlc_cpu(log: Callable[[str], None] = print) -> str:
 def _pyenv_312() -> Path:
     found = sorted(Path.home().glob(".pyenv/versions/3.12.*/bin/python3.12"))
     if not found:
-        raise ContainerError("the DLC stand-in needs pyenv's Python 3.12 (~/.pyenv/versions/3.12.x): pyenv install 3.12")
+        raise ContainerError(
+            "the DLC stand-in needs pyenv's Python 3.12 (~/.pyenv/versions/3.12.x): pyenv install 3.12.1"
+        )
     return found[-1]
 
 

@@ -7,6 +7,8 @@ to install or set, raised within a bounded wait, never a hang.
 
 from __future__ import annotations
 
+import ipaddress
+import json
 import os
 import shutil
 import signal
@@ -16,7 +18,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["ContainerError", "Engine", "docker", "free_port", "require_free_port"]
+__all__ = ["ContainerError", "Engine", "bridge_gateway", "docker", "free_port", "require_free_port"]
 
 INSTALL_HINT = "install Debian's engine (apt-get install docker.io) or set DOCKER_HOST to a running engine"
 
@@ -121,3 +123,12 @@ class Engine:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def bridge_gateway() -> str:
+    """The default bridge's gateway: this machine as containers on the bridge reach it."""
+    out = docker("network", "inspect", "bridge", "--format", "{{json .IPAM.Config}}")
+    config = json.loads(out)[0]
+    if config.get("Gateway"):
+        return str(config["Gateway"])
+    return str(next(ipaddress.ip_network(config["Subnet"]).hosts()))  # Docker gives the gateway the first host

@@ -26,21 +26,18 @@ _FALLBACK_MIRROR = "http://deb.debian.org/debian"
 
 def apt_mirror() -> str:
     """The Debian mirror this machine's apt uses (deb822 or one-line sources), else deb.debian.org."""
-    for source in sorted(Path("/etc/apt").glob("sources.list.d/*.sources")) + [Path("/etc/apt/sources.list")]:
+    for source in [*sorted(Path("/etc/apt").glob("sources.list.d/*.sources")), Path("/etc/apt/sources.list")]:
         text = source.read_text() if source.is_file() else ""
-        found = re.search(r"^URIs:\s*(\S+/debian)/?\s*$", text, re.M) or re.search(r"^deb\s+(\S+/debian)/?\s", text, re.M)
+        found = re.search(r"^URIs:\s*(\S+/debian)/?\s*$", text, re.M)
+        found = found or re.search(r"^deb\s+(\S+/debian)/?\s", text, re.M)
         if found:
             return found.group(1)
     return _FALLBACK_MIRROR
 
 
 def recipe_hash(*parts: object) -> str:
-    """A short hash of what decides an image's content: the recipe modules and the given arguments."""
-    digest = hashlib.sha256()
-    for module in sorted(Path(__file__).parent.glob("*.py")):
-        digest.update(module.read_bytes())
-    digest.update(json.dumps(parts, sort_keys=True, default=str).encode())
-    return digest.hexdigest()[:16]
+    """A short hash of what decides an image's content (suite, packages, a recipe version the builder bumps)."""
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def image_recipe(tag: str) -> str | None:

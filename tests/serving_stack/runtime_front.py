@@ -24,8 +24,12 @@ REGION = "us-east-1"
 class RuntimeFront:
     """The front on a background uvicorn thread; ``url`` is what boto3's ``endpoint_url`` should be."""
 
-    def __init__(self, container_url: str, *, timeout_seconds: float = 60.0, host: str = "127.0.0.1") -> None:
-        self._front = _Front(HttpContainer(container_url, timeout_seconds=timeout_seconds), region=REGION)
+    def __init__(
+        self, container: str | HttpContainer, *, timeout_seconds: float = 60.0, host: str = "127.0.0.1"
+    ) -> None:
+        if isinstance(container, str):
+            container = HttpContainer(container, timeout_seconds=timeout_seconds)
+        self._front = _Front(container, region=REGION)
         self._host = host
         self._stack = contextlib.ExitStack()
         self.url = ""
