@@ -18,8 +18,18 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["ContainerError", "Engine", "bridge_gateway", "docker", "free_port", "require_free_port"]
+__all__ = [
+    "ContainerError",
+    "Engine",
+    "bridge_gateway",
+    "docker",
+    "free_port",
+    "require_emulation",
+    "require_free_port",
+]
 
+BINFMT = Path("/proc/sys/fs/binfmt_misc")
+_QEMU = {"arm64": "qemu-aarch64", "x86_64": "qemu-x86_64"}
 INSTALL_HINT = "install Debian's engine (apt-get install docker.io) or set DOCKER_HOST to a running engine"
 
 
@@ -67,12 +77,28 @@ def require_free_port(port: int) -> None:
             raise ContainerError(f"port {port} on 127.0.0.1 is in use: stop what holds it or choose another") from exc
 
 
+def require_emulation(arch: str, binfmt: Path = BINFMT) -> None:
+    """Raise a clear error unless containers of ``arch`` can run here (natively, or through qemu's binfmt entry)."""
+    machine = os.uname().machine
+    if {"aarch64": "arm64"}.get(machine, machine) == arch:
+        return
+    entry = binfmt / _QEMU[arch]
+    text = entry.read_text() if entry.is_file() else ""
+    if not text.startswith("enabled") or "flags: " not in text or "F" not in text.split("flags: ", 1)[1].split()[0]:
+        raise ContainerError(
+            f"{arch} containers need emulation, and {entry} is not an enabled entry with the F flag: "
+            "apt-get install qemu-user-static binfmt-support, then mount -t binfmt_misc binfmt_misc "
+            f"{binfmt} and update-binfmts --enable"
+        )
+
+
 @dataclass
 class Engine:
     """The engine in use; ``stop()`` ends only a daemon that ``start()`` itself launched."""
 
     state_dir: Path
     start_timeout: float = 60.0
+    dockerd: str | None = field(default_factory=lambda: shutil.which("dockerd") or _sbin("dockerd"))
     process: subprocess.Popen[bytes] | None = field(default=None, init=False)
 
     @property
@@ -84,8 +110,8 @@ class Engine:
             return self
         if os.environ.get("DOCKER_HOST"):
             raise ContainerError(f"DOCKER_HOST={os.environ['DOCKER_HOST']} does not answer: start that engine")
-        dockerd = shutil.which("dockerd") or ("/usr/sbin/dockerd" if Path("/usr/sbin/dockerd").exists() else None)
-        if dockerd is None:
+        dockerd = self.dockerd
+        if not dockerd:
             raise ContainerError(f"no Docker engine answers and no dockerd is installed: {INSTALL_HINT}")
         if os.geteuid() != 0:
             raise ContainerError("dockerd must start as root here: run as root, or start an engine and set DOCKER_HOST")
@@ -123,6 +149,10 @@ class Engine:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _sbin(name: str) -> str | None:
+    return f"/usr/sbin/{name}" if Path(f"/usr/sbin/{name}").exists() else None
 
 
 def bridge_gateway() -> str:
