@@ -26,6 +26,7 @@ __all__ = [
     "free_port",
     "require_emulation",
     "require_free_port",
+    "run_once",
 ]
 
 BINFMT = Path("/proc/sys/fs/binfmt_misc")
@@ -162,3 +163,14 @@ def bridge_gateway() -> str:
     if config.get("Gateway"):
         return str(config["Gateway"])
     return str(next(ipaddress.ip_network(config["Subnet"]).hosts()))  # Docker gives the gateway the first host
+
+
+def run_once(image: str, command: list[str], options: list[str], timeout: float = 120) -> tuple[int, str]:
+    """``docker run OPTIONS IMAGE COMMAND`` to completion: (exit status, its output). Removed by its id."""
+    container = docker("run", "-d", *options, image, *command, timeout=60).strip()
+    try:
+        status = int(docker("wait", container, timeout=timeout).strip())
+        logs = subprocess.run(["docker", "logs", container], capture_output=True, text=True, check=False)
+        return status, logs.stdout + logs.stderr
+    finally:
+        docker("rm", "-f", container, check=False)
