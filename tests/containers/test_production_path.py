@@ -134,37 +134,43 @@ def test_a_hung_container_gets_the_functions_own_504_after_one_invoke(
 
 
 def test_docker_stop_drains_in_flight_invocations(serving_image: str, model_dir: Path) -> None:
-    """Invocations the container holds (each waits for its batch to fill) all answer after ``docker stop``."""
-    batch = json.dumps({"texts": ["a red circle"] * 4}).encode()
-    with run_as_sagemaker(serving_image, model_dir, env={"ENDPOINT_MAX_WAIT_MS": "3000"}) as running:
-        statuses: list[int] = []
+    """Invocations in flight when SageMaker's ``docker stop`` comes all answer, and the server exits cleanly.
 
-        def post() -> None:
-            request = urllib.request.Request(f"{running.url}/invocations", batch, {"Content-Type": "application/json"})
-            with urllib.request.urlopen(request, timeout=60) as answer:
-                statuses.append(answer.status)
+    The container's CPU is throttled while the invocations arrive, so that they are still running at SIGTERM.
+    """
+    batch = json.dumps({"texts": [f"a red circle number {i}" for i in range(64)]}).encode()
+    statuses: list[int] = []
 
-        threads = [threading.Thread(target=post) for _ in range(3)]
+    def post(url: str) -> None:
+        request = urllib.request.Request(f"{url}/invocations", batch, {"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=90) as answer:
+            statuses.append(answer.status)
+
+    with run_as_sagemaker(serving_image, model_dir) as running:
+        docker("update", "--cpus", "0.05", running.container_id)
+        threads = [threading.Thread(target=post, args=(running.url,)) for _ in range(3)]
         for thread in threads:
             thread.start()
-        _wait_until_received(running, 3)
-        docker("stop", "-t", "30", running.container_id, timeout=60)
+        _wait_until_in_flight(running, len(threads))
+        stop = threading.Thread(target=docker, args=("stop", "-t", "60", running.container_id), kwargs={"timeout": 90})
+        stop.start()
+        time.sleep(0.5)  # SIGTERM is in; let the server run at full speed to drain
+        docker("update", "--cpus", "2", running.container_id, check=False)
+        stop.join(90)
         for thread in threads:
-            thread.join(60)
+            thread.join(90)
         state = json.loads(docker("inspect", "--format", "{{json .State}}", running.container_id))
     assert statuses == [200, 200, 200]
-    assert state["ExitCode"] == 0 and not state["OOMKilled"]
+    assert state["Status"] == "exited" and state["ExitCode"] == 0 and not state["OOMKilled"]
 
 
-def _wait_until_received(running: Running, count: int) -> None:
-    """Until the container has read ``count`` invocations (uvicorn logs each request line only once answered,
-    so this watches the established connections to port 8080 instead)."""
+def _wait_until_in_flight(running: Running, count: int) -> None:
+    """Until ``count`` connections to the container's port 8080 are open, read from its network namespace."""
+    pid = docker("inspect", "--format", "{{.State.Pid}}", running.container_id).strip()
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        out = docker("exec", running.container_id, "cat", "/proc/net/tcp", "/proc/net/tcp6", check=False)
-        established = [line for line in out.splitlines()[1:] if ":1F90 " in line and line.split()[3] == "01"]
-        if len(established) >= count:
-            time.sleep(0.3)  # the bodies are small: read as soon as the connection is up
+        table = Path(f"/proc/{pid}/net/tcp").read_text().splitlines()[1:]
+        if sum(1 for line in table if line.split()[1].endswith(":1F90") and line.split()[3] == "01") >= count:
             return
-        time.sleep(0.1)
+        time.sleep(0.02)
     pytest.fail("the invocations never reached the container")
