@@ -7,6 +7,8 @@ after the grace period), so in-flight invocations must drain.
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -26,10 +28,21 @@ SERVING_TAG = "omnisearch-embed-endpoint:local"
 def build_serving_image(base_image: str, tag: str = SERVING_TAG) -> str:
     """``docker build`` of endpoint_server/Dockerfile on ``base_image`` (Docker's layer cache makes reruns quick).
 
-    pip inside the build reaches PyPI through this machine's network (``--network host``).
+    The context is what Dockerfile.dockerignore lets in, staged apart: the classic builder reads only a root
+    .dockerignore. pip inside the build reaches PyPI through this machine's network (``--network host``).
     """
-    docker("build", "--network", "host", "-f", str(ROOT / "endpoint_server" / "Dockerfile"), "--build-arg",
-           f"BASE_IMAGE={base_image}", "-t", tag, str(ROOT), timeout=1200)  # fmt: skip
+    dockerfile = ROOT / "endpoint_server" / "Dockerfile"
+    with tempfile.TemporaryDirectory(prefix="omnisearch-context-") as context:
+        for line in Path(f"{dockerfile}.dockerignore").read_text().splitlines():
+            if line.startswith("!"):
+                source, target = ROOT / line[1:].strip("/"), Path(context) / line[1:].strip("/")
+                target.parent.mkdir(parents=True, exist_ok=True)
+                if source.is_dir():
+                    shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
+                else:
+                    shutil.copy2(source, target)
+        docker("build", "--network", "host", "-f", str(dockerfile), "--build-arg", f"BASE_IMAGE={base_image}",
+               "-t", tag, context, timeout=1200)  # fmt: skip
     return tag
 
 
