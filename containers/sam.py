@@ -125,7 +125,8 @@ class SamCli:
         log_path = work / f"sam-{command}.log"
         with log_path.open("wb") as log:
             process = subprocess.Popen([*args, *self.local_args(env_vars, work)], cwd=ROOT, env=self.env(),
-                                       stdout=log, stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+                                       stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                                       preexec_fn=_default_sigint)  # fmt: skip
         try:
             _wait_for_port(host, port, process, start_timeout, log_path)
             yield f"http://{host}:{port}"
@@ -149,11 +150,16 @@ def _wait_for_port(host: str, port: int, process: subprocess.Popen[bytes], timeo
     raise ContainerError(f"sam did not listen on {host}:{port} within {timeout:.0f} s; see {log}")
 
 
+def _default_sigint() -> None:
+    """SAM cleans up on Ctrl-C; a parent started in the background (SIGINT ignored) must not pass that on."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _stop(process: subprocess.Popen[bytes]) -> None:
     if process.poll() is None:
         process.send_signal(signal.SIGINT)  # SAM removes its warm containers on Ctrl-C
         try:
-            process.wait(timeout=60)
+            process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=10)

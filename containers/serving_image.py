@@ -41,8 +41,8 @@ def build_serving_image(base_image: str, tag: str = SERVING_TAG) -> str:
                     shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
                 else:
                     shutil.copy2(source, target)
-        docker("build", "--network", "host", "-f", str(dockerfile), "--build-arg", f"BASE_IMAGE={base_image}",
-               "-t", tag, context, timeout=1200)  # fmt: skip
+        args = ["--force-rm", "--network", "host", "-f", str(dockerfile), "--build-arg", f"BASE_IMAGE={base_image}"]
+        docker("build", *args, "-t", tag, context, timeout=1200)
     return tag
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 import tarfile
 import tempfile
@@ -28,6 +29,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default="tiny-shapes", help="CLIP_MODEL the function reports (default tiny-shapes)")
     parser.add_argument("--sam-venv", type=Path, default=ROOT / ".venv-sam")
     args = parser.parse_args(argv)
+    for stop in (signal.SIGINT, signal.SIGTERM):  # also when started in the background, where SIGINT is ignored
+        signal.signal(stop, _interrupt)
     try:
         require_free_port(args.port)
         with tempfile.TemporaryDirectory(prefix="omnisearch-stack-") as work, Engine(Path(work) / "dockerd"):
@@ -37,6 +40,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 0
+
+
+def _interrupt(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _serve(args: argparse.Namespace, work: Path) -> int:

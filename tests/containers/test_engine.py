@@ -65,3 +65,13 @@ def test_a_failed_image_build_says_so(lambda_image: str) -> None:
     """The serving Dockerfile on a base without pip: the build fails, and the error shows pip's absence."""
     with pytest.raises(ContainerError, match=r"docker build (?s:.*)failed(?s:.*)pip"):
         build_serving_image(lambda_image, tag="omnisearch-embed-endpoint:never")
+
+
+def test_make_stack_on_a_port_in_use_says_so_and_exits(capsys: pytest.CaptureFixture[str]) -> None:
+    from containers.stack import main
+
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        assert main(["--port", str(held.getsockname()[1])]) == 2
+    assert "is in use" in capsys.readouterr().err
