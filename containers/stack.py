@@ -29,8 +29,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default="tiny-shapes", help="CLIP_MODEL the function reports (default tiny-shapes)")
     parser.add_argument("--sam-venv", type=Path, default=ROOT / ".venv-sam")
     args = parser.parse_args(argv)
-    for stop in (signal.SIGINT, signal.SIGTERM):  # also when started in the background, where SIGINT is ignored
-        signal.signal(stop, _interrupt)
+    # Also when started in the background, where SIGINT is ignored; the caller's handlers come back at the end.
+    previous = {stop: signal.signal(stop, _interrupt) for stop in (signal.SIGINT, signal.SIGTERM)}
     try:
         require_free_port(args.port)
         with tempfile.TemporaryDirectory(prefix="omnisearch-stack-") as work, Engine(Path(work) / "dockerd"):
@@ -40,6 +40,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 0
+    finally:
+        for stop, handler in previous.items():
+            signal.signal(stop, handler)
 
 
 def _interrupt(signum: int, _frame: object) -> None:
