@@ -50,11 +50,12 @@ class Invoked:
 class SamCli:
     """``sam`` from ``venv`` on the repository's template, built into ``.aws-sam/<architecture>``."""
 
-    def __init__(self, venv: Path, architecture: str = "x86_64", base_image: str = "", **parameters: str) -> None:
+    def __init__(self, venv: Path, architecture: str = "x86_64", base_image: str = "", *,
+                 function_timeout: int | None = None, **parameters: str) -> None:  # fmt: skip
         self.sam = venv / "bin" / "sam"
         if not self.sam.exists():
             raise ContainerError(f"{self.sam} not found: make sam-venv, or set SAM_VENV to a venv with aws-sam-cli")
-        self.architecture, self.base_image = architecture, base_image
+        self.architecture, self.base_image, self.function_timeout = architecture, base_image, function_timeout
         self.build_dir = ROOT / ".aws-sam" / architecture
         self.parameters = {"FunctionArchitecture": architecture, "ModelDataUrl": "s3://local/model.tar.gz"}
         self.parameters.update(parameters)
@@ -81,6 +82,8 @@ class SamCli:
             if resource["Type"] == "AWS::Serverless::Function":
                 variables = resource["Properties"].setdefault("Environment", {}).setdefault("Variables", {})
                 variables.update(dict.fromkeys(LOCAL_VARIABLES, ""))
+                if self.function_timeout:  # emulated architectures run far slower than AWS
+                    resource["Properties"]["Timeout"] = self.function_timeout
         local = self.build_dir / "template.local.yaml"
         local.write_text(yaml.safe_dump(template, sort_keys=False))
         return local
@@ -114,14 +117,14 @@ class SamCli:
 
     @contextmanager
     def serving(self, command: str, env_vars: dict[str, dict[str, str]], work: Path, *, host: str = "127.0.0.1",
-                port: int = 0, start_timeout: float = 240) -> Iterator[str]:  # fmt: skip
+                port: int = 0, start_timeout: float = 240, warm: str = "EAGER") -> Iterator[str]:  # fmt: skip
         """``sam local start-api`` or ``start-lambda`` with warm containers; yields its URL.
 
         Stopped with Ctrl-C by its PID; containers it leaves are removed by id.
         """
         port = port or free_port()
         before = set(docker("ps", "-aq", "--no-trunc").split())
-        args = [str(self.sam), "local", command, "--host", host, "--port", str(port), "--warm-containers", "EAGER"]
+        args = [str(self.sam), "local", command, "--host", host, "--port", str(port), "--warm-containers", warm]
         log_path = work / f"sam-{command}.log"
         with log_path.open("wb") as log:
             process = subprocess.Popen([*args, *self.local_args(env_vars, work)], cwd=ROOT, env=self.env(),
