@@ -8,6 +8,9 @@ after the grace period), so in-flight invocations must drain.
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
+import tarfile
 import tempfile
 import time
 import urllib.error
@@ -19,7 +22,7 @@ from pathlib import Path
 
 from containers.engine import ContainerError, docker, free_port
 
-__all__ = ["SERVING_TAG", "Running", "build_serving_image", "run_as_sagemaker"]
+__all__ = ["SERVING_TAG", "Running", "build_serving_image", "model_dir", "run_as_sagemaker"]
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVING_TAG = "omnisearch-embed-endpoint:local"
@@ -44,6 +47,23 @@ def build_serving_image(base_image: str, tag: str = SERVING_TAG) -> str:
         args = ["--force-rm", "--network", "host", "-f", str(dockerfile), "--build-arg", f"BASE_IMAGE={base_image}"]
         docker("build", *args, "-t", tag, context, timeout=1200)
     return tag
+
+
+def model_dir(archive: Path | None, work: Path) -> Path:
+    """``archive`` (default: tiny-shapes, packaged by scripts/package_model.py) unpacked as SageMaker unpacks it.
+
+    The default leaves out the archive's offline wheels: our image installs the model's packages when it is built.
+    """
+    if archive is None:
+        archive = work / "model.tar.gz"
+        script = ROOT / "scripts" / "package_model.py"
+        command = [sys.executable, str(script), "--output", str(archive), "--no-wheels"]
+        done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise ContainerError(f"package_model.py failed:\n{(done.stdout + done.stderr)[-2000:]}")
+    with tarfile.open(archive, "r:gz") as tar:
+        tar.extractall(work / "model", filter="data")
+    return work / "model"
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,6 @@ import argparse
 import json
 import signal
 import sys
-import tarfile
 import tempfile
 import time
 from pathlib import Path
@@ -52,7 +51,7 @@ def _interrupt(signum: int, _frame: object) -> None:
 def _serve(args: argparse.Namespace, work: Path) -> int:
     from containers.base_images import dlc_cpu, lambda_runtime
     from containers.sam import SamCli
-    from containers.serving_image import build_serving_image, run_as_sagemaker
+    from containers.serving_image import build_serving_image, model_dir, run_as_sagemaker
     from local_server.background import serve_in_thread
     from local_server.sagemaker_emulation import HttpContainer, RuntimeFront
 
@@ -60,9 +59,9 @@ def _serve(args: argparse.Namespace, work: Path) -> int:
     sam = SamCli(args.sam_venv.absolute(), "x86_64", lambda_runtime("x86_64"))
     sam.build()
     image = build_serving_image(dlc_cpu())
-    model_dir = _model_dir(args.archive, work)
+    model = model_dir(args.archive, work)
     gateway = bridge_gateway()
-    with run_as_sagemaker(image, model_dir) as endpoint:
+    with run_as_sagemaker(image, model) as endpoint:
         front = RuntimeFront(HttpContainer(endpoint.url))
         with serve_in_thread(front, host=gateway) as front_url:  # type: ignore[arg-type]
             env = {"EmbedFunction": {"USE_SAGEMAKER": "true", "CLIP_MODEL": args.model,
@@ -74,17 +73,6 @@ def _serve(args: argparse.Namespace, work: Path) -> int:
                       f"-d '{json.dumps({'text': 'a red circle'})}' {api}/embed/text", flush=True)  # fmt: skip
                 while True:
                     time.sleep(3600)
-
-
-def _model_dir(archive: Path | None, work: Path) -> Path:
-    if archive is None:
-        sys.path.insert(0, str(ROOT / "scripts"))
-        import package_model
-
-        archive = package_model.build_archive("tiny-shapes", "", work / "model.tar.gz")
-    with tarfile.open(archive, "r:gz") as tar:
-        tar.extractall(work / "model", filter="data")
-    return work / "model"
 
 
 if __name__ == "__main__":

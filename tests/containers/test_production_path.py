@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
-import tarfile
 import threading
 import time
 import urllib.request
@@ -24,8 +22,9 @@ import requests
 from containers.engine import Engine, docker
 from containers.sam import SamCli
 from containers.serving_image import Running, build_serving_image, run_as_sagemaker
+from containers.serving_image import model_dir as unpacked_model
 from local_server.sagemaker_emulation import HttpContainer
-from tests.containers.local_aws import ROOT, function_env, red_circle
+from tests.containers.local_aws import function_env, red_circle
 from tests.containers.test_lambda_events import MIN_COSINE, assert_same_vectors, cosine, images, texts
 from tests.serving_stack.runtime_front import RuntimeFront
 
@@ -47,16 +46,7 @@ class CountingContainer(HttpContainer):
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    sys.path.insert(0, str(ROOT / "scripts"))
-    try:
-        import package_model
-    finally:
-        sys.path.remove(str(ROOT / "scripts"))
-    work = tmp_path_factory.mktemp("archive")
-    archive = package_model.build_archive("tiny-shapes", "", work / "model.tar.gz")
-    with tarfile.open(archive, "r:gz") as tar:
-        tar.extractall(work / "model", filter="data")
-    return work / "model"
+    return unpacked_model(None, tmp_path_factory.mktemp("archive"))
 
 
 @pytest.fixture(scope="module")
