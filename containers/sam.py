@@ -101,8 +101,9 @@ class SamCli:
         """``sam local invoke`` of one event; the container is SAM's and gone when this returns."""
         command = [str(self.sam), "local", "invoke", function, "--event", str(event), *self.local_args(env_vars, work)]
         try:
-            done = subprocess.run(command, cwd=ROOT, env=self.env(), capture_output=True, text=True,
-                                  timeout=timeout, check=False)  # fmt: skip
+            with _removing_sam_containers():
+                done = subprocess.run(command, cwd=ROOT, env=self.env(), capture_output=True, text=True,
+                                      timeout=timeout, check=False)  # fmt: skip
         except subprocess.TimeoutExpired as exc:
             raise ContainerError(f"sam local invoke {function} gave no answer within {timeout:.0f} s") from exc
         lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
@@ -123,21 +124,33 @@ class SamCli:
         Stopped with Ctrl-C by its PID; containers it leaves are removed by id.
         """
         port = port or free_port()
-        before = set(docker("ps", "-aq", "--no-trunc").split())
         args = [str(self.sam), "local", command, "--host", host, "--port", str(port), "--warm-containers", warm]
         log_path = work / f"sam-{command}.log"
-        with log_path.open("wb") as log:
+        with _removing_sam_containers(), log_path.open("wb") as log:
             process = subprocess.Popen([*args, *self.local_args(env_vars, work)], cwd=ROOT, env=self.env(),
                                        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
                                        preexec_fn=_default_sigint)  # fmt: skip
-        try:
-            _wait_for_port(host, port, process, start_timeout, log_path)
-            yield f"http://{host}:{port}"
-        finally:
-            _stop(process)
-            left = set(docker("ps", "-aq", "--no-trunc").split()) - before
-            if left:
-                docker("rm", "-f", *sorted(left), check=False)
+            try:
+                _wait_for_port(host, port, process, start_timeout, log_path)
+                yield f"http://{host}:{port}"
+            finally:
+                _stop(process)
+
+
+@contextmanager
+def _removing_sam_containers() -> Iterator[None]:
+    """Whatever SAM leaves (a run killed, a Ctrl-C it did not finish) is removed by id at the end."""
+    before = _sam_containers()
+    try:
+        yield
+    finally:
+        if left := _sam_containers() - before:
+            docker("rm", "-f", *sorted(left), check=False)
+
+
+def _sam_containers() -> set[str]:
+    listed = docker("ps", "-a", "--no-trunc", "--format", "{{.ID}} {{.Image}}").splitlines()
+    return {line.split()[0] for line in listed if line.split()[1].startswith("samcli/")}
 
 
 def _wait_for_port(host: str, port: int, process: subprocess.Popen[bytes], timeout: float, log: Path) -> None:
