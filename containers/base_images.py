@@ -60,6 +60,9 @@ def _build_lambda(tag: str, recipe: str, arch: str) -> None:
             (lang / "bin" / name).symlink_to("/usr/bin/python3.13")
         (lang / "pyvenv.cfg").write_text("home = /usr/bin\ninclude-system-site-packages = false\nversion = 3.13\n")
         _pip_target(site, LAMBDA_PACKAGES, "3.13", arch)
+        # Debian makes the CA bundle when ca-certificates is configured, which an unpacked foreign root never is.
+        if not (root / "etc/ssl/certs/ca-certificates.crt").exists():
+            shutil.copy(HOST_CA_BUNDLE, root / "etc/ssl/certs/ca-certificates.crt")
         runtime = root / "var/runtime"
         runtime.mkdir(parents=True)
         (runtime / "bootstrap").write_text(_BOOTSTRAP)

@@ -58,7 +58,12 @@ def build_once(tag: str, recipe: str, build: Callable[[], None], log: Callable[[
 
 
 def debootstrap(suite: str, target: Path, include: Iterable[str], arch: str = "x86_64") -> None:
-    """A minbase Debian root in ``target``; a foreign architecture finishes its second stage under qemu."""
+    """A minbase Debian root in ``target``.
+
+    A foreign architecture is only unpacked (``--foreign``, then every package's files with ``dpkg-deb -x``):
+    configuring it would run each maintainer script under qemu, which takes tens of minutes here. What those
+    scripts would make that the images need is made by the image recipes (the CA bundle).
+    """
     tool = shutil.which("debootstrap") or "/usr/sbin/debootstrap"
     if not Path(tool).exists():
         raise ContainerError("debootstrap is missing: apt-get install debootstrap")
@@ -67,7 +72,10 @@ def debootstrap(suite: str, target: Path, include: Iterable[str], arch: str = "x
     command += ["--foreign"] if foreign else []
     _run([*command, suite, str(target), apt_mirror()], f"debootstrap {suite} ({arch})")
     if foreign:
-        _run(["chroot", str(target), "/debootstrap/debootstrap", "--second-stage"], f"debootstrap {suite} second stage")
+        for line in (target / "debootstrap" / "debpaths").read_text().splitlines():
+            package = target / line.split()[1].lstrip("/")
+            _run(["dpkg-deb", "-x", str(package), str(target)], f"unpacking {package.name}")
+        shutil.rmtree(target / "debootstrap")
     shutil.rmtree(target / "var/cache/apt/archives", ignore_errors=True)
     (target / "var/cache/apt/archives/partial").mkdir(parents=True, exist_ok=True)
 
