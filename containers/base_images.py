@@ -42,7 +42,7 @@ def lambda_tag(arch: str) -> str:
 
 def lambda_runtime(arch: str = "x86_64", log: Callable[[str], None] = print) -> str:
     """The Lambda python3.13 equivalent for ``arch``; returns its tag."""
-    tag, recipe = lambda_tag(arch), recipe_hash("lambda", arch, LAMBDA_PACKAGES)
+    tag, recipe = lambda_tag(arch), recipe_hash("lambda", arch, LAMBDA_PACKAGES, "precompiled")
     build_once(tag, recipe, lambda: _build_lambda(tag, recipe, arch), log)
     return tag
 
@@ -63,6 +63,7 @@ def _build_lambda(tag: str, recipe: str, arch: str) -> None:
         # Debian makes the CA bundle when ca-certificates is configured, which an unpacked foreign root never is.
         if not (root / "etc/ssl/certs/ca-certificates.crt").exists():
             shutil.copy(HOST_CA_BUNDLE, root / "etc/ssl/certs/ca-certificates.crt")
+        _precompile(root, "3.13", ["usr/lib/python3.13", "var/lang/lib/python3.13/site-packages"])
         runtime = root / "var/runtime"
         runtime.mkdir(parents=True)
         (runtime / "bootstrap").write_text(_BOOTSTRAP)
@@ -121,6 +122,18 @@ def _build_dlc(recipe: str, python: Path) -> None:
             'CMD ["python3"]',
         ]
         import_rootfs(root, DLC_TAG, recipe, "x86_64", changes)
+
+
+def _precompile(root: Path, version: str, folders: list[str]) -> None:
+    """Byte-compile with this machine's Python of the same minor version (as Debian's postinst would), so that a
+    foreign architecture does not compile its imports under emulation at every cold start; skipped without one."""
+    found = sorted(Path.home().glob(f".pyenv/versions/{version}.*/bin/python{version}"))
+    python = str(found[-1]) if found else shutil.which(f"python{version}")
+    if python is None:
+        return
+    for folder in folders:
+        command = [python, "-m", "compileall", "-q", "-j", "0", "-s", str(root), "-p", "/", str(root / folder)]
+        subprocess.run(command, capture_output=True, check=False)
 
 
 def _pip_target(site: Path, packages: tuple[str, ...], python_version: str, arch: str) -> None:
