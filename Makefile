@@ -19,7 +19,7 @@ ARGS ?=
 help:
 	@echo "make serve   - set up .venv and run the local server on http://127.0.0.1:8000 (tiny-shapes model)"
 	@echo "make stack   - the local production stack: sam local start-api -> Lambda containers -> our serving image"
-	@echo "make test    - set up .venv and .venv-sam, then lint, run every test and check the SAM template"
+	@echo "make test    - set up .venv and .venv-sam, then lint, run every test (the container tests: make test-containers) and check the SAM template"
 	@echo "make bench   - run the CPU benchmarks in bench/ (minutes)"
 
 $(VENV)/.installed: pyproject.toml
