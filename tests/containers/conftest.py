@@ -17,7 +17,7 @@ import pytest
 
 from containers.engine import ContainerError, Engine, bridge_gateway
 from containers.sam import SamCli
-from tests.containers.local_aws import AWS, BUCKET, ENDPOINT, ROOT, red_circle
+from tests.containers.local_aws import AWS, BUCKET, ENDPOINT, red_circle, sam_venv
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -27,10 +27,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if item.path.is_relative_to(Path(__file__).parent):
             item.add_marker(skip)
-
-
-def sam_venv() -> Path:
-    return Path(os.environ.get("SAM_VENV", ROOT / ".venv-sam")).absolute()
 
 
 @pytest.fixture(scope="session")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,10 @@ EVENTS = ROOT / "events"
 ENDPOINT = "omnisearch-embed-local"
 BUCKET = "omnisearch-test-images"
 AWS = {"region_name": "us-east-1", "aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+
+
+def sam_venv() -> Path:
+    return Path(os.environ.get("SAM_VENV", ROOT / ".venv-sam")).absolute()
 
 
 def event_body(name: str) -> dict[str, Any]:

@@ -16,8 +16,7 @@ import pytest
 
 from containers.engine import Engine, require_emulation
 from containers.sam import SamCli
-from tests.containers.conftest import sam_venv
-from tests.containers.local_aws import function_env
+from tests.containers.local_aws import function_env, sam_venv
 from tests.containers.test_lambda_events import EXPECT, invoke
 
 pytestmark = pytest.mark.skipif(os.environ.get("ARM64_TESTS") != "1", reason="arm64 under qemu: ARM64_TESTS=1")
