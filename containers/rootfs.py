@@ -86,16 +86,34 @@ def host_arch() -> str:
 
 
 def import_rootfs(root: Path, tag: str, recipe: str, arch: str, changes: Iterable[str]) -> None:
-    """``docker load`` of ``root`` as one layer with the given config.
+    """``root`` as a one-layer image with the given Dockerfile-like ``changes`` and the recipe label.
 
-    ``docker import --platform`` is ignored by some engines; a loaded image's config names its architecture.
+    The host's architecture streams into ``docker import``; another is written out for ``docker load``, because
+    ``docker import --platform`` is ignored by some engines and a loaded image's config names its architecture.
     """
-    config = _config(recipe, arch, list(changes))
+    changes = [*changes, f"LABEL {RECIPE_LABEL}={recipe}"]
+    if arch == host_arch():
+        flags = [f"--change={change}" for change in changes]
+        tar = subprocess.Popen(["tar", "--numeric-owner", "--xattrs", "-C", str(root), "-c", "."],
+                               stdout=subprocess.PIPE)  # fmt: skip
+        try:
+            done = subprocess.run(["docker", "import", *flags, "-", tag], stdin=tar.stdout, capture_output=True,
+                                  check=False)  # fmt: skip
+        finally:
+            tar.stdout.close()  # type: ignore[union-attr]
+            tar.wait()
+        if done.returncode != 0 or tar.returncode != 0:
+            raise ContainerError(f"docker import {tag} failed: {done.stderr.decode(errors='replace')[-2000:]}")
+        return
+    _load(root, tag, arch, changes)
+
+
+def _load(root: Path, tag: str, arch: str, changes: list[str]) -> None:
+    config = _config(arch, changes)
     with tempfile.TemporaryDirectory(prefix="omnisearch-image-") as work:
         layer = Path(work) / "layer.tar"
         _run(["tar", "--numeric-owner", "--xattrs", "-C", str(root), "-cf", str(layer), "."], f"tar {root}")
-        diff_id = _sha256(layer)
-        config["rootfs"] = {"type": "layers", "diff_ids": [f"sha256:{diff_id}"]}
+        config["rootfs"] = {"type": "layers", "diff_ids": [f"sha256:{_sha256(layer)}"]}
         config_bytes = json.dumps(config).encode()
         config_name = f"{hashlib.sha256(config_bytes).hexdigest()}.json"
         (Path(work) / config_name).write_bytes(config_bytes)
@@ -106,20 +124,23 @@ def import_rootfs(root: Path, tag: str, recipe: str, arch: str, changes: Iterabl
         docker("load", "-i", str(bundle), timeout=900)
 
 
-def _config(recipe: str, arch: str, changes: list[str]) -> dict:
-    """An image config from Dockerfile-like lines: ``ENV K=V``, ``WORKDIR``, ``CMD [...]``, ``ENTRYPOINT [...]``."""
-    env, conf = [], {"Labels": {RECIPE_LABEL: recipe}}
+def _config(arch: str, changes: list[str]) -> dict:
+    """An image config from Dockerfile-like lines: ``ENV K=V``, ``LABEL K=V``, ``WORKDIR``, ``CMD``/``ENTRYPOINT``."""
+    env, labels, conf = [], {}, {}
     for change in changes:
         op, _, value = change.partition(" ")
         if op == "ENV":
             env.append(value)
+        elif op == "LABEL":
+            name, _, label = value.partition("=")
+            labels[name] = label
         elif op == "WORKDIR":
             conf["WorkingDir"] = value
         elif op in ("CMD", "ENTRYPOINT"):
-            conf[op.title() if op == "CMD" else "Entrypoint"] = json.loads(value)
+            conf["Cmd" if op == "CMD" else "Entrypoint"] = json.loads(value)
         else:
             raise ValueError(f"unsupported image change: {change}")
-    conf["Env"] = env
+    conf.update(Env=env, Labels=labels)
     return {"architecture": DEBIAN_ARCH[arch], "os": "linux", "config": conf}
 
 
