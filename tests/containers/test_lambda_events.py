@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import math
+import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from botocore.config import Config
 
 from containers.sam import SamCli
 from tests.containers.local_aws import AWS, ENDPOINT, EVENTS, event_body, function_env, red_circle
+from tests.helpers.events import load_event
 
 MIN_COSINE = 0.9999
 
@@ -40,10 +42,12 @@ def lambda_url(sam: SamCli, emulation: str, moto: str, tmp_path_factory: pytest.
         yield url
 
 
-def invoke(url: str, function: str, event: str) -> tuple[int, Any]:
+def invoke(url: str, function: str, event: str | dict[str, Any]) -> tuple[int, Any]:
+    """``event``: the name of an events/*.json file, or an event built by the test."""
     client = boto3.client("lambda", endpoint_url=url, config=Config(read_timeout=300, retries={"max_attempts": 0}),
                           **AWS)  # fmt: skip
-    answer = client.invoke(FunctionName=function, Payload=(EVENTS / f"{event}.json").read_bytes())
+    payload = (EVENTS / f"{event}.json").read_bytes() if isinstance(event, str) else json.dumps(event).encode()
+    answer = client.invoke(FunctionName=function, Payload=payload)
     assert "FunctionError" not in answer, answer["Payload"].read()
     proxy = json.loads(answer["Payload"].read())
     return proxy["statusCode"], json.loads(proxy["body"])
@@ -91,7 +95,53 @@ def _one_image(body: dict, tiny: Any) -> None:
     assert_same_vectors([body["embedding"]], images(tiny, red_circle()))
 
 
+def _classify(body: dict, tiny: Any, labels: Sequence[str], template: str, top_k: int | None = None) -> None:
+    """The ranking of the model's own vectors: softmax of logit_scale x cosine over the event's labels."""
+    (image,) = images(tiny, red_circle())
+    prompts = texts(tiny, *(template.replace("{}", label) for label in labels))
+    scale = tiny.embed_texts(["probe"]).logit_scale
+    logits = [scale * cosine(image, p) for p in prompts]
+    weights = [math.exp(x - max(logits)) for x in logits]
+    expected = sorted(zip(labels, (w / sum(weights) for w in weights), strict=True), key=lambda lp: -lp[1])
+    expected = expected[:top_k]
+    (result,) = body["results"]
+    assert [item["label"] for item in result["labels"]] == [label for label, _ in expected]
+    assert all(abs(item["probability"] - p) < 1e-4 for item, (_, p) in zip(result["labels"], expected, strict=True))
+    assert body["model"] == "tiny-shapes" and body["service"] == "sagemaker" and body["truncated_labels"] == []
+    assert abs(body["logit_scale"] - scale) < 1e-3
+
+
+def _classify_json(body: dict, tiny: Any) -> None:
+    sent = event_body("classify")
+    _classify(body, tiny, sent["labels"], sent["template"])
+
+
+def _classify_multipart(body: dict, tiny: Any) -> None:
+    form = base64.b64decode(json.loads((EVENTS / "classify_multipart.json").read_text())["body"]).decode("latin-1")
+    labels = json.loads(re.search(r'name="labels"\r\n\r\n(.*?)\r\n', form).group(1))
+    top_k = int(re.search(r'name="top_k"\r\n\r\n(.*?)\r\n', form).group(1))
+    assert body["template"] == "a photo of {}"
+    _classify(body, tiny, labels, body["template"], top_k)
+
+
+def _batch_mixed(body: dict, tiny: Any) -> None:
+    sent = event_body("embed_batch_mixed")["items"]
+    expected = [
+        texts(tiny, item["text"])[0] if "text" in item else images(tiny, _data_uri_bytes(item["image"]))[0]
+        for item in sent
+    ]
+    assert_same_vectors(body["embeddings"], expected)
+    assert body["truncated"] == [False] * len(sent)
+
+
+def _data_uri_bytes(uri: str) -> bytes:
+    return base64.b64decode(uri.split(",", 1)[1])
+
+
 EXPECT = {
+    "classify": _classify_json,
+    "classify_multipart": _classify_multipart,
+    "embed_batch_mixed": _batch_mixed,
     "health": _health,
     "health_deep": _health_deep,
     "embed_text": lambda body, tiny: assert_same_vectors([body["embedding"]], texts(tiny, "a red circle")),
@@ -116,6 +166,15 @@ def test_event_in_the_lambda_runtime(lambda_url: str, tiny: Any, event: str) -> 
     status, body = invoke(lambda_url, function, event)
     assert status == 200, body
     EXPECT[event](body, tiny)
+
+
+def test_a_bad_image_in_a_batch_is_named_by_its_index(lambda_url: str) -> None:
+    """The function in its runtime answers a truncated second image with 422, naming ``images[1]``."""
+    good = base64.b64encode(red_circle()).decode()
+    bad = base64.b64encode(red_circle()[:60]).decode()
+    status, body = invoke(lambda_url, "EmbedFunction", load_event("embed_batch_image", body={"images": [good, bad]}))
+    assert status == 422, body
+    assert body["error"]["code"] == "corrupt_image" and body["error"]["message"].startswith("images[1]: "), body
 
 
 def test_cold_start_under_sam_local_invoke(sam: SamCli, emulation: str, moto: str, tmp_path: Path) -> None:
