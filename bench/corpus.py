@@ -93,7 +93,7 @@ def in_process_texts_per_s(backend, texts: list[str], batch_size: int) -> float:
     from local_server.lambda_context import LambdaContext
     from omnisearch_embed.api import create_app
     from omnisearch_embed.settings import Settings
-    from tests.helpers.events import make_event
+    from omnisearch_testkit.events import make_event
 
     app = create_app(backend, Settings())
     events = [

@@ -91,7 +91,7 @@ def warm(requests: int, repeats: int) -> None:
     import functions.embed.app as embed_app
     from local_server.lambda_context import LambdaContext
     from omnisearch_embed.settings import Settings
-    from tests.helpers.events import load_event
+    from omnisearch_testkit.events import load_event
 
     ctx = LambdaContext()
     embed_app._app = embed_app.build_app(FixedBackend(), Settings())

@@ -1,7 +1,7 @@
 """Time budget against a hanging endpoint: when the handler answers, with what, and how many invokes it sent.
 
 The embed handler, its backend built by the core's factory (a real boto3 client), and a fake container over
-real HTTP on 127.0.0.1 that never answers (``tests/core/sagemaker_stubs.py``). The Lambda context says
+real HTTP on 127.0.0.1 that never answers (``omnisearch_testkit/sagemaker_stubs.py``). The Lambda context says
 ``--left`` seconds remain (12 by default); the function is killed at that point, so the answer must come
 before it. Each scenario prints the status and code, the wall time, the margin left on the context's clock,
 and the invokes per endpoint.
@@ -39,8 +39,8 @@ def scenario(url: str, left: float, fallback: str) -> dict[str, object]:
     import functions.embed.app as embed_app
     from omnisearch_embed.backends.factory import backend_from_settings
     from omnisearch_embed.settings import Settings
+    from omnisearch_testkit.events import load_event
     from tests.functions.test_time_budget import BudgetContext
-    from tests.helpers.events import load_event
 
     env = {"USE_SAGEMAKER": "true", "SAGEMAKER_ENDPOINT_NAME": PRIMARY, "FALLBACK": fallback, "AWS_REGION": "us-east-1"}
     settings = Settings.from_env(env)
@@ -66,7 +66,7 @@ def main() -> None:
     args = parser.parse_args()
     left = 3.0 if args.quick else args.left
 
-    from tests.core.sagemaker_stubs import container_server
+    from omnisearch_testkit.sagemaker_stubs import container_server
 
     for fallback in ("none", STANDBY):
         with container_server("ViT-B-32/openai", delay=float("inf")) as server:
