@@ -23,8 +23,6 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "layers" / "common"), str(ROOT), str(ROOT / "scripts")]
 os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
 os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "omnisearch-embed")
 os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "OmniSearchEmbed")

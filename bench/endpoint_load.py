@@ -40,14 +40,11 @@ from contextlib import AbstractContextManager, closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from client_load import run_clients
+
+from omnisearch_testkit.toolkit_harness import start_toolkit, template_model_env
+
 ROOT = Path(__file__).resolve().parents[1]
-for _path in (ROOT / "layers" / "common", ROOT, ROOT / "scripts"):
-    if str(_path) not in sys.path:
-        sys.path.insert(0, str(_path))
-
-from client_load import run_clients  # noqa: E402  (same folder: run as a script)
-
-from omnisearch_testkit.toolkit_harness import start_toolkit, template_model_env  # noqa: E402
 
 BENCH_DIR = ROOT / "build" / "bench"
 MODEL = "ViT-B-32"

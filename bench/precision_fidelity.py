@@ -13,20 +13,14 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
+from peer_infinity import caption, make_jpeg
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "layers" / "common"), str(ROOT / "bench")]
-
-from peer_infinity import caption, make_jpeg  # noqa: E402
-
-from model_code.code import inference  # noqa: E402
-from omnisearch_testkit.golden_texts import GOLDEN, random_texts  # noqa: E402
+from model_code.code import inference
+from omnisearch_testkit.golden_texts import GOLDEN, random_texts
 
 
 def median_ms(fn, repeats: int = 10) -> float:
