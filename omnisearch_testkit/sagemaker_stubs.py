@@ -20,6 +20,7 @@ from typing import Any
 import boto3
 from botocore.response import StreamingBody
 
+from local_server.sagemaker_emulation import error_headers
 from omnisearch_embed.embeddings import encode_matrix
 
 REGION = "us-east-1"
@@ -127,7 +128,8 @@ class ContainerServer:
             def _answer(self, status: int, body: bytes, error_type: str) -> None:
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
-                self.send_header("x-amzn-ErrorType", f"{error_type}:http://internal.amazon.com/coral/com.amazon.sage/")
+                for name, value in error_headers(error_type, "stub-request").items():
+                    self.send_header(name, value)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
