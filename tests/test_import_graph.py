@@ -10,7 +10,12 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = {"omnisearch_embed": ROOT / "layers" / "common", "local_server": ROOT, "model_code": ROOT}
+PACKAGES = {
+    "omnisearch_embed": ROOT / "layers" / "common",
+    "local_server": ROOT,
+    "model_code": ROOT,
+    "omnisearch_testkit": ROOT,
+}
 
 
 def module_name(path: Path, base: Path) -> str:

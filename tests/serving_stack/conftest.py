@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from omnisearch_testkit.toolkit_harness import ROOT, Toolkit, missing_reason, start_toolkit, template_model_env
 from tests.serving_stack.runtime_front import RuntimeFront
-from tests.serving_stack.toolkit_harness import ROOT, Toolkit, missing_reason, start_toolkit, template_model_env
 
 if str(ROOT / "scripts") not in sys.path:
     sys.path.insert(0, str(ROOT / "scripts"))  # package_model and _wheels, as the operator runs them

@@ -20,10 +20,10 @@ import pytest
 from moto import mock_aws
 
 from local_server.clip_backend import LocalClipBackend
-from tests.helpers.images import image_bytes
+from omnisearch_testkit.images import image_bytes
+from omnisearch_testkit.toolkit_harness import ROOT, Toolkit
 from tests.scripts.corpus_data import BROKEN, make_captions, upload_pictures
 from tests.scripts.transform_data_plane import http_invoke, run_job
-from tests.serving_stack.toolkit_harness import ROOT, Toolkit
 
 sys.path.insert(0, str(ROOT / "scripts"))
 

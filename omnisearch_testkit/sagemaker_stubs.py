@@ -1,4 +1,4 @@
-"""What the SageMaker tests talk to: real boto3 clients, answered by Stubber or by a local HTTP container.
+"""What the SageMaker tests and benchmarks talk to: real boto3 clients, answered by Stubber or a local HTTP container.
 
 ``ContainerServer`` speaks the SageMaker runtime's HTTP API on 127.0.0.1 (POST /endpoints/<name>/invocations)
 and answers like inference.py, with vectors derived from each item's content, so tests can check that a split
