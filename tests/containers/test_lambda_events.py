@@ -20,8 +20,8 @@ import pytest
 from botocore.config import Config
 
 from containers.sam import SamCli
+from omnisearch_testkit.events import load_event
 from tests.containers.local_aws import AWS, ENDPOINT, EVENTS, event_body, function_env, red_circle
-from tests.helpers.events import load_event
 
 MIN_COSINE = 0.9999
 
