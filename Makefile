@@ -14,11 +14,12 @@ PY := $(VENV)/bin/python
 QUIET_PIP := { grep -v "is ignored: it is neither a file nor a directory" || true; }
 ARGS ?=
 
-.PHONY: help venv sam-venv serving-venv java browser-deps serve test test-python lint template-check bench clean
+.PHONY: help venv sam-venv serving-venv java browser-deps container-deps serve stack test test-python test-containers lint template-check bench clean
 
 help:
 	@echo "make serve   - set up .venv and run the local server on http://127.0.0.1:8000 (tiny-shapes model)"
-	@echo "make test    - set up .venv and .venv-sam, then lint, run every test and check the SAM template"
+	@echo "make stack   - the local production stack: sam local start-api -> Lambda containers -> our serving image"
+	@echo "make test    - set up .venv and .venv-sam, then lint, run every test (the container tests: make test-containers) and check the SAM template"
 	@echo "make bench   - run the CPU benchmarks in bench/ (minutes)"
 
 $(VENV)/.installed: pyproject.toml
@@ -57,12 +58,25 @@ $(SERVING_VENV)/.installed: requirements-serving.txt
 	$(SERVING_VENV)/bin/python -m pip install -q -r requirements-serving.txt 2>&1 | $(QUIET_PIP)
 	touch $@
 
+# The container tests and `make stack`: Debian's Docker engine (started by the harness where none runs),
+# debootstrap for the base images built from Debian's packages, curl; qemu for arm64 functions (optional).
+container-deps:
+	if ! command -v dockerd >/dev/null && ! docker info >/dev/null 2>&1 || ! command -v debootstrap >/dev/null \
+	  || ! command -v curl >/dev/null; then \
+	  sudo=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$sudo apt-get update -qq; \
+	  $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io debootstrap curl; \
+	fi
+
 venv: $(VENV)/.installed
 sam-venv: $(SAM_VENV)/.installed
 serving-venv: java $(SERVING_VENV)/.installed
 
 serve: venv
 	$(PY) -m local_server $(ARGS)
+
+stack: venv sam-venv container-deps
+	$(PY) -m containers.stack --sam-venv $(abspath $(SAM_VENV)) $(ARGS)
 
 lint: venv
 	$(VENV)/bin/ruff check .
@@ -71,12 +85,17 @@ lint: venv
 
 # REQUIRE_SERVING_STACK=1: the serving-stack tests fail instead of skipping when the stack is missing.
 test-python: venv browser-deps serving-venv
-	REQUIRE_SERVING_STACK=1 SERVING_VENV=$(abspath $(SERVING_VENV)) $(PY) -m pytest
+	REQUIRE_SERVING_STACK=1 SERVING_VENV=$(abspath $(SERVING_VENV)) $(PY) -m pytest --ignore=tests/containers
+
+# The stack in Lambda containers under SAM and our serving image under the SageMaker contract (minutes on a
+# fresh machine: it builds the base images). After test-python, whose serving venv fills pip's cache with torch.
+test-containers: venv sam-venv container-deps
+	CONTAINER_TESTS=1 SAM_VENV=$(abspath $(SAM_VENV)) $(PY) -m pytest tests/containers $(ARGS)
 
 template-check: sam-venv
 	SAM_VENV=$(SAM_VENV) bash scripts/check_template.sh
 
-test: lint test-python template-check
+test: lint test-python template-check test-containers
 
 bench: venv
 	$(PY) bench/handler_overhead.py

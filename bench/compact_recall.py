@@ -17,17 +17,12 @@ import argparse
 import base64
 import io
 import random
-import sys
-from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "layers" / "common")]
-
-from local_server.clip_backend import LocalClipBackend  # noqa: E402
-from model_code.tiny_shapes.shapes import CLASSES, SIZES, article, render  # noqa: E402
-from omnisearch_embed.compact import dequantize_int8, pack_ubinary, quantize_int8  # noqa: E402
+from local_server.clip_backend import LocalClipBackend
+from model_code.tiny_shapes.shapes import CLASSES, SIZES, article, render
+from omnisearch_embed.compact import dequantize_int8, pack_ubinary, quantize_int8
 
 K = 10
 

@@ -23,8 +23,6 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "layers" / "common"), str(ROOT)]
 os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
 os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "omnisearch-embed")
 os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "OmniSearchEmbed")
@@ -93,7 +91,7 @@ def in_process_texts_per_s(backend, texts: list[str], batch_size: int) -> float:
     from local_server.lambda_context import LambdaContext
     from omnisearch_embed.api import create_app
     from omnisearch_embed.settings import Settings
-    from tests.helpers.events import make_event
+    from omnisearch_testkit.events import make_event
 
     app = create_app(backend, Settings())
     events = [

@@ -14,12 +14,10 @@ import io
 import json
 import random
 import sys
-from pathlib import Path
 
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from model_code.code import inference
 from model_code.tiny_shapes import CHECKPOINT_PATH, CONFIG_PATH
 from model_code.tiny_shapes.shapes import CLASSES, sample

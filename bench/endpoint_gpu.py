@@ -27,17 +27,13 @@ from concurrent.futures import ProcessPoolExecutor
 from contextlib import ExitStack
 from pathlib import Path
 
+import endpoint_load
 import numpy as np
 import torch
 
+from endpoint_server.model import load_inference
+
 ROOT = Path(__file__).resolve().parents[1]
-for _path in (ROOT / "layers" / "common", ROOT, ROOT / "bench"):
-    if str(_path) not in sys.path:
-        sys.path.insert(0, str(_path))
-
-import endpoint_load  # noqa: E402
-
-from endpoint_server.model import load_inference  # noqa: E402
 
 GOALS = {"texts_per_s": 20_000, "images_per_s": 5_000, "c64_req_per_s": 5_000, "min_cosine": 0.999}
 

@@ -2,7 +2,7 @@
 
 Two targets serve one model.tar.gz that scripts/package_model.py builds (ViT-B-32 with random weights, no
 download), in one run: ``toolkit``, the stock AWS PyTorch inference container (the real SageMaker toolkit
-+ TorchServe from .venv-serving, tests/serving_stack/toolkit_harness.py), and ``endpoint-server``, our
++ TorchServe from .venv-serving, omnisearch_testkit/toolkit_harness.py), and ``endpoint-server``, our
 serving container (``python -m endpoint_server serve``, dynamic batching across invocations), each with
 template.yaml's container environment. Each request is one ``{"texts": [t]}`` or ``{"images": [jpeg]}``
 (224 px) invocation with ``"encoding": "base64"`` on a kept-alive connection, as SageMakerBackend sends
@@ -40,14 +40,11 @@ from contextlib import AbstractContextManager, closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from client_load import run_clients
+
+from omnisearch_testkit.toolkit_harness import start_toolkit, template_model_env
+
 ROOT = Path(__file__).resolve().parents[1]
-for _path in (ROOT / "layers" / "common", ROOT):
-    if str(_path) not in sys.path:
-        sys.path.insert(0, str(_path))
-
-from client_load import run_clients  # noqa: E402  (same folder: run as a script)
-
-from tests.serving_stack.toolkit_harness import start_toolkit, template_model_env  # noqa: E402
 
 BENCH_DIR = ROOT / "build" / "bench"
 MODEL = "ViT-B-32"

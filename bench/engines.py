@@ -19,15 +19,12 @@ import functools
 import io
 import json
 import os
-import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 from model_throughput import QUERIES, make_jpegs, rate
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 LONG = " ".join(["a small red circle next to a large blue square"] * 12)  # over 77 tokens: cut to the context
 
 

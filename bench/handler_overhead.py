@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "layers" / "common"), str(ROOT)]
 LAMBDA_ENV = {
     "POWERTOOLS_SERVICE_NAME": "omnisearch-embed",
     "POWERTOOLS_METRICS_NAMESPACE": "OmniSearchEmbed",
@@ -88,11 +87,12 @@ def warm(requests: int, repeats: int) -> None:
     from aws_lambda_powertools.metrics import MetricUnit
     from pydantic import BaseModel, ConfigDict
 
-    import functions.embed.app as embed_app
     from local_server.lambda_context import LambdaContext
     from omnisearch_embed.settings import Settings
-    from tests.helpers.events import load_event
+    from omnisearch_testkit.events import load_event
+    from omnisearch_testkit.lambda_function import load_function
 
+    embed_app = load_function("embed")
     ctx = LambdaContext()
     embed_app._app = embed_app.build_app(FixedBackend(), Settings())
 

@@ -14,21 +14,16 @@ import argparse
 import http.client
 import json
 import statistics
-import sys
 import threading
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "layers" / "common")]
+import uvicorn
 
-import uvicorn  # noqa: E402
-
-from local_server.batched_backend import BatchedBackend  # noqa: E402
-from local_server.cli import bind  # noqa: E402
-from local_server.clip_backend import LocalClipBackend  # noqa: E402
-from local_server.server import LocalServer  # noqa: E402
-from omnisearch_embed.settings import Settings  # noqa: E402
+from local_server.batched_backend import BatchedBackend
+from local_server.cli import bind
+from local_server.clip_backend import LocalClipBackend
+from local_server.server import LocalServer
+from omnisearch_embed.settings import Settings
 
 STACKS = [("asyncio", "h11"), ("uvloop", "httptools")]
 BODY = json.dumps({"model": "tiny-shapes", "input": ["a red circle"]}).encode()

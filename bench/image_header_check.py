@@ -15,19 +15,14 @@ import argparse
 import io
 import statistics
 import struct
-import sys
 import timeit
 from collections.abc import Callable
-from pathlib import Path
 
 from PIL import Image
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "layers" / "common"), str(ROOT)]
-
-from omnisearch_embed.errors import EmbedError  # noqa: E402
-from omnisearch_embed.images import _PIL_NAMES, sniff_format, validate_image  # noqa: E402
-from tests.helpers.images import png_claiming  # noqa: E402
+from omnisearch_embed.errors import EmbedError
+from omnisearch_embed.images import _PIL_NAMES, sniff_format, validate_image
+from omnisearch_testkit.images import png_claiming
 
 LIMITS = {"max_bytes": 4 << 20, "max_pixels": 40_000_000}
 

@@ -24,9 +24,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
 # Typical search queries: 6 to 11 tokens with start and end.
 QUERIES = [
     "a red car parked by the sea",

@@ -1,7 +1,7 @@
 """Reduced precision on the CPU (opt-in ``CLIP_PRECISION=bf16``): its vectors against fp32's, and its speed.
 
 Fidelity: cosine between the bf16 and the fp32 vector of every text of the golden corpus
-(tests/model_code/golden_texts.py, plus seeded random mixtures) and of the peer benchmark's 32 synthetic
+(omnisearch_testkit/golden_texts.py, plus seeded random mixtures) and of the peer benchmark's 32 synthetic
 224 px JPEGs, through inference.py's whole predict_fn. Goal: min cosine >= 0.999. Speed: median wall time of
 predict_fn for 1 text, 32 texts and 1 image, in this process, same thread settings. The HTTP figures come
 from ``bench/peer_infinity.py --ours-env CLIP_PRECISION=bf16``.
@@ -13,20 +13,14 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
+from peer_infinity import caption, make_jpeg
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "layers" / "common"), str(ROOT / "bench")]
-
-from peer_infinity import caption, make_jpeg  # noqa: E402
-
-from model_code.code import inference  # noqa: E402
-from tests.model_code.golden_texts import GOLDEN, random_texts  # noqa: E402
+from model_code.code import inference
+from omnisearch_testkit.golden_texts import GOLDEN, random_texts
 
 
 def median_ms(fn, repeats: int = 10) -> float:

@@ -1,7 +1,7 @@
 """Time budget against a hanging endpoint: when the handler answers, with what, and how many invokes it sent.
 
 The embed handler, its backend built by the core's factory (a real boto3 client), and a fake container over
-real HTTP on 127.0.0.1 that never answers (``tests/core/sagemaker_stubs.py``). The Lambda context says
+real HTTP on 127.0.0.1 that never answers (``omnisearch_testkit/sagemaker_stubs.py``). The Lambda context says
 ``--left`` seconds remain (12 by default); the function is killed at that point, so the answer must come
 before it. Each scenario prints the status and code, the wall time, the margin left on the context's clock,
 and the invokes per endpoint.
@@ -14,12 +14,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "layers" / "common"), str(ROOT)]
 for name, value in {
     "POWERTOOLS_SERVICE_NAME": "omnisearch-embed",
     "POWERTOOLS_METRICS_NAMESPACE": "OmniSearchEmbed",
@@ -36,17 +32,18 @@ PRIMARY, STANDBY = "omnisearch-embed-bench", "omnisearch-embed-bench-b"
 
 
 def scenario(url: str, left: float, fallback: str) -> dict[str, object]:
-    import functions.embed.app as embed_app
+    from local_server.lambda_context import LambdaContext
     from omnisearch_embed.backends.factory import backend_from_settings
     from omnisearch_embed.settings import Settings
-    from tests.functions.test_time_budget import BudgetContext
-    from tests.helpers.events import load_event
+    from omnisearch_testkit.events import load_event
+    from omnisearch_testkit.lambda_function import load_function
 
     env = {"USE_SAGEMAKER": "true", "SAGEMAKER_ENDPOINT_NAME": PRIMARY, "FALLBACK": fallback, "AWS_REGION": "us-east-1"}
     settings = Settings.from_env(env)
     os.environ["AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"] = url
+    embed_app = load_function("embed")
     embed_app._app = embed_app.build_app(backend_from_settings(settings), settings)
-    context = BudgetContext(remaining_s=left)
+    context = LambdaContext(timeout_seconds=left)
     start = time.monotonic()
     response = embed_app.lambda_handler(load_event("embed_text", body={"text": "a red circle"}), context)
     end = time.monotonic()
@@ -55,7 +52,7 @@ def scenario(url: str, left: float, fallback: str) -> dict[str, object]:
         "status": response["statusCode"],
         "code": body.get("error", {}).get("code"),
         "seconds": round(end - start, 2),
-        "before_deadline_s": round(context.deadline - end, 2),
+        "before_deadline_s": round(context.ends_at - end, 2),
     }
 
 
@@ -66,7 +63,7 @@ def main() -> None:
     args = parser.parse_args()
     left = 3.0 if args.quick else args.left
 
-    from tests.core.sagemaker_stubs import container_server
+    from omnisearch_testkit.sagemaker_stubs import container_server
 
     for fallback in ("none", STANDBY):
         with container_server("ViT-B-32/openai", delay=float("inf")) as server:

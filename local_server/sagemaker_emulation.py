@@ -1,8 +1,9 @@
-"""The SageMaker runtime's InvokeEndpoint in front of the serving container (endpoint_server), in process.
+"""The repository's one SageMaker runtime front: InvokeEndpoint forwarded to a serving container.
 
-``/ping`` and ``/invocations`` are the container's own routes: endpoint_server's EndpointServer, mounted
-here over the local model (the same inference.py functions, the same dynamic batcher), so what the tests
-prove against the emulation is the container's code. ``POST /endpoints/{name}/invocations`` answers as
+The container is endpoint_server's EndpointServer mounted in process over the local model (``SageMakerEmulation``,
+what the local server serves), or any container that speaks SageMaker's contract over HTTP (``HttpContainer``:
+a process such as the toolkit's TorchServe, or a Docker container run as SageMaker runs it), so what the tests
+prove against the front is the container's code. ``POST /endpoints/{name}/invocations`` answers as
 ``runtime.sagemaker.<region>.amazonaws.com`` does, so ``boto3.client("sagemaker-runtime",
 endpoint_url="http://127.0.0.1:8000")`` and with it SageMakerBackend work unchanged: a container 4xx/5xx
 becomes HTTP 424 ``x-amzn-ErrorType: ModelError`` with ``OriginalStatusCode`` and ``OriginalMessage`` (the
@@ -11,16 +12,21 @@ container's JSON ``{"code", "message"}`` body), so botocore raises ``ModelError`
 
 from __future__ import annotations
 
+import asyncio
+import http.client
 import json
 import logging
 import re
+import urllib.parse
 import uuid
 from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any
 
+from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Route
 
 from endpoint_server.app import EndpointServer, ServerConfig, read_body
 from local_server.apigw_event import ACCOUNT_ID
@@ -31,8 +37,11 @@ _logger = logging.getLogger(__name__)
 __all__ = [
     "ERROR_NAMESPACE",
     "VARIANT",
+    "HttpContainer",
     "LocalModel",
+    "RuntimeFront",
     "SageMakerEmulation",
+    "error_headers",
     "model_error",
     "model_error_body",
     "read_body",
@@ -51,11 +60,17 @@ def sigv4_scope(authorization: str) -> tuple[str, str] | None:
     return (found.group(1), found.group(2)) if found else None
 
 
-def _aws_error(status: int, error_type: str, body: dict[str, Any], request_id: str) -> Response:
+def error_headers(error_type: str, request_id: str) -> dict[str, str]:
+    """The runtime's error headers: botocore reads the error code from ``x-amzn-ErrorType`` up to the colon."""
     headers = {"x-amzn-RequestId": request_id}
     if error_type:
         headers["x-amzn-ErrorType"] = f"{error_type}:{ERROR_NAMESPACE}"
-    return Response(json.dumps(body), status_code=status, headers=headers, media_type="application/json")
+    return headers
+
+
+def _aws_error(status: int, error_type: str, body: dict[str, Any], request_id: str) -> Response:
+    return Response(json.dumps(body), status_code=status, headers=error_headers(error_type, request_id),
+                    media_type="application/json")  # fmt: skip
 
 
 def model_error_body(original_status: int, original: str, endpoint: str, region: str) -> dict[str, Any]:
@@ -89,23 +104,53 @@ def _container_code(body: bytes) -> str:
     return str(doc.get("code", "")) if isinstance(doc, dict) else ""
 
 
-class SageMakerEmulation:
-    """The container mounted over a lazily built local model, and the runtime's wrapping of its answers."""
+# What the runtime reports when the container gave no answer in time (its status is then 0).
+NO_ANSWER = "Your invocation timed out while waiting for a response from container primary."
 
-    def __init__(
-        self, local_model: LocalModel, *, region: str = "us-east-1", config: ServerConfig | None = None
-    ) -> None:
+
+class HttpContainer:
+    """A serving container reached over HTTP: a process or a Docker container (SageMaker's /invocations)."""
+
+    def __init__(self, url: str, *, timeout_seconds: float = 60.0) -> None:
+        target = urllib.parse.urlsplit(url)
+        self._host, self._port, self.timeout_seconds = (
+            target.hostname or "127.0.0.1",
+            target.port or 80,
+            timeout_seconds,
+        )
+
+    async def invoke(self, body: bytes, content_type: str, accept: str) -> Response:
+        return await asyncio.to_thread(self._post, body, content_type, accept)
+
+    def _post(self, body: bytes, content_type: str, accept: str) -> Response:
+        connection = http.client.HTTPConnection(self._host, self._port, timeout=self.timeout_seconds)
+        headers = {"Content-Type": content_type, "Accept": accept}
+        try:
+            connection.request("POST", "/invocations", body=body, headers=headers)
+            answer = connection.getresponse()
+            payload = answer.read()
+            return Response(payload, status_code=answer.status, media_type=answer.getheader("Content-Type"))
+        except OSError as error:  # refused, reset or timed out: the runtime's "no answer" ModelError
+            _logger.warning("container %s:%d gave no answer: %s", self._host, self._port, error)
+            return Response(NO_ANSWER.encode(), status_code=0, media_type="text/plain")
+        finally:
+            connection.close()
+
+
+class RuntimeFront:
+    """``InvokeEndpoint`` in front of ``container`` (anything with ``async invoke(body, content_type, accept)``)."""
+
+    def __init__(self, container: Any, *, region: str = "us-east-1") -> None:
         self._region = region
-        self.container = EndpointServer(config, loader=lambda: local_model().container())
-        self.ping = self.container.ping
-        self.invocations = self.container.invocations
+        self.container = container
 
-    def stop(self) -> None:
-        """Serve the queued invocations, then stop the container's batcher."""
-        self.container.stop()
+    @property
+    def asgi(self) -> Starlette:
+        """The front alone as an app (the local server mounts ``invoke_endpoint`` among its own routes)."""
+        return Starlette(routes=[Route("/endpoints/{name}/invocations", self.invoke_endpoint, methods=["POST"])])
 
     async def invoke_endpoint(self, request: Request) -> Response:
-        """``POST /endpoints/{name}/invocations``: any endpoint name is served by the one local container."""
+        """``POST /endpoints/{name}/invocations``: any endpoint name is served by the one container."""
         endpoint, request_id = request.path_params["name"], str(uuid.uuid4())
         region = (sigv4_scope(request.headers.get("authorization", "")) or ("", self._region))[1]
         body = await read_body(request, SAGEMAKER_MAX_PAYLOAD_BYTES)
@@ -119,9 +164,24 @@ class SageMakerEmulation:
         if answer.status_code == HTTPStatus.SERVICE_UNAVAILABLE and _container_code(payload) == "model_not_loaded":
             _logger.error("endpoint %s: %s", endpoint, payload.decode(errors="replace"))
             return _aws_error(HTTPStatus.SERVICE_UNAVAILABLE, "ServiceUnavailable", json.loads(payload), request_id)
-        if answer.status_code >= 400:
+        if not 200 <= answer.status_code < 300:
             _logger.info("endpoint %s: container answered %d %s", endpoint, answer.status_code, payload[:200])
             original = payload.decode("utf-8", errors="replace")
             return model_error(answer.status_code, original, endpoint, region, request_id)
         headers = {"x-amzn-RequestId": request_id, "x-Amzn-Invoked-Production-Variant": VARIANT}
         return Response(payload, media_type=answer.media_type, headers=headers)
+
+
+class SageMakerEmulation(RuntimeFront):
+    """The front over endpoint_server's container mounted in process, over a lazily built local model."""
+
+    def __init__(
+        self, local_model: LocalModel, *, region: str = "us-east-1", config: ServerConfig | None = None
+    ) -> None:
+        super().__init__(EndpointServer(config, loader=lambda: local_model().container()), region=region)
+        self.ping = self.container.ping
+        self.invocations = self.container.invocations
+
+    def stop(self) -> None:
+        """Serve the queued invocations, then stop the container's batcher."""
+        self.container.stop()

@@ -16,6 +16,7 @@ PACKAGES = {
     "model_code": ROOT,
     "omnisearch_ops": ROOT,
     "omnisearch_corpus": ROOT,
+    "omnisearch_testkit": ROOT,
 }
 
 

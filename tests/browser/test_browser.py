@@ -107,7 +107,7 @@ def sites(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sites]:
     from local_server.background import serve_in_thread
     from local_server.clip_backend import LocalClipBackend
     from local_server.server import LocalServer
-    from tests.helpers.events import sample_png
+    from omnisearch_testkit.events import sample_png
 
     root = tmp_path_factory.mktemp("pages")
     shutil.copy(HERE / "pages" / "app.html", root / "app.html")
@@ -229,7 +229,7 @@ def test_a_form_uploads_an_image_as_multipart(browser: Any, sites: Sites, tmp_pa
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    from tests.helpers.events import sample_png
+    from omnisearch_testkit.events import sample_png
 
     image = tmp_path / "red.png"
     image.write_bytes(sample_png(64))

@@ -15,7 +15,7 @@ from omnisearch_embed.backends.sagemaker import SageMakerBackend
 from omnisearch_embed.embeddings import SERVICE_LOCAL, Embeddings
 from omnisearch_embed.errors import ConfigError
 from omnisearch_embed.settings import Settings
-from tests.core.sagemaker_stubs import container_body, invoke_params, item_vector, runtime_client, stub_response
+from omnisearch_testkit.sagemaker_stubs import container_body, invoke_params, item_vector, runtime_client, stub_response
 
 PRIMARY = "omnisearch-embed-prod"
 STANDBY = "omnisearch-embed-prod-standby"

@@ -15,7 +15,7 @@ from omnisearch_embed.images import (
     sniff_format,
     validate_image,
 )
-from tests.helpers.images import animated, image_bytes, png_claiming, truncated_png, webp_claiming
+from omnisearch_testkit.images import animated, image_bytes, png_claiming, truncated_png, webp_claiming
 
 LIMITS = {"max_bytes": 1 << 20, "max_pixels": 1_000_000}
 

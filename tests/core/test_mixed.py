@@ -10,8 +10,8 @@ from omnisearch_embed.errors import EmbedError
 from omnisearch_embed.mixed import IMAGE, TEXT, embed_mixed
 from omnisearch_embed.service import EmbedService
 from omnisearch_embed.settings import Settings
+from omnisearch_testkit.images import image_bytes, truncated_png
 from tests.helpers.backends import StaticBackend, vector_for
-from tests.helpers.images import image_bytes, truncated_png
 
 PNG = image_bytes()
 GIF = image_bytes("GIF", colour=(200, 10, 10))

@@ -13,7 +13,7 @@ from omnisearch_embed import deadline
 from omnisearch_embed.backends import retries
 from omnisearch_embed.backends.sagemaker import SageMakerBackend
 from omnisearch_embed.errors import BackendTimeoutError
-from tests.core.sagemaker_stubs import container_server, runtime_client
+from omnisearch_testkit.sagemaker_stubs import container_server, runtime_client
 
 CONNECT = 0.5
 

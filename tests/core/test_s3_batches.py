@@ -17,7 +17,7 @@ from omnisearch_embed.errors import ConfigError, EmbedError
 from omnisearch_embed.s3_images import S3ImageFetcher
 from omnisearch_embed.service import EmbedService
 from omnisearch_embed.settings import LAMBDA_MAX_EVENT_BYTES, SAGEMAKER_MAX_PAYLOAD_BYTES, Settings
-from tests.core.sagemaker_stubs import container_server, item_vector, runtime_client
+from omnisearch_testkit.sagemaker_stubs import container_server, item_vector, runtime_client
 
 BUCKET = "omnisearch-batch-images"
 MODEL = "ViT-B-32/openai"

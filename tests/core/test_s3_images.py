@@ -12,7 +12,7 @@ from moto import mock_aws
 from omnisearch_embed.errors import EmbedError
 from omnisearch_embed.s3_images import S3ImageFetcher, parse_s3_uri
 from omnisearch_embed.settings import Settings
-from tests.helpers.images import image_bytes
+from omnisearch_testkit.images import image_bytes
 
 BUCKET = "omnisearch-test-images"
 

@@ -26,7 +26,7 @@ from omnisearch_embed.errors import (
     PayloadTooLargeError,
 )
 from omnisearch_embed.settings import SAGEMAKER_MAX_PAYLOAD_BYTES
-from tests.core.sagemaker_stubs import (
+from omnisearch_testkit.sagemaker_stubs import (
     container_body,
     container_server,
     invoke_params,

@@ -14,8 +14,8 @@ from omnisearch_embed.errors import BackendUnavailableError, EmbedError
 from omnisearch_embed.s3_images import S3ImageFetcher
 from omnisearch_embed.service import EmbedService, EmbedStats
 from omnisearch_embed.settings import Settings
+from omnisearch_testkit.images import image_bytes, png_claiming
 from tests.helpers.backends import StaticBackend, vector_for
-from tests.helpers.images import image_bytes, png_claiming
 
 BUCKET = "omnisearch-test-images"
 

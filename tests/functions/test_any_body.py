@@ -19,8 +19,8 @@ from moto import mock_aws
 import functions.embed.app as embed_app
 from local_server.apigw_event import is_binary
 from local_server.lambda_context import LambdaContext
+from omnisearch_testkit.events import S3_BUCKET, S3_KEY, load_event, make_event
 from tests.helpers.backends import StaticBackend
-from tests.helpers.events import S3_BUCKET, S3_KEY, load_event, make_event
 from tests.helpers.fuzz import BOUNDED, PNG, Request, check_answer, post_paths, requests
 from tests.helpers.lambda_app import SETTINGS, text_vec
 

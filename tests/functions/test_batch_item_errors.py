@@ -15,10 +15,10 @@ from botocore.stub import Stubber
 
 from omnisearch_embed.backends import wire
 from omnisearch_embed.backends.sagemaker import SageMakerBackend
-from tests.core.sagemaker_stubs import container_body, invoke_params, item_vector, runtime_client, stub_response
+from omnisearch_testkit.events import load_event, sample_png
+from omnisearch_testkit.images import image_bytes, truncated_png
+from omnisearch_testkit.sagemaker_stubs import container_body, invoke_params, item_vector, runtime_client, stub_response
 from tests.helpers.backends import StaticBackend
-from tests.helpers.events import load_event, sample_png
-from tests.helpers.images import image_bytes, truncated_png
 from tests.helpers.lambda_app import invoke, use_backend
 
 ENDPOINT = "omnisearch-embed-test"

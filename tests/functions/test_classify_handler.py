@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from model_code.tiny_shapes.shapes import COLOURS, SHAPES, render
+from omnisearch_testkit.events import MULTIPART_TYPE, load_event, multipart_body
 from tests.helpers.backends import StaticBackend
-from tests.helpers.events import MULTIPART_TYPE, load_event, multipart_body
 from tests.helpers.lambda_app import invoke, use_backend
 
 

@@ -13,8 +13,8 @@ import functions.embed.app as embed_app
 import omnisearch_embed.api.health as health_module
 from local_server.lambda_context import LambdaContext
 from omnisearch_embed.settings import Settings
+from omnisearch_testkit.events import load_event
 from tests.helpers.backends import StaticBackend
-from tests.helpers.events import load_event
 from tests.helpers.lambda_app import use_backend
 
 

@@ -19,8 +19,7 @@ from moto import mock_aws
 import functions.embed.app as embed_app
 from local_server.lambda_context import LambdaContext
 from omnisearch_embed.embeddings import decode_matrix
-from tests.helpers.backends import StaticBackend, vector_for
-from tests.helpers.events import (
+from omnisearch_testkit.events import (
     MULTIPART_TYPE,
     S3_BUCKET,
     S3_KEY,
@@ -28,7 +27,8 @@ from tests.helpers.events import (
     multipart_body,
     sample_png,
 )
-from tests.helpers.images import image_bytes, png_claiming, truncated_png
+from omnisearch_testkit.images import image_bytes, png_claiming, truncated_png
+from tests.helpers.backends import StaticBackend, vector_for
 from tests.helpers.lambda_app import SETTINGS, invoke, text_vec, use_backend
 
 PNG = sample_png()
@@ -94,7 +94,7 @@ def test_multipart_options_and_raw_query_options(call: Any, backend: StaticBacke
 
 
 def test_animated_gif_upload(call: Any) -> None:
-    from tests.helpers.images import animated
+    from omnisearch_testkit.images import animated
 
     status, _ = call(load_event("embed_image_raw_png", body=animated("GIF"), headers={"Content-Type": "image/gif"}))
     assert status == 200

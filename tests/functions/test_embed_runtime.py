@@ -15,8 +15,8 @@ import pytest
 import functions.embed.app as embed_app
 from omnisearch_embed.backends.fallback import FallbackBackend
 from omnisearch_embed.errors import BackendUnavailableError
+from omnisearch_testkit.events import load_event
 from tests.helpers.backends import StaticBackend
-from tests.helpers.events import load_event
 from tests.helpers.lambda_app import emf_blobs, invoke, text_vec, use_backend
 
 

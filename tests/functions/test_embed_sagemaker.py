@@ -22,7 +22,7 @@ import functions.embed.app as embed_app
 from local_server.lambda_context import LambdaContext
 from omnisearch_embed.backends.sagemaker import SageMakerBackend
 from omnisearch_embed.embeddings import encode_matrix
-from tests.helpers.events import load_event, sample_png
+from omnisearch_testkit.events import load_event, sample_png
 from tests.helpers.lambda_app import use_backend
 
 PNG_B64 = base64.b64encode(sample_png()).decode()

@@ -10,9 +10,9 @@ import pytest
 
 from omnisearch_embed.openai_schemas import OpenAIEmbeddingResponse
 from omnisearch_embed.schemas import BatchTextResponse, ImageEmbedResponse, TextEmbedResponse
+from omnisearch_testkit.events import S3_BUCKET, load_event, sample_png
+from omnisearch_testkit.images import truncated_png
 from tests.helpers.backends import StaticBackend, vector_for
-from tests.helpers.events import S3_BUCKET, load_event, sample_png
-from tests.helpers.images import truncated_png
 from tests.helpers.lambda_app import invoke, use_backend
 
 PNG = sample_png()

@@ -19,8 +19,8 @@ from omnisearch_embed.embeddings import decode_matrix
 from omnisearch_embed.errors import ThrottledError
 from omnisearch_embed.openai_schemas import OpenAIEmbeddingResponse
 from omnisearch_embed.settings import Settings
+from omnisearch_testkit.events import load_event, sample_png
 from tests.helpers.backends import StaticBackend, token_count, vector_for
-from tests.helpers.events import load_event, sample_png
 
 SETTINGS = Settings(allowed_s3_buckets=("omnisearch-test-images",))
 PNG_URI = "data:image/png;base64," + base64.b64encode(sample_png()).decode()

@@ -16,9 +16,9 @@ from openapi_spec_validator import validate
 from local_server.lambda_context import LambdaContext
 from omnisearch_embed.api import create_app
 from omnisearch_embed.images import MEDIA_TYPES
+from omnisearch_testkit.events import load_event, make_event, multipart_body
+from omnisearch_testkit.images import animated, image_bytes
 from tests.helpers.backends import StaticBackend
-from tests.helpers.events import load_event, make_event, multipart_body
-from tests.helpers.images import animated, image_bytes
 from tests.helpers.lambda_app import SETTINGS
 
 APP = create_app(StaticBackend(), SETTINGS)

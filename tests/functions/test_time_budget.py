@@ -22,8 +22,8 @@ import functions.embed.app as embed_app
 from local_server.lambda_context import LambdaContext
 from omnisearch_embed.backends.factory import backend_from_settings
 from omnisearch_embed.settings import Settings
-from tests.core.sagemaker_stubs import ContainerServer, container_server, serving
-from tests.helpers.events import load_event, sample_png
+from omnisearch_testkit.events import load_event, sample_png
+from omnisearch_testkit.sagemaker_stubs import ContainerServer, container_server, serving
 from tests.helpers.lambda_app import use_backend
 
 PRIMARY, STANDBY = "omnisearch-embed-test", "omnisearch-embed-standby"

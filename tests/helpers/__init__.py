@@ -1,1 +1,4 @@
-"""Shared test helpers: API Gateway events (events.py) and a deterministic Backend (backends.py)."""
+"""Test-only helpers: a deterministic Backend (backends.py), the Lambda app's wiring, fuzzing, waiting.
+
+What the benchmarks use too (events, images, the container stub server) lives in ``omnisearch_testkit``.
+"""

@@ -17,8 +17,8 @@ from typing import Any
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
-from tests.helpers.events import S3_BUCKET, S3_KEY, sample_png
-from tests.helpers.images import animated, image_bytes, png_claiming, truncated_png
+from omnisearch_testkit.events import S3_BUCKET, S3_KEY, sample_png
+from omnisearch_testkit.images import animated, image_bytes, png_claiming, truncated_png
 
 # Bounded and repeatable: the same examples on every run and machine, no example database, no timing.
 BOUNDED = settings(

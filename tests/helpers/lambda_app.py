@@ -11,8 +11,8 @@ import functions.embed.app as embed_app
 from local_server.lambda_context import LambdaContext
 from omnisearch_embed.backends.base import Backend
 from omnisearch_embed.settings import Settings
+from omnisearch_testkit.events import S3_BUCKET
 from tests.helpers.backends import vector_for
-from tests.helpers.events import S3_BUCKET
 
 SETTINGS = Settings(allowed_s3_buckets=(S3_BUCKET,), max_request_bytes=1 << 20)
 

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.helpers.images import image_bytes, truncated_png
+from omnisearch_testkit.images import image_bytes, truncated_png
 from tests.local_server.serving import Running
 
 

@@ -14,7 +14,7 @@ from omnisearch_embed.backends.base import Backend
 from omnisearch_embed.embeddings import SERVICE_LOCAL, Embeddings
 from omnisearch_embed.errors import InvalidInputError, PayloadTooLargeError, UnprocessableError
 from omnisearch_embed.settings import model_id_for
-from tests.helpers.images import image_bytes, png_claiming
+from omnisearch_testkit.images import image_bytes, png_claiming
 
 
 def test_it_is_a_backend_serving_tiny_shapes(tiny):

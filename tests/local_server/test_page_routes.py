@@ -28,8 +28,8 @@ from local_server.page.corpus_index import IndexModelMismatchError, load_index
 from local_server.page.routes import DEFAULT_LABELS
 from model_code.tiny_shapes.shapes import COLOURS, SHAPES
 from omnisearch_embed.settings import LAMBDA_MAX_EVENT_BYTES, Settings
+from omnisearch_testkit.events import make_event
 from tests.helpers.backends import StaticBackend
-from tests.helpers.events import make_event
 from tests.helpers.fuzz import BOUNDED, REFS, Request, check_answer, requests, texts
 from tests.helpers.lambda_app import SETTINGS
 from tests.helpers.local_server_process import ROOT, child_env, interrupt, started

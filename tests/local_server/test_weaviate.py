@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from model_code.tiny_shapes.shapes import CLASSES
-from tests.helpers.images import image_bytes
+from omnisearch_testkit.images import image_bytes
 from tests.helpers.waiting import wait_for
 from tests.local_server.serving import GatedBackend, MainServer, Running
 from tests.local_server.weaviate_client import READY_TIMEOUT_S, check_ready, go_marshal, go_post, go_vectorize

@@ -14,8 +14,8 @@ import pytest
 
 from omnisearch_embed.errors import BackendUnavailableError, ModelError
 from omnisearch_embed.settings import Settings
+from omnisearch_testkit.images import image_bytes, png_claiming, truncated_png
 from tests.helpers.backends import StaticBackend
-from tests.helpers.images import image_bytes, png_claiming, truncated_png
 from tests.local_server.serving import Running, serving
 from tests.local_server.weaviate_client import go_decode, go_marshal, go_post
 

@@ -12,7 +12,7 @@ import numpy as np
 import open_clip
 import pytest
 
-from tests.model_code.golden_texts import GOLDEN, random_texts
+from omnisearch_testkit.golden_texts import GOLDEN, random_texts
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from omnisearch_embed.embeddings import decode_matrix
-from tests.helpers.images import image_bytes
+from omnisearch_testkit.images import image_bytes
 
 
 def test_json_texts_with_options(inference):

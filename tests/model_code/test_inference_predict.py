@@ -14,7 +14,7 @@ from PIL import Image
 
 from model_code.tiny_shapes import CHECKPOINT_PATH, CONFIG_PATH
 from omnisearch_embed.settings import model_id_for
-from tests.helpers.images import animated, image_bytes, png_claiming, truncated_png
+from omnisearch_testkit.images import animated, image_bytes, png_claiming, truncated_png
 
 
 def embeddings(raw: bytes) -> np.ndarray:

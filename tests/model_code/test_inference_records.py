@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pytest
 
-from tests.helpers.images import image_bytes
+from omnisearch_testkit.images import image_bytes
 
 JSONLINES = "application/jsonlines"
 

@@ -14,7 +14,7 @@ from model_code.code import clip_onnx
 from model_code.tiny_shapes import CHECKPOINT_PATH, CONFIG_PATH
 from model_code.tiny_shapes.evaluate import evaluate, inference_embedders, png_bytes
 from model_code.tiny_shapes.shapes import CLASSES, balanced_set
-from tests.model_code.golden_texts import GOLDEN, random_texts
+from omnisearch_testkit.golden_texts import GOLDEN, random_texts
 
 LONG = ["a very long caption about a " + "large green triangle " * 20, "circle " * 90]
 

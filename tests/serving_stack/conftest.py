@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from omnisearch_testkit.toolkit_harness import Toolkit, missing_reason, start_toolkit, template_model_env
 from tests.serving_stack.runtime_front import RuntimeFront
-from tests.serving_stack.toolkit_harness import Toolkit, missing_reason, start_toolkit, template_model_env
 
 
 def require_serving_stack() -> None:

@@ -21,10 +21,10 @@ from moto import mock_aws
 from local_server.clip_backend import LocalClipBackend
 from omnisearch_corpus import cli as embed_corpus
 from omnisearch_corpus import store as store_module
+from omnisearch_testkit.images import image_bytes
+from omnisearch_testkit.toolkit_harness import Toolkit
 from tests.corpus.corpus_data import BROKEN, make_captions, upload_pictures
 from tests.corpus.transform_data_plane import http_invoke, run_job
-from tests.helpers.images import image_bytes
-from tests.serving_stack.toolkit_harness import Toolkit
 
 LINES = "application/jsonlines"
 BUCKET = "corpus-bucket"

@@ -22,9 +22,9 @@ import pytest
 
 from endpoint_server.app import EndpointServer, ServerConfig
 from local_server.background import serve_in_thread
-from tests.helpers.images import image_bytes
+from omnisearch_testkit.images import image_bytes
+from omnisearch_testkit.toolkit_harness import Toolkit
 from tests.helpers.ping import wait_healthy
-from tests.serving_stack.toolkit_harness import Toolkit
 
 LONG_TEXT = " ".join(["a small red circle next to a large blue square"] * 12)
 TEXTS = ["a red circle", "a photo of a blue square on white", "", "ünïcödé 🐱 text", LONG_TEXT]

@@ -25,10 +25,9 @@ from botocore.exceptions import ClientError
 from local_server.clip_backend import LocalClipBackend
 from omnisearch_embed.backends.sagemaker import SageMakerBackend, map_client_error
 from omnisearch_embed.errors import EmbedError
-from tests.helpers.images import image_bytes
-from tests.model_code.golden_texts import GOLDEN
-from tests.serving_stack.conftest import require_serving_stack
-from tests.serving_stack.toolkit_harness import (
+from omnisearch_testkit.golden_texts import GOLDEN
+from omnisearch_testkit.images import image_bytes
+from omnisearch_testkit.toolkit_harness import (
     LOCK_PATH,
     PYTHON_VERSION,
     Toolkit,
@@ -37,6 +36,7 @@ from tests.serving_stack.toolkit_harness import (
     start_toolkit,
     toolkit_environment,
 )
+from tests.serving_stack.conftest import require_serving_stack
 
 ENDPOINT = "omnisearch-embed-test"
 LONG_TEXT = " ".join(["a small red circle next to a large blue square"] * 12)  # ~120 tokens

@@ -17,8 +17,8 @@ import pytest
 from local_server.lambda_context import LambdaContext
 from omnisearch_embed.backends.fallback import FallbackBackend
 from omnisearch_embed.errors import BackendUnavailableError
+from omnisearch_testkit.events import load_event, sample_png
 from tests.helpers.backends import StaticBackend
-from tests.helpers.events import load_event, sample_png
 from tests.helpers.lambda_app import emf_blobs, use_backend
 
 Metric = tuple[str, str, frozenset[tuple[str, str]]]  # namespace, name, {(dimension, value)}

@@ -58,7 +58,7 @@ def environment(stack: Any, function: str) -> dict[str, str]:
 def test_runtime_architecture_alias_tracing(stack: Any, function: str) -> None:
     props = stack.props(function)
     assert props["Runtime"] == "python3.13"
-    assert props["Architectures"] == ["arm64"]
+    assert props["Architectures"] == ["arm64"]  # FunctionArchitecture's default: Graviton in AWS
     assert props["TracingConfig"] == {"Mode": "Active"}
     assert props["Handler"] == "app.lambda_handler"
     assert props["Layers"] == [f"<{stack.prefixed('CommonLayer', 'AWS::Lambda::LayerVersion')}>"]
@@ -81,8 +81,8 @@ def test_layer_is_built_for_the_function_runtime(template: dict) -> None:
     layer = template["Resources"]["CommonLayer"]
     assert layer["Properties"]["ContentUri"] == "layers/common"
     assert layer["Properties"]["CompatibleRuntimes"] == ["python3.13"]
-    assert layer["Properties"]["CompatibleArchitectures"] == ["arm64"]
-    assert layer["Metadata"] == {"BuildMethod": "python3.13", "BuildArchitecture": "arm64"}
+    assert layer["Properties"]["CompatibleArchitectures"] == [{"Ref": "FunctionArchitecture"}]
+    assert layer["Metadata"] == {"BuildMethod": "python3.13", "BuildArchitecture": {"Ref": "FunctionArchitecture"}}
     assert (ROOT / "layers/common/omnisearch_embed/__init__.py").is_file()
 
 
@@ -148,3 +148,12 @@ def test_each_function_has_a_log_group_with_retention(stack: Any) -> None:
         assert f"/aws/lambda/{name}" in groups
     for group in stack.of_type("AWS::Logs::LogGroup").values():
         assert group["Properties"]["RetentionInDays"] > 0
+
+
+@pytest.mark.parametrize("architecture", ["arm64", "x86_64"])
+def test_function_architecture_sets_every_function_and_the_layer(make_stack: Any, architecture: str) -> None:
+    stack = make_stack(FunctionArchitecture=architecture)
+    for name in FUNCTIONS:
+        assert stack.props(name)["Architectures"] == [architecture], name
+    layer = stack.props(stack.prefixed("CommonLayer", "AWS::Lambda::LayerVersion"))
+    assert layer["CompatibleArchitectures"] == [architecture]

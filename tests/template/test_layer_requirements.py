@@ -9,7 +9,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 CORE = ROOT / "layers" / "common" / "omnisearch_embed"
-RUNTIME = {"boto3", "botocore"}  # the Lambda Python runtime provides them
+RUNTIME = {"boto3", "botocore"}  # the Lambda Python runtime has them; the layer pins its own
 DISTRIBUTION = {
     "PIL": "pillow",
     "aws_lambda_powertools": "aws-lambda-powertools",
@@ -31,7 +31,14 @@ def layer_requirements() -> dict[str, str]:
 
 def test_the_layer_pins_what_the_lambda_extra_pins() -> None:
     extra = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["lambda"]
-    assert {name_of(r): r for r in extra if name_of(r) not in RUNTIME} == layer_requirements()
+    assert {name_of(r): r for r in extra} == layer_requirements()
+
+
+def test_the_layer_pins_boto3_and_botocore_together() -> None:
+    """/opt/python shadows the runtime's boto3: the layer's botocore must be the one its boto3 was released with."""
+    pins = layer_requirements()
+    boto3_version = pins["boto3"].split("==")[1]
+    assert pins["botocore"] == f"botocore=={boto3_version}", pins
 
 
 def test_every_third_party_import_of_the_core_is_in_the_layer() -> None:

@@ -30,6 +30,7 @@ PARAMETERS = {
     "ThrottleBurstLimit",
     "QuotaLimit",
     "CorsAllowOrigin",
+    "FunctionArchitecture",
     "EndpointKind",
     "ServerlessMemoryMB",
     "ServerlessMaxConcurrency",

@@ -17,7 +17,7 @@ from omnisearch_embed.api.errors import (
     openai_error_type,
 )
 from omnisearch_embed.errors import ThrottledError
-from tests.helpers.events import make_event
+from omnisearch_testkit.events import make_event
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from local_server.lambda_context import LambdaContext
 from omnisearch_embed.api.errors import install_error_handlers
 from omnisearch_embed.api.json_body import install_json_bodies, json_loader, media_type
 from omnisearch_embed.errors import InvalidInputError, PayloadTooLargeError
-from tests.helpers.events import make_event
+from omnisearch_testkit.events import make_event
 
 
 class Item(BaseModel):

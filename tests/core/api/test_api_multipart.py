@@ -9,7 +9,7 @@ from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 
 from omnisearch_embed.api.multipart import MAX_PARTS, body_bytes, multipart_boundary, parse_multipart
 from omnisearch_embed.errors import InvalidInputError, PayloadTooLargeError
-from tests.helpers.events import MULTIPART_TYPE, make_event, multipart_body
+from omnisearch_testkit.events import MULTIPART_TYPE, make_event, multipart_body
 
 BINARY = bytes(range(256))
 

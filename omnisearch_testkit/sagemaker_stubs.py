@@ -1,4 +1,4 @@
-"""What the SageMaker tests talk to: real boto3 clients, answered by Stubber or by a local HTTP container.
+"""What the SageMaker tests and benchmarks talk to: real boto3 clients, answered by Stubber or a local HTTP container.
 
 ``ContainerServer`` speaks the SageMaker runtime's HTTP API on 127.0.0.1 (POST /endpoints/<name>/invocations)
 and answers like inference.py, with vectors derived from each item's content, so tests can check that a split
@@ -20,6 +20,7 @@ from typing import Any
 import boto3
 from botocore.response import StreamingBody
 
+from local_server.sagemaker_emulation import error_headers
 from omnisearch_embed.embeddings import encode_matrix
 
 REGION = "us-east-1"
@@ -127,7 +128,8 @@ class ContainerServer:
             def _answer(self, status: int, body: bytes, error_type: str) -> None:
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
-                self.send_header("x-amzn-ErrorType", f"{error_type}:http://internal.amazon.com/coral/com.amazon.sage/")
+                for name, value in error_headers(error_type, "stub-request").items():
+                    self.send_header(name, value)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)

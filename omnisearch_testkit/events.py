@@ -2,7 +2,7 @@
 
 The builder produces the shape ``sam local generate-event apigateway aws-proxy`` does, with the
 route's resource path, so one source serves ``sam local invoke -e``, the tests and the benchmark.
-``python -m tests.helpers.events`` rewrites ``events/`` (the sample PNG is drawn here, tiny-shapes style).
+``python -m omnisearch_testkit.events`` rewrites ``events/`` (the sample PNG is drawn here, tiny-shapes style).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-EVENTS_DIR = Path(__file__).resolve().parents[2] / "events"
+EVENTS_DIR = Path(__file__).resolve().parents[1] / "events"
 API_KEY = "local-test-api-key"
 S3_BUCKET = "omnisearch-test-images"
 S3_KEY = "shapes/red-circle.png"

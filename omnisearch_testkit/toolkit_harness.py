@@ -32,7 +32,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO, Any
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 LOCK_PATH = Path("/tmp/omnisearch-serving-toolkit.lock")
 GROUP_PATH = Path("/tmp/omnisearch-serving-toolkit.pgid")  # the group the lock holder started
 TS_NAMESPACE = "org.pytorch.serve.ModelServer"

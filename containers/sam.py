@@ -1,0 +1,181 @@
+"""The SAM CLI on the stack, for local runs: ``sam build`` per architecture, ``sam local invoke`` and ``start-api``.
+
+Local runs use the base image given (``--invoke-image``: an AWS image, or an equivalent from base_images) and
+a copy of the built template that declares ``AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME`` and ``AWS_ENDPOINT_URL`` on
+the functions, because ``--env-vars`` sets only variables a function declares; the deployed template has neither.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from containers.engine import ContainerError, docker, free_port
+
+__all__ = ["LOCAL_VARIABLES", "Invoked", "SamCli"]
+
+ROOT = Path(__file__).resolve().parents[1]
+LOCAL_VARIABLES = ("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", "AWS_ENDPOINT_URL")
+_REPORT = re.compile(r"REPORT RequestId: \S+\s+(?:Init Duration: ([\d.]+) ms\s+)?Duration: ([\d.]+) ms")
+_PYENV_PYTHONS = "3.11.7:3.12.1:3.13.0"
+
+
+@dataclass(frozen=True)
+class Invoked:
+    """A function's answer to an API Gateway event, and the emulator's REPORT figures (ms)."""
+
+    status: int
+    body: str
+    headers: dict[str, list[str]]
+    init_ms: float
+    duration_ms: float
+    log: str
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+class SamCli:
+    """``sam`` from ``venv`` on the repository's template, built into ``.aws-sam/<architecture>``."""
+
+    def __init__(self, venv: Path, architecture: str = "x86_64", base_image: str = "", *,
+                 function_timeout: int | None = None, **parameters: str) -> None:  # fmt: skip
+        self.sam = venv / "bin" / "sam"
+        if not self.sam.exists():
+            raise ContainerError(f"{self.sam} not found: make sam-venv, or set SAM_VENV to a venv with aws-sam-cli")
+        self.architecture, self.base_image, self.function_timeout = architecture, base_image, function_timeout
+        self.build_dir = ROOT / ".aws-sam" / architecture
+        self.parameters = {"FunctionArchitecture": architecture, "ModelDataUrl": "s3://local/model.tar.gz"}
+        self.parameters.update(parameters)
+
+    def env(self, **extra: str) -> dict[str, str]:
+        env = {**os.environ, "SAM_CLI_TELEMETRY": "0", "AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1"}
+        env.setdefault("AWS_ACCESS_KEY_ID", "testing")
+        env.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+        env.setdefault("PYENV_VERSION", _PYENV_PYTHONS)  # sam build needs python3.13 on PATH
+        return {**env, **extra}
+
+    def overrides(self) -> str:
+        return " ".join(f"{name}={value}" for name, value in self.parameters.items())
+
+    def build(self) -> Path:
+        """``sam build`` for this architecture; returns the local template (see the module's docstring)."""
+        command = [str(self.sam), "build", "--template-file", str(ROOT / "template.yaml"), "--build-dir",
+                   str(self.build_dir), "--parameter-overrides", self.overrides()]  # fmt: skip
+        done = subprocess.run(command, cwd=ROOT, env=self.env(), capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise ContainerError(f"sam build failed:\n{(done.stdout + done.stderr)[-3000:]}")
+        template = yaml.safe_load((self.build_dir / "template.yaml").read_text())
+        for resource in template["Resources"].values():
+            if resource["Type"] == "AWS::Serverless::Function":
+                variables = resource["Properties"].setdefault("Environment", {}).setdefault("Variables", {})
+                variables.update(dict.fromkeys(LOCAL_VARIABLES, ""))
+                if self.function_timeout:  # emulated architectures run far slower than AWS
+                    resource["Properties"]["Timeout"] = self.function_timeout
+        local = self.build_dir / "template.local.yaml"
+        local.write_text(yaml.safe_dump(template, sort_keys=False))
+        return local
+
+    def local_args(self, env_vars: dict[str, dict[str, str]], work: Path) -> list[str]:
+        """What every ``sam local`` command takes: template, parameters, base image, environment."""
+        env_file = work / "env-vars.json"
+        env_file.write_text(json.dumps(env_vars))
+        args = ["--template-file", str(self.build_dir / "template.local.yaml"), "--parameter-overrides",
+                self.overrides(), "--env-vars", str(env_file), "--skip-pull-image"]  # fmt: skip
+        return args + (["--invoke-image", self.base_image] if self.base_image else [])
+
+    def invoke(self, function: str, event: Path, env_vars: dict[str, dict[str, str]], work: Path,
+               timeout: float = 300) -> Invoked:  # fmt: skip
+        """``sam local invoke`` of one event; the container is SAM's and gone when this returns."""
+        command = [str(self.sam), "local", "invoke", function, "--event", str(event), *self.local_args(env_vars, work)]
+        try:
+            with _removing_sam_containers():
+                done = subprocess.run(command, cwd=ROOT, env=self.env(), capture_output=True, text=True,
+                                      timeout=timeout, check=False)  # fmt: skip
+        except subprocess.TimeoutExpired as exc:
+            raise ContainerError(f"sam local invoke {function} gave no answer within {timeout:.0f} s") from exc
+        lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+        report = _REPORT.search(done.stderr)
+        if done.returncode != 0 or not lines or report is None:
+            raise ContainerError(f"sam local invoke {function} failed ({done.returncode}):\n{done.stderr[-3000:]}")
+        answer = json.loads(lines[-1])
+        headers = {k: list(v) for k, v in (answer.get("multiValueHeaders") or {}).items()}
+        headers.update({k: [v] for k, v in (answer.get("headers") or {}).items()})
+        return Invoked(answer["statusCode"], answer.get("body") or "", headers, float(report.group(1) or 0),
+                       float(report.group(2)), done.stderr)  # fmt: skip
+
+    @contextmanager
+    def serving(self, command: str, env_vars: dict[str, dict[str, str]], work: Path, *, host: str = "127.0.0.1",
+                port: int = 0, start_timeout: float = 240, warm: str = "EAGER") -> Iterator[str]:  # fmt: skip
+        """``sam local start-api`` or ``start-lambda`` with warm containers; yields its URL.
+
+        Stopped with Ctrl-C by its PID; containers it leaves are removed by id.
+        """
+        port = port or free_port()
+        args = [str(self.sam), "local", command, "--host", host, "--port", str(port), "--warm-containers", warm]
+        log_path = work / f"sam-{command}.log"
+        with _removing_sam_containers(), log_path.open("wb") as log:
+            process = subprocess.Popen([*args, *self.local_args(env_vars, work)], cwd=ROOT, env=self.env(),
+                                       stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                                       preexec_fn=_default_sigint)  # fmt: skip
+            try:
+                _wait_for_port(host, port, process, start_timeout, log_path)
+                yield f"http://{host}:{port}"
+            finally:
+                _stop(process)
+
+
+@contextmanager
+def _removing_sam_containers() -> Iterator[None]:
+    """Whatever SAM leaves (a run killed, a Ctrl-C it did not finish) is removed by id at the end."""
+    before = _sam_containers()
+    try:
+        yield
+    finally:
+        if left := _sam_containers() - before:
+            docker("rm", "-f", *sorted(left), check=False)
+
+
+def _sam_containers() -> set[str]:
+    listed = docker("ps", "-a", "--no-trunc", "--format", "{{.ID}} {{.Image}}").splitlines()
+    return {line.split()[0] for line in listed if line.split()[1].startswith("samcli/")}
+
+
+def _wait_for_port(host: str, port: int, process: subprocess.Popen[bytes], timeout: float, log: Path) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise ContainerError(f"sam exited ({process.returncode}):\n{log.read_text(errors='replace')[-3000:]}")
+        with socket.socket() as probe:
+            probe.settimeout(1)
+            if probe.connect_ex((host, port)) == 0:
+                return
+        time.sleep(0.5)
+    raise ContainerError(f"sam did not listen on {host}:{port} within {timeout:.0f} s; see {log}")
+
+
+def _default_sigint() -> None:
+    """SAM cleans up on Ctrl-C; a parent started in the background (SIGINT ignored) must not pass that on."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGINT)  # SAM removes its warm containers on Ctrl-C
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)

@@ -1,0 +1,98 @@
+"""The stack in the runtimes it ships to, on this machine: a Docker engine, the Lambda runtime (equivalent) under
+the real SAM CLI, a SageMaker runtime front, moto for S3/CloudWatch/SageMaker's control plane.
+
+These tests start containers (minutes on a fresh machine): they run when CONTAINER_TESTS=1 (``make
+test-containers``), and skip otherwise. Everything started here is stopped by its PID or container id.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from containers.engine import ContainerError, Engine, bridge_gateway
+from containers.sam import SamCli
+from tests.containers.local_aws import AWS, BUCKET, ENDPOINT, red_circle, sam_venv
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if os.environ.get("CONTAINER_TESTS") == "1":
+        return
+    skip = pytest.mark.skip(reason="container tests run with CONTAINER_TESTS=1 (make test-containers)")
+    for item in items:
+        if item.path.is_relative_to(Path(__file__).parent):
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+    try:
+        with Engine(tmp_path_factory.mktemp("dockerd")) as running:
+            yield running
+    except ContainerError as e:
+        pytest.fail(str(e))
+
+
+@pytest.fixture(scope="session")
+def gateway(engine: Engine) -> str:
+    return bridge_gateway()
+
+
+@pytest.fixture(scope="session")
+def lambda_image(engine: Engine) -> str:
+    from containers.base_images import lambda_runtime
+
+    return lambda_runtime("x86_64")
+
+
+@pytest.fixture(scope="session")
+def sam(lambda_image: str) -> SamCli:
+    cli = SamCli(sam_venv(), "x86_64", lambda_image)
+    cli.build()
+    return cli
+
+
+@pytest.fixture(scope="session")
+def tiny() -> Any:
+    from local_server.clip_backend import LocalClipBackend
+
+    return LocalClipBackend("tiny-shapes")
+
+
+@pytest.fixture(scope="session")
+def emulation(gateway: str, tiny: Any) -> Iterator[str]:
+    """The SageMaker runtime front over the container mounted in process (tiny-shapes), on the bridge."""
+    from local_server.background import serve_in_thread
+    from local_server.sagemaker_emulation import SageMakerEmulation
+
+    front = SageMakerEmulation(lambda: tiny)
+    try:
+        with serve_in_thread(front, host=gateway) as url:  # type: ignore[arg-type]
+            yield url
+    finally:
+        front.stop()
+
+
+@pytest.fixture(scope="session")
+def moto(gateway: str) -> Iterator[str]:
+    """S3 (the events' bucket and picture), CloudWatch and SageMaker's control plane (the endpoint)."""
+    from moto.server import ThreadedMotoServer
+
+    from tests.aws_moto import create_endpoint
+
+    server = ThreadedMotoServer(ip_address=gateway, port=0, verbose=False)
+    server.start()
+    try:
+        url = f"http://{gateway}:{server._server.server_port}"
+        create_endpoint(boto3.client("sagemaker", endpoint_url=url, **AWS), ENDPOINT)
+        s3 = boto3.client("s3", endpoint_url=url, **AWS)
+        s3.create_bucket(Bucket=BUCKET)
+        s3.put_object(Bucket=BUCKET, Key="shapes/red-circle.png", Body=red_circle())
+        yield url
+    finally:
+        server.stop()
