@@ -35,14 +35,28 @@ MAX_IMAGE_PIXELS = int(os.environ.get("CLIP_MAX_IMAGE_PIXELS", "40000000"))
 JPEG_DRAFT_SCALE = float(os.environ.get("CLIP_JPEG_DRAFT_SCALE", "2"))
 
 
-class InputError(ValueError, _ToolkitError):
-    """Bad request content; the message says what is wrong (the toolkit answers 400 with it).
+# The HTTP status of each InputError code, the one table every door reads: the toolkit and the serving
+# container answer with it, the local backend and the SageMaker backend turn it into the API's error class.
+# A code not listed is a 400.
+STATUS_BY_CODE = {
+    "invalid_image": 422,  # well-formed request, unusable picture (the API's 422, as corrupt_image)
+    "image_too_many_pixels": 413,
+    "unsupported_media_type": 415,
+    "not_acceptable": 406,
+}
 
-    ``code`` is a stable snake_case name the local backend maps to the API's error classes.
+
+class InputError(ValueError, _ToolkitError):
+    """Bad request content; the message says what is wrong, ``status_code`` comes from :data:`STATUS_BY_CODE`.
+
+    ``code`` is a stable snake_case name that travels with the status to the API's error.
     """
 
     def __init__(self, message: str, code: str = "invalid_input") -> None:
-        _ToolkitError.__init__(self, 400, message, message)
+        # The toolkit's error body is ``.message``, a newline and the traceback: a JSON first line carries the
+        # code to the caller's side (wire.error_detail), as the serving container's JSON body does.
+        toolkit_body = json.dumps({"code": code, "message": message})
+        _ToolkitError.__init__(self, STATUS_BY_CODE.get(code, 400), toolkit_body, message)
         self.args = (message,)
         self.code = code
 

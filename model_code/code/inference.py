@@ -55,6 +55,7 @@ else:  # code/ on sys.path, as the SageMaker toolkit runs inference.py: the sibl
 
 # The names callers and tests use, whichever sibling defines them.
 InputError, Request, decode_image, Records = _inputs.InputError, _inputs.Request, _inputs.decode_image, _records.Records
+STATUS_BY_CODE = _inputs.STATUS_BY_CODE  # each InputError code's HTTP status
 tokenize, encode_text, trimmable = _text.tokenize, _text.encode_text, _text.trimmable
 check_image = _images.check  # a serving container validates (and on the CPU decodes) images before batching
 

@@ -77,7 +77,7 @@ def test_images_raw_and_npy(runtime: Any, tiny: Any) -> None:
     ("body", "content_type", "status", "code"),
     [(b"{not json", "application/json", 400, "invalid_json"),
      (b'{"texts": []}', "application/json", 400, "invalid_input"),
-     (b"not an image", "image/png", 400, "invalid_image"),
+     (b"not an image", "image/png", 422, "invalid_image"),
      (b'{"texts": ["a"]}', "application/xml", 415, "unsupported_media_type")],
     ids=["invalid json", "empty texts", "not an image", "content type"],
 )  # fmt: skip
