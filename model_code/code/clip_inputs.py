@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps
 
-try:  # inside the SageMaker container: a 400 status instead of a 500 for bad input
+try:  # inside the SageMaker container: the toolkit answers with the error's status instead of a 500
     from sagemaker_inference.errors import BaseInferenceToolkitError as _ToolkitError
 except ImportError:  # pragma: no cover - only the container has the toolkit
 

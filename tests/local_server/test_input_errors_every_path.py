@@ -13,13 +13,10 @@ import base64
 import io
 import struct
 import zlib
-from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import httpx
 import pytest
-from botocore.config import Config
 from PIL import Image
 
 from model_code.code.clip_inputs import STATUS_BY_CODE
@@ -47,20 +44,6 @@ def png_with_broken_exif() -> bytes:
 
 BAD = png_with_broken_exif()
 BODY = {"images": [base64.b64encode(BAD).decode()]}
-
-
-@pytest.fixture(scope="module")
-def runtime(server: MainServer) -> Iterator[Any]:
-    client = boto3.client(
-        "sagemaker-runtime",
-        endpoint_url=server.url,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        config=Config(retries={"max_attempts": 1}),
-    )
-    yield client
-    client.close()
 
 
 def test_the_table_puts_invalid_image_at_422() -> None:
