@@ -29,10 +29,15 @@ except ImportError:  # pragma: no cover - only the container has the toolkit
             self.status_code, self.message, self.phrase = status_code, message, phrase
 
 
-MAX_IMAGE_PIXELS = int(os.environ.get("CLIP_MAX_IMAGE_PIXELS", "40000000"))
+if __package__:  # see inference.py: a package in the repository, top-level modules under the toolkit
+    from .clip_env import env_float, env_int
+else:
+    from clip_env import env_float, env_int
+
+MAX_IMAGE_PIXELS = env_int(os.environ, "CLIP_MAX_IMAGE_PIXELS", 40_000_000)
 # Large JPEGs are decoded at reduced scale down to this multiple of the model's input size (0: never).
 # At 2x the resize still downsamples from real pixels: vectors move by rounding only (tests pin >= 0.999).
-JPEG_DRAFT_SCALE = float(os.environ.get("CLIP_JPEG_DRAFT_SCALE", "2"))
+JPEG_DRAFT_SCALE = env_float(os.environ, "CLIP_JPEG_DRAFT_SCALE", 2.0, minimum=0.0)
 
 
 # The HTTP status of each InputError code, the one table every door reads: the toolkit and the serving
