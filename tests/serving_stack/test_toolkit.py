@@ -36,6 +36,7 @@ from omnisearch_testkit.toolkit_harness import (
     start_toolkit,
     toolkit_environment,
 )
+from tests.helpers.waiting import wait_for
 from tests.serving_stack.conftest import require_serving_stack
 
 ENDPOINT = "omnisearch-embed-test"
@@ -72,10 +73,12 @@ def test_ping(toolkit: Toolkit) -> None:
 
 
 def test_the_archive_installed_its_packages_from_its_own_wheels(toolkit: Toolkit) -> None:
+    # /ping answers before every worker has logged its model: wait for the line rather than race it
+    loaded = "loaded tiny-shapes with ONNX Runtime on the CPU"  # the archive's ONNX towers serve
+    wait_for(lambda: loaded in toolkit.log.read_text(errors="replace"), timeout=120, interval=0.2)
     log = toolkit.log.read_text(errors="replace")
     assert f"Looking in links: {toolkit.workdir}/base/model/code/wheels" in log
     assert "Successfully installed" in log and "open_clip_torch-3.3.0" in log and "onnxruntime-1.32.0" in log
-    assert "loaded tiny-shapes with ONNX Runtime on the CPU" in log  # the archive's ONNX towers serve
     site = toolkit.pip_prefix / "lib" / f"python{PYTHON_VERSION}" / "site-packages"
     assert (site / "open_clip").is_dir()
     installed = {p.name.split("-")[0].lower() for p in site.glob("*.dist-info")}
