@@ -34,8 +34,6 @@ _logger = logging.getLogger(__name__)
 JSON = "application/json"
 _INLINE_BYTES = 64 * 1024  # bodies up to this size are parsed on the loop; larger ones in a thread
 _INLINE_ITEMS = 8  # answers up to this many vectors are encoded on the loop
-# inference.InputError codes that have a more precise status than the toolkit's 400
-_INPUT_STATUS = {"unsupported_media_type": 415, "not_acceptable": 406, "image_too_many_pixels": 413}
 Loader = Callable[[], tuple[ModuleType, Any]]  # -> (inference module, what its model_fn returned)
 
 
@@ -195,8 +193,8 @@ class EndpointServer:
     def _failure(runner: ModelRunner, e: Exception) -> Response:
         """The caller's mistake (inference.InputError) as its 4xx; anything else is the model's 500."""
         if isinstance(e, runner.inference.InputError):
-            code = getattr(e, "code", "invalid_input")
-            return error(_INPUT_STATUS.get(code, getattr(e, "status_code", 400)), code, str(e))
+            # status and code both come from the model code's one table (clip_inputs.STATUS_BY_CODE)
+            return error(getattr(e, "status_code", 400), getattr(e, "code", "invalid_input"), str(e))
         _logger.exception("invocation failed", exc_info=e)
         return error(HTTPStatus.INTERNAL_SERVER_ERROR, "model_error", f"the model failed: {type(e).__name__}: {e}")
 

@@ -20,51 +20,53 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from endpoint_server.app import EndpointServer, ServerConfig
+from model_code.code.clip_env import ConfigError, env_float, env_int, env_str
 
 
 def parse_args(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> argparse.Namespace:
     """Flags, with the environment's values as their defaults.
 
-    Those defaults stay strings, so argparse converts and checks them exactly like a flag: a bad value in the
-    environment exits 2 with a message naming the flag (each flag's help names its variable), never a traceback.
-    This package ships in the image without the core, so it cannot use the core's environment reader.
+    The environment is read by the one settings reader (model_code's clip_env, the core's omnisearch_embed.env):
+    a bad value raises its ConfigError naming the variable, even where a flag would override it.
     """
     env = os.environ if environ is None else environ
     defaults = ServerConfig()
-
-    def from_env(variable: str, default: object) -> str:
-        return env.get(variable, "").strip() or str(default)
 
     parser = argparse.ArgumentParser(prog="python -m endpoint_server", description=__doc__.splitlines()[0])
     parser.add_argument("command", nargs="?", default="serve", choices=["serve"], help="what SageMaker passes")
     parser.add_argument("--host", default="0.0.0.0", help="interface to bind (default all)")
     parser.add_argument(
-        "--port", type=int, default=from_env("SAGEMAKER_BIND_TO_PORT", 8080), help="env SAGEMAKER_BIND_TO_PORT"
+        "--port",
+        type=int,
+        default=env_int(env, "SAGEMAKER_BIND_TO_PORT", 8080, minimum=0),
+        help="env SAGEMAKER_BIND_TO_PORT",
     )
-    parser.add_argument("--model-dir", default=env.get("SM_MODEL_DIR", defaults.model_dir), help="env SM_MODEL_DIR")
+    parser.add_argument(
+        "--model-dir", default=env_str(env, "SM_MODEL_DIR") or defaults.model_dir, help="env SM_MODEL_DIR"
+    )
     parser.add_argument(
         "--max-batch-size",
         type=int,
-        default=from_env("ENDPOINT_MAX_BATCH_SIZE", defaults.max_batch_size),
+        default=env_int(env, "ENDPOINT_MAX_BATCH_SIZE", defaults.max_batch_size),
         help="env ENDPOINT_MAX_BATCH_SIZE",
     )
     parser.add_argument(
         "--max-wait-ms",
         type=float,
-        default=from_env("ENDPOINT_MAX_WAIT_MS", defaults.max_wait_ms),
+        default=env_float(env, "ENDPOINT_MAX_WAIT_MS", defaults.max_wait_ms, minimum=0.0),
         help="env ENDPOINT_MAX_WAIT_MS",
     )
     parser.add_argument(
         "--max-queue",
         type=int,
-        default=from_env("ENDPOINT_MAX_QUEUE", defaults.max_queue),
+        default=env_int(env, "ENDPOINT_MAX_QUEUE", defaults.max_queue),
         help="env ENDPOINT_MAX_QUEUE",
     )
     parser.add_argument("--drain-seconds", type=float, default=defaults.drain_seconds)
     parser.add_argument(
         "--workers",
         type=int,
-        default=from_env("ENDPOINT_WORKERS", 1),
+        default=env_int(env, "ENDPOINT_WORKERS", 1),
         help="server processes, each with its own model copy and batcher (default 1; more when HTTP binds); "
         "env ENDPOINT_WORKERS",
     )
@@ -126,7 +128,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     import uvicorn
     from uvicorn.supervisors import Multiprocess
 
-    args = parse_args(argv)
+    try:
+        args = parse_args(argv)
+    except ConfigError as e:
+        print(f"configuration error: {e}", file=sys.stderr)
+        return 2
     # Before torch loads its OpenMP runtime: idle OpenMP threads sleep instead of spinning. Spinning workers
     # starve the event loop and the decode threads between model calls (c=1 texts: 250 ms -> 18 ms p50 on
     # 2 cores); set OMP_WAIT_POLICY=ACTIVE to have them back.

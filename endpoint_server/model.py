@@ -15,6 +15,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
+from endpoint_server.merging import call_merged
 from model_code import archive_code
 
 if TYPE_CHECKING:  # the types of whichever copy of the model code serves; imported for real at load
@@ -73,24 +74,11 @@ class ModelRunner:
     def predict(self, batch: list[Invocation]) -> list[Prediction]:
         """One predict_fn call for the whole batch; one Prediction per invocation, in order, with its encoding."""
         first = batch[0].data
-        items = [item for invocation in batch for item in invocation.data.items]
-        merged = self.inference.predict_fn(dataclasses.replace(first, items=items), self.model)
-        if len(merged.vectors) != len(items):
-            raise RuntimeError(f"predict_fn returned {len(merged.vectors)} vectors for {len(items)} items")
-        out, start = [], 0
-        for invocation in batch:
-            stop = start + len(invocation.data.items)
-            out.append(
-                dataclasses.replace(
-                    merged,
-                    vectors=merged.vectors[start:stop],
-                    truncated=None if merged.truncated is None else merged.truncated[start:stop],
-                    tokens=None if merged.tokens is None else merged.tokens[start:stop],
-                    encoding=invocation.data.encoding,
-                )
-            )
-            start = stop
-        return out
+        return call_merged(
+            [invocation.data.items for invocation in batch],
+            lambda items: self.inference.predict_fn(dataclasses.replace(first, items=items), self.model),
+            changes=lambda _merged, i: {"encoding": batch[i].data.encoding},
+        )
 
     def encode(self, prediction: Any, accept: str) -> tuple[bytes, str]:
         return self.inference.output_fn(prediction, accept)

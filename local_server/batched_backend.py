@@ -3,8 +3,8 @@
 A CLIP forward pass on 16 texts costs little more than on one. The batching itself is endpoint_server's
 DynamicBatcher (the serving container's, so there is one batcher in the repository): one per input kind,
 so texts and images never share a call, keyed by ``normalize``, sized by items per request. This module
-only adapts it to the Backend protocol: merge the requests' items, check the row count, slice the rows
-back per request, and turn the batcher's refusals into the core's errors.
+only adapts it to the Backend protocol: the merged call (endpoint_server.merging, the container's too), and
+the batcher's refusals as the core's errors.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from endpoint_server.batching import BatchStats, DynamicBatcher, Overloaded, ShuttingDown
+from endpoint_server.merging import WrongCount, call_merged
 from omnisearch_embed.backends.base import Backend
 from omnisearch_embed.embeddings import Embeddings
 from omnisearch_embed.errors import BackendUnavailableError, ModelError
@@ -100,27 +101,14 @@ class BatchedBackend:
     @staticmethod
     def _merged(kind: str, call: Callable[..., Embeddings]) -> Callable[[list[_Call]], list[Embeddings]]:
         def run(requests: list[_Call]) -> list[Embeddings]:
-            items = [item for request_items, _ in requests for item in request_items]
-            merged = call(items, normalize=requests[0][1])
-            if merged.count != len(items):
-                raise ModelError(
-                    f"the backend returned {merged.count} vectors for {len(items)} {kind}", code="bad_model_response"
+            try:
+                return call_merged(
+                    [items for items, _ in requests],
+                    lambda items: call(items, normalize=requests[0][1]),
+                    changes=lambda merged, _i: {"meta": dict(merged.meta)},  # each answer its own meta
                 )
-            out, start = [], 0
-            for request_items, _ in requests:
-                out.append(_slice(merged, start, start + len(request_items)))
-                start += len(request_items)
-            return out
+            except WrongCount as e:
+                message = f"the backend returned {e.got} vectors for {e.want} {kind}"
+                raise ModelError(message, code="bad_model_response") from e
 
         return run
-
-
-def _slice(merged: Embeddings, start: int, stop: int) -> Embeddings:
-    """Rows ``start:stop`` of a merged result, with their per-item flags."""
-    return dataclasses.replace(
-        merged,
-        vectors=merged.vectors[start:stop],
-        truncated=None if merged.truncated is None else merged.truncated[start:stop],
-        tokens=None if merged.tokens is None else merged.tokens[start:stop],
-        meta=dict(merged.meta),
-    )

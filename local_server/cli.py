@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from endpoint_server.cli import KEEP_ALIVE_SECONDS, bind  # the serving container's socket and connection rules
+from model_code.code.clip_env import ConfigError as ModelConfigError
 from omnisearch_embed.backends.factory import backend_from_settings
 from omnisearch_embed.errors import ConfigError
 from omnisearch_embed.settings import TINY_SHAPES_MODEL_ID, Settings
@@ -210,7 +211,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         _logger.debug("backend failed to start", exc_info=True)
         print(f"cannot start the backend: {e}", file=sys.stderr)
         sock.close()
-        return 2 if isinstance(e, ConfigError) else 1
+        # the model code's reader is the same file as the core's, imported under its own name: two classes
+        return 2 if isinstance(e, (ConfigError, ModelConfigError)) else 1
     if not args.no_batching:
         backend = BatchedBackend(backend, max_batch_size=args.max_batch_size, max_wait_ms=args.max_batch_wait_ms)
     server = LocalServer(

@@ -20,25 +20,11 @@ from model_code.code import clip_activation, clip_onnx, inference
 from model_code.tiny_shapes import CHECKPOINT_PATH, CONFIG_PATH
 from omnisearch_embed.backends.wire import locate_item
 from omnisearch_embed.embeddings import SERVICE_LOCAL, Embeddings
-from omnisearch_embed.errors import (
-    EmbedError,
-    InvalidInputError,
-    ModelError,
-    PayloadTooLargeError,
-    UnprocessableError,
-    UnsupportedMediaTypeError,
-)
+from omnisearch_embed.errors import ModelError, caller_error
 from omnisearch_embed.settings import TINY_SHAPES_MODEL_ID, model_id_for
 
 T = TypeVar("T")
 _logger = logging.getLogger(__name__)
-
-# inference.InputError.code -> the API's error class (everything else is a 400 invalid_input)
-_INPUT_ERRORS: dict[str, type[EmbedError]] = {
-    "invalid_image": UnprocessableError,
-    "image_too_many_pixels": PayloadTooLargeError,
-    "unsupported_media_type": UnsupportedMediaTypeError,
-}
 
 
 class LocalClipBackend:
@@ -101,7 +87,7 @@ class LocalClipBackend:
         try:
             prediction = self._on_model_thread(self._inference.predict_fn, request, self._clip)
         except self._inference.InputError as e:
-            raise locate_item(_INPUT_ERRORS.get(e.code, InvalidInputError)(str(e), code=e.code)) from e
+            raise locate_item(caller_error(e.status_code, str(e), e.code)) from e
         except RuntimeError as e:  # torch failed (e.g. out of memory): the model's fault, not the caller's
             raise ModelError(f"the local model failed: {e}") from e
         return Embeddings(
@@ -127,7 +113,7 @@ class LocalClipBackend:
     def invoke(self, body: bytes, content_type: str, accept: str) -> tuple[bytes, str]:
         """The container's whole path for one invocation: ``(response body, content type)``.
 
-        Bad input raises inference.InputError (a ValueError with ``status_code`` 400 and a ``message``), as
+        Bad input raises inference.InputError (a ValueError with its ``status_code`` and a ``message``), as
         the container would answer; anything else is a container failure.
         """
         data = self._inference.input_fn(body, content_type)

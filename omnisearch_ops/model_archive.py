@@ -29,6 +29,7 @@ CODE_FILES = (
     "clip_onnx.py",
     "clip_activation.py",
     "clip_archive.py",
+    "clip_env.py",
     "__init__.py",
     "requirements.txt",
 )  # the whole of code/

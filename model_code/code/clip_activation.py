@@ -18,9 +18,13 @@ from pathlib import Path
 
 import open_clip
 
+if __package__:  # see inference.py: a package in the repository, top-level modules under the toolkit
+    from .clip_env import env_bool
+else:
+    from clip_env import env_bool
+
 _logger = logging.getLogger("omnisearch_embed.model")
 _SHA256_IN_URL = re.compile(r"/([0-9a-f]{64})/")
-_YES, _NO = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 
 
 @functools.cache
@@ -36,12 +40,9 @@ def known_checkpoints() -> dict[str, str]:
 
 
 def stated_by_env() -> bool | None:
-    value = os.environ.get("CLIP_QUICK_GELU", "").strip().lower()
-    if not value:
-        return None
-    if value not in _YES + _NO:
-        raise ValueError(f"CLIP_QUICK_GELU={value!r} is not true or false")
-    return value in _YES
+    if not os.environ.get("CLIP_QUICK_GELU", "").strip():
+        return None  # not stated
+    return env_bool(os.environ, "CLIP_QUICK_GELU", False)
 
 
 def _sha256(path: str) -> str:

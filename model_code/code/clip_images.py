@@ -26,8 +26,10 @@ import torch
 
 if __package__:  # see inference.py: a package in the repository, top-level modules under the toolkit
     from . import clip_inputs as _inputs
+    from .clip_env import env_choice
 else:
     import clip_inputs as _inputs
+    from clip_env import env_choice
 
 _logger = logging.getLogger("omnisearch_embed.model")
 
@@ -52,7 +54,7 @@ class Checked:
 
 def gpu_decode(clip: Any) -> bool:
     """Whether this model's JPEGs are decoded as tensors (see the module docstring)."""
-    mode = os.environ.get("CLIP_GPU_DECODE", "auto").strip().lower()
+    mode = env_choice(os.environ, "CLIP_GPU_DECODE", "auto", ("auto", "on", "off"))
     if mode == "off" or (mode != "on" and clip.device.type != "cuda"):
         return False
     return _tensor_steps(clip) is not None

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps
 
-try:  # inside the SageMaker container: a 400 status instead of a 500 for bad input
+try:  # inside the SageMaker container: the toolkit answers with the error's status instead of a 500
     from sagemaker_inference.errors import BaseInferenceToolkitError as _ToolkitError
 except ImportError:  # pragma: no cover - only the container has the toolkit
 
@@ -29,20 +29,39 @@ except ImportError:  # pragma: no cover - only the container has the toolkit
             self.status_code, self.message, self.phrase = status_code, message, phrase
 
 
-MAX_IMAGE_PIXELS = int(os.environ.get("CLIP_MAX_IMAGE_PIXELS", "40000000"))
+if __package__:  # see inference.py: a package in the repository, top-level modules under the toolkit
+    from .clip_env import env_float, env_int
+else:
+    from clip_env import env_float, env_int
+
+MAX_IMAGE_PIXELS = env_int(os.environ, "CLIP_MAX_IMAGE_PIXELS", 40_000_000)
 # Large JPEGs are decoded at reduced scale down to this multiple of the model's input size (0: never).
 # At 2x the resize still downsamples from real pixels: vectors move by rounding only (tests pin >= 0.999).
-JPEG_DRAFT_SCALE = float(os.environ.get("CLIP_JPEG_DRAFT_SCALE", "2"))
+JPEG_DRAFT_SCALE = env_float(os.environ, "CLIP_JPEG_DRAFT_SCALE", 2.0, minimum=0.0)
+
+
+# The HTTP status of each InputError code, the one table every door reads: the toolkit and the serving
+# container answer with it, the local backend and the SageMaker backend turn it into the API's error class.
+# A code not listed is a 400.
+STATUS_BY_CODE = {
+    "invalid_image": 422,  # well-formed request, unusable picture (the API's 422, as corrupt_image)
+    "image_too_many_pixels": 413,
+    "unsupported_media_type": 415,
+    "not_acceptable": 406,
+}
 
 
 class InputError(ValueError, _ToolkitError):
-    """Bad request content; the message says what is wrong (the toolkit answers 400 with it).
+    """Bad request content; the message says what is wrong, ``status_code`` comes from :data:`STATUS_BY_CODE`.
 
-    ``code`` is a stable snake_case name the local backend maps to the API's error classes.
+    ``code`` is a stable snake_case name that travels with the status to the API's error.
     """
 
     def __init__(self, message: str, code: str = "invalid_input") -> None:
-        _ToolkitError.__init__(self, 400, message, message)
+        # The toolkit's error body is ``.message``, a newline and the traceback: a JSON first line carries the
+        # code to the caller's side (wire.error_detail), as the serving container's JSON body does.
+        toolkit_body = json.dumps({"code": code, "message": message})
+        _ToolkitError.__init__(self, STATUS_BY_CODE.get(code, 400), toolkit_body, message)
         self.args = (message,)
         self.code = code
 

@@ -29,8 +29,10 @@ from open_clip.transformer import ResidualAttentionBlock
 
 if __package__:  # see inference.py: a package in the repository, top-level modules under the toolkit
     from . import clip_text as _text
+    from .clip_env import env_choice, env_int
 else:
     import clip_text as _text
+    from clip_env import env_choice, env_int
 
 META = "clip_onnx.json"
 TEXT_FILE, IMAGE_FILE = "text.onnx", "image.onnx"
@@ -167,9 +169,7 @@ def export(clip: Any, directory: str | Path) -> dict[str, Any]:
 
 def engine_for(device: str | None, has_onnx: bool, *, where: str = "") -> str:
     """``CLIP_ENGINE`` (auto | torch | onnxruntime) resolved: auto is ONNX Runtime on the CPU when the files exist."""
-    wanted = os.environ.get("CLIP_ENGINE", "auto").strip().lower() or "auto"
-    if wanted not in ENGINES:
-        raise ValueError(f"CLIP_ENGINE={wanted!r} is not one of {', '.join(ENGINES)}")
+    wanted = env_choice(os.environ, "CLIP_ENGINE", "auto", ENGINES)
     on_cpu = (device or ("cuda" if torch.cuda.is_available() else "cpu")) == "cpu"
     if wanted == "onnxruntime" and not has_onnx:
         raise ValueError(f"CLIP_ENGINE=onnxruntime, but {where or 'the model'} has no {META}")
@@ -186,7 +186,7 @@ def present(directory: str | Path) -> bool:
 
 def threads() -> int:
     """ONNX Runtime's intra-op threads: ``CLIP_ONNX_THREADS``, else as many as torch uses here."""
-    return int(os.environ.get("CLIP_ONNX_THREADS") or torch.get_num_threads())
+    return env_int(os.environ, "CLIP_ONNX_THREADS", torch.get_num_threads())
 
 
 class OnnxTowers:

@@ -23,8 +23,13 @@ try:
 except ImportError:  # open_clip's own BPE then serves every text
     Tokenizer = None
 
-# "0" turns the fast path off (A/B runs); ids are the same either way.
-FAST_TOKENIZER = os.environ.get("CLIP_FAST_TOKENIZER", "1") != "0"
+if __package__:  # see inference.py: a package in the repository, top-level modules under the toolkit
+    from .clip_env import env_bool
+else:
+    from clip_env import env_bool
+
+# false turns the fast path off (A/B runs); ids are the same either way.
+FAST_TOKENIZER = env_bool(os.environ, "CLIP_FAST_TOKENIZER", True)
 
 
 class FastBPE:

@@ -39,6 +39,7 @@ from PIL import Image
 if __package__:  # model_code.code in the repository, or an archive's code/ loaded as a package
     from . import clip_activation as _activation  # QuickGELU or GELU for a weights file
     from . import clip_archive as _archive  # what an unpacked model.tar.gz holds
+    from . import clip_env as _env  # the one reader of settings (the core's omnisearch_embed.env)
     from . import clip_images as _images
     from . import clip_inputs as _inputs
     from . import clip_onnx as _onnx  # the CPU engine
@@ -47,6 +48,7 @@ if __package__:  # model_code.code in the repository, or an archive's code/ load
 else:  # code/ on sys.path, as the SageMaker toolkit runs inference.py: the siblings are top-level modules
     import clip_activation as _activation
     import clip_archive as _archive
+    import clip_env as _env
     import clip_images as _images
     import clip_inputs as _inputs
     import clip_onnx as _onnx
@@ -55,6 +57,7 @@ else:  # code/ on sys.path, as the SageMaker toolkit runs inference.py: the sibl
 
 # The names callers and tests use, whichever sibling defines them.
 InputError, Request, decode_image, Records = _inputs.InputError, _inputs.Request, _inputs.decode_image, _records.Records
+STATUS_BY_CODE = _inputs.STATUS_BY_CODE  # each InputError code's HTTP status
 tokenize, encode_text, trimmable = _text.tokenize, _text.encode_text, _text.trimmable
 check_image = _images.check  # a serving container validates (and on the CPU decodes) images before batching
 
@@ -62,9 +65,10 @@ logger = logging.getLogger("omnisearch_embed.model")
 
 TINY_SHAPES, MANIFEST, model_id_for = _archive.TINY_SHAPES, _archive.MANIFEST, _archive.model_id_for
 JSON_TYPE, NPY_TYPE = "application/json", "application/x-npy"
-TEXT_BATCH = int(os.environ.get("CLIP_TEXT_BATCH_SIZE", "256"))
-IMAGE_BATCH = int(os.environ.get("CLIP_IMAGE_BATCH_SIZE", "64"))
-DECODE_THREADS = int(os.environ.get("CLIP_DECODE_THREADS", str(min(8, os.cpu_count() or 1))))
+ConfigError = _env.ConfigError  # a setting below it cannot use, naming the variable
+TEXT_BATCH = _env.env_int(os.environ, "CLIP_TEXT_BATCH_SIZE", 256)
+IMAGE_BATCH = _env.env_int(os.environ, "CLIP_IMAGE_BATCH_SIZE", 64)
+DECODE_THREADS = _env.env_int(os.environ, "CLIP_DECODE_THREADS", min(8, os.cpu_count() or 1))
 _PRECISION_DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
 
@@ -122,7 +126,9 @@ def load_model(
     if config_path is not None:
         open_clip.add_model_config(config_path)
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    precision = precision or os.environ.get("CLIP_PRECISION") or ("fp16" if dev.type == "cuda" else "fp32")
+    if not precision:
+        default = "fp16" if dev.type == "cuda" else "fp32"
+        precision = _env.env_choice(os.environ, "CLIP_PRECISION", default, tuple(_PRECISION_DTYPES))
     if precision not in _PRECISION_DTYPES:
         raise ValueError(f"precision {precision!r} is not one of {sorted(_PRECISION_DTYPES)}")
     quick_gelu = _activation.quick_gelu_for(model_name, pretrained, quick_gelu)  # refuses a file it cannot tell
@@ -202,8 +208,8 @@ def model_fn(model_dir: str) -> ClipModel:
     root = Path(model_dir)
     found = _archive.read(root)
     if found is None:
-        model = os.environ.get("CLIP_MODEL", "").strip() or "ViT-B-32"
-        return load_model(model, os.environ.get("CLIP_PRETRAINED", "openai").strip())
+        model = _env.env_str(os.environ, "CLIP_MODEL") or "ViT-B-32"
+        return load_model(model, _env.env_str(os.environ, "CLIP_PRETRAINED", "openai"))
     if _onnx.engine_for(None, _onnx.present(root), where=str(root)) == "onnxruntime":
         return load_onnx(root, found.model, config_path=found.config, model_id=found.model_id)
     return load_model(

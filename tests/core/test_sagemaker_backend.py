@@ -222,7 +222,13 @@ def test_runtime_errors_map_to_clear_api_errors(
     assert "Traceback" not in info.value.message
 
 
-_TOOLKIT_400 = (  # what the PyTorch toolkit answers for an InputError: message, newline, traceback
+_TOOLKIT_422 = (  # what the PyTorch toolkit answers for an InputError: its JSON, newline, traceback
+    '{"code": "invalid_image", "message": "images[0] is not a readable image (5 bytes)"}\n'
+    "Traceback (most recent call last):\n"
+    '  File "/opt/ml/model/code/clip_inputs.py", line 150, in opened\n'
+    "inference__clip_inputs.InputError: images[0] is not a readable image (5 bytes)\n"
+)
+_TOOLKIT_400 = (  # the same from older model code: message, newline, traceback
     "images[0] is not valid base64: Incorrect padding\nTraceback (most recent call last):\n"
     '  File "/opt/ml/model/code/clip_inputs.py", line 68, in decode_b64\n'
     "inference__clip_inputs.InputError: images[0] is not valid base64: Incorrect padding\n"
@@ -232,7 +238,10 @@ _TOOLKIT_400 = (  # what the PyTorch toolkit answers for an InputError: message,
 @pytest.mark.parametrize(
     ("original_status", "body", "status", "code", "message"),
     [
+        (422, _TOOLKIT_422, 422, "invalid_image", "images[0] is not a readable image (5 bytes)"),
         (400, _TOOLKIT_400, 400, "invalid_input", "images[0] is not valid base64: Incorrect padding"),
+        (406, json.dumps({"code": "not_acceptable", "message": "unsupported Accept"}), 400, "not_acceptable",
+         "unsupported Accept"),
         (415, "unsupported content type 'text/csv'\nTraceback ...", 415, "unsupported_media_type",
          "unsupported content type 'text/csv'"),
         (422, json.dumps({"code": "invalid_image", "message": "images[0] is not a readable image"}), 422,

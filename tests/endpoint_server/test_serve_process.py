@@ -22,7 +22,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from endpoint_server.cli import parse_args
+from endpoint_server.cli import main, parse_args
+from model_code.code.clip_env import ConfigError
 from tests.helpers.keepalive import survives_idle
 from tests.helpers.ping import wait_healthy
 
@@ -131,15 +132,18 @@ def test_the_sagemaker_environment_sets_port_and_model_dir() -> None:
 
 
 @pytest.mark.parametrize(
-    ("variable", "flag"),
-    [("ENDPOINT_MAX_BATCH_SIZE", "--max-batch-size"), ("ENDPOINT_MAX_WAIT_MS", "--max-wait-ms"),
-     ("ENDPOINT_MAX_QUEUE", "--max-queue"), ("ENDPOINT_WORKERS", "--workers"), ("SAGEMAKER_BIND_TO_PORT", "--port")],
+    ("variable", "kind"),
+    [("ENDPOINT_MAX_BATCH_SIZE", "an integer"), ("ENDPOINT_MAX_WAIT_MS", "a number"),
+     ("ENDPOINT_MAX_QUEUE", "an integer"), ("ENDPOINT_WORKERS", "an integer"),
+     ("SAGEMAKER_BIND_TO_PORT", "an integer")],
 )  # fmt: skip
-def test_a_bad_number_in_the_environment_is_a_usage_error_naming_the_flag(
-    variable: str, flag: str, capsys: pytest.CaptureFixture[str]
+def test_a_bad_number_in_the_environment_is_the_config_error_naming_the_variable(
+    variable: str, kind: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    with pytest.raises(SystemExit) as exit_info:
+    with pytest.raises(ConfigError, match=rf"^{variable}='twelve' is not {kind}$"):
         parse_args(["serve"], {variable: "twelve"})
-    assert exit_info.value.code == 2 and f"argument {flag}: invalid" in capsys.readouterr().err
-    assert parse_args(["serve", flag, "3"], {variable: "twelve"}) is not None  # the flag wins over the environment
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(variable, "twelve")
+        assert main(["serve"]) == 2
+    assert capsys.readouterr().err == f"configuration error: {variable}='twelve' is not {kind}\n"
     assert parse_args(["serve"], {variable: " "}) == parse_args(["serve"], {})  # empty: the default

@@ -126,7 +126,7 @@ def test_a_bad_request_fails_alone_among_good_ones(
     png = png_bytes(render("green", "square", "large", random.Random(3)))
     cases = [
         ({"json": {"texts": ["good one"]}}, 200, None),
-        ({"content": b"not an image", "headers": {"content-type": "image/png"}}, 400, "invalid_image"),
+        ({"content": b"not an image", "headers": {"content-type": "image/png"}}, 422, "invalid_image"),
         ({"json": {"texts": [GatedInference.POISON]}}, 500, "model_error"),
         ({"json": {"texts": ["wants xml"]}, "headers": {"accept": "application/xml"}}, 406, "not_acceptable"),
         ({"json": {"images": ["@@@"]}}, 400, "invalid_base64"),

@@ -10,7 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import boto3
 import pytest
+from botocore.config import Config
 
 from local_server.batched_backend import BatchedBackend
 from omnisearch_embed.settings import Settings
@@ -33,6 +35,21 @@ def server(tiny: Any) -> Iterator[MainServer]:
             yield MainServer(running.url, running.server, gated, batcher)
     finally:
         batcher.close()
+
+
+@pytest.fixture(scope="module")
+def runtime(server: MainServer) -> Iterator[Any]:
+    """boto3's sagemaker-runtime client pointed at ``server``'s emulation, without retries."""
+    client = boto3.client(
+        "sagemaker-runtime",
+        endpoint_url=server.url,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        config=Config(retries={"max_attempts": 1}),
+    )
+    yield client
+    client.close()  # its pooled sockets would otherwise be collected (ResourceWarning) in a later test
 
 
 @pytest.fixture(scope="session")

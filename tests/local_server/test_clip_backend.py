@@ -69,7 +69,7 @@ def test_invoke_answers_npy_for_a_raw_image(tiny):
 def test_invoke_refuses_bad_input_as_the_container_does(tiny):
     with pytest.raises(ValueError, match="unsupported content type") as caught:
         tiny.invoke(b"x", "application/xml", "application/json")
-    assert caught.value.status_code == 400
+    assert caught.value.status_code == 415
     body = json.dumps({"images": [base64.b64encode(b"junk").decode()]}).encode()
     with pytest.raises(ValueError, match=r"images\[0\] is not a readable image"):
         tiny.invoke(body, "application/json", "application/json")

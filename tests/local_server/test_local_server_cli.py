@@ -125,3 +125,12 @@ def test_start_up_errors_are_one_clear_line() -> None:
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert config.returncode == 2 and "SAGEMAKER_ENDPOINT_NAME" in config.stderr and "Traceback" not in config.stderr
+
+
+def test_a_bad_model_setting_is_a_configuration_error() -> None:
+    """The model code reads its settings with the core's reader; its ConfigError is exit 2 like the core's."""
+    bad = subprocess.run(
+        [sys.executable, "-m", "local_server", "--port", "0"], cwd=ROOT, env=child_env(INHERITED, CLIP_ENGINE="bogus"),
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert bad.returncode == 2 and "CLIP_ENGINE='bogus' is not one of" in bad.stderr and "Traceback" not in bad.stderr

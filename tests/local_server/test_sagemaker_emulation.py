@@ -10,11 +10,9 @@ import random
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import httpx
 import numpy as np
 import pytest
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from model_code.tiny_shapes.shapes import render
@@ -23,20 +21,6 @@ from omnisearch_embed.embeddings import decode_matrix
 from omnisearch_embed.settings import Settings
 from tests.helpers.ping import wait_healthy
 from tests.local_server.serving import MainServer, Running, png_bytes, serving
-
-
-@pytest.fixture(scope="module")
-def runtime(server: MainServer) -> Iterator[Any]:
-    client = boto3.client(
-        "sagemaker-runtime",
-        endpoint_url=server.url,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        config=Config(retries={"max_attempts": 1}),
-    )
-    yield client
-    client.close()  # its pooled sockets would otherwise be collected (ResourceWarning) in a later test
 
 
 def invoke(runtime: Any, body: bytes, content_type: str = "application/json", **kw: Any) -> dict[str, Any]:
@@ -77,7 +61,7 @@ def test_images_raw_and_npy(runtime: Any, tiny: Any) -> None:
     ("body", "content_type", "status", "code"),
     [(b"{not json", "application/json", 400, "invalid_json"),
      (b'{"texts": []}', "application/json", 400, "invalid_input"),
-     (b"not an image", "image/png", 400, "invalid_image"),
+     (b"not an image", "image/png", 422, "invalid_image"),
      (b'{"texts": ["a"]}', "application/xml", 415, "unsupported_media_type")],
     ids=["invalid json", "empty texts", "not an image", "content type"],
 )  # fmt: skip

@@ -60,7 +60,9 @@ def test_bad_input_raises_value_error_saying_what_is_wrong(inference, body, cont
         inference.input_fn(body, content_type)
     assert isinstance(caught.value, inference.InputError)
     assert words in str(caught.value) and caught.value.code == code
-    assert caught.value.status_code == 400 and caught.value.message == str(caught.value)  # the toolkit's 400
+    # the toolkit answers with this status and message
+    assert caught.value.status_code == inference.STATUS_BY_CODE.get(code, 400)
+    assert json.loads(caught.value.message) == {"code": code, "message": str(caught.value)}
 
 
 def test_json_output_follows_the_wire_protocol(serve):

@@ -67,7 +67,7 @@ def test_raw_image_asked_for_json_lines_is_a_record(serve, inference, tiny):
 def test_raw_image_asked_for_anything_else_keeps_the_real_time_contract(serve, inference, tiny, accept):
     with pytest.raises(inference.InputError, match=r"images\[0\] is not a readable image") as caught:
         serve(b"not an image at all", "image/png", accept)
-    assert caught.value.code == "invalid_image" and caught.value.status_code == 400
+    assert caught.value.code == "invalid_image" and caught.value.status_code == 422
     png = image_bytes()
     raw, content_type = serve(png, "image/png", accept)
     expected = inference.predict_fn(inference.Request("images", [png]), tiny).vectors

@@ -36,6 +36,7 @@ def test_archive_holds_code_config_weights_and_manifest(archive):
         "code/clip_onnx.py",
         "code/clip_activation.py",
         "code/clip_archive.py",
+        "code/clip_env.py",
         "code/requirements.txt",
         "tiny-shapes.json",
         "tiny-shapes.pt",

@@ -36,6 +36,7 @@ from omnisearch_testkit.toolkit_harness import (
     start_toolkit,
     toolkit_environment,
 )
+from tests.helpers.waiting import wait_for
 from tests.serving_stack.conftest import require_serving_stack
 
 ENDPOINT = "omnisearch-embed-test"
@@ -72,10 +73,12 @@ def test_ping(toolkit: Toolkit) -> None:
 
 
 def test_the_archive_installed_its_packages_from_its_own_wheels(toolkit: Toolkit) -> None:
+    # /ping answers before every worker has logged its model: wait for the line rather than race it
+    loaded = "loaded tiny-shapes with ONNX Runtime on the CPU"  # the archive's ONNX towers serve
+    wait_for(lambda: loaded in toolkit.log.read_text(errors="replace"), timeout=120, interval=0.2)
     log = toolkit.log.read_text(errors="replace")
     assert f"Looking in links: {toolkit.workdir}/base/model/code/wheels" in log
     assert "Successfully installed" in log and "open_clip_torch-3.3.0" in log and "onnxruntime-1.32.0" in log
-    assert "loaded tiny-shapes with ONNX Runtime on the CPU" in log  # the archive's ONNX towers serve
     site = toolkit.pip_prefix / "lib" / f"python{PYTHON_VERSION}" / "site-packages"
     assert (site / "open_clip").is_dir()
     installed = {p.name.split("-")[0].lower() for p in site.glob("*.dist-info")}
@@ -151,26 +154,42 @@ def test_images_give_the_local_backends_vectors(toolkit: Toolkit, local: LocalCl
     assert cosines(json.loads(single)["embeddings"], matrix[:1].tolist()).min() >= 0.9999
 
 
-BAD_BODIES = {
-    "not JSON": (b"{texts: [", "application/json", "body is not valid JSON"),
-    "unknown field": (b'{"texts": ["a"], "colour": "red"}', "application/json", "unknown field(s) colour"),
-    "bad base64": (b'{"images": ["@@not base64@@"]}', "application/json", "images[0] is not valid base64"),
+BAD_BODIES = {  # body, content type, the message's start, (status, code) as every other door answers
+    "not JSON": (b"{texts: [", "application/json", "body is not valid JSON", (400, "invalid_json")),
+    "unknown field": (
+        b'{"texts": ["a"], "colour": "red"}',
+        "application/json",
+        "unknown field(s) colour",
+        (400, "invalid_input"),
+    ),
+    "bad base64": (
+        b'{"images": ["@@not base64@@"]}',
+        "application/json",
+        "images[0] is not valid base64",
+        (400, "invalid_base64"),
+    ),
     "not an image": (
         json.dumps({"images": [base64.b64encode(b"plain text, no pixels").decode()]}).encode(),
         "application/json",
         "images[0] is not a readable image",
+        (422, "invalid_image"),
     ),
-    "wrong content type": (b"a,b,c", "text/csv", "unsupported content type 'text/csv'"),
+    "wrong content type": (
+        b"a,b,c",
+        "text/csv",
+        "unsupported content type 'text/csv'",
+        (415, "unsupported_media_type"),
+    ),
 }
 
 
 @pytest.mark.parametrize("case", list(BAD_BODIES))
-def test_each_bad_body_is_a_4xx_with_the_message_first(toolkit: Toolkit, case: str) -> None:
-    body, content_type, start = BAD_BODIES[case]
+def test_each_bad_body_is_its_4xx_with_the_code_and_message_first(toolkit: Toolkit, case: str) -> None:
+    body, content_type, start, (want_status, want_code) = BAD_BODIES[case]
     status, _, raw = post(toolkit.url, body, content_type)
-    assert 400 <= status < 500, (status, raw[:300])
-    first_line = raw.decode().splitlines()[0]
-    assert first_line.startswith(start), first_line
+    assert status == want_status, (status, raw[:300])
+    first_line = json.loads(raw.decode().splitlines()[0])
+    assert first_line["code"] == want_code and first_line["message"].startswith(start), first_line
 
 
 @pytest.fixture(scope="module")
@@ -181,13 +200,13 @@ def runtime(runtime_url: str) -> Any:
 
 @pytest.mark.parametrize("case", list(BAD_BODIES))
 def test_sagemaker_backend_maps_each_container_4xx_to_a_public_4xx(runtime: Any, case: str) -> None:
-    body, content_type, start = BAD_BODIES[case]
+    body, content_type, start, (status, code) = BAD_BODIES[case]
     with pytest.raises(ClientError) as raised:
         runtime.invoke_endpoint(EndpointName=ENDPOINT, Body=body, ContentType=content_type)
     assert raised.value.response["Error"]["Code"] == "ModelError"
     assert raised.value.response["ResponseMetadata"]["HTTPStatusCode"] == 424
     error = map_client_error(raised.value, ENDPOINT)
-    assert 400 <= error.status < 500 and error.code == "invalid_input", error
+    assert (error.status, error.code) == (status, code), error
     assert error.message.startswith(start), error.message
     assert "Traceback" not in error.message and "InputError" not in error.message
 
@@ -201,5 +220,5 @@ def test_sagemaker_backend_end_to_end(runtime: Any, local: LocalClipBackend) -> 
     assert cosines(backend.embed_images([picture]).vectors, local.embed_images([picture]).vectors).min() >= 0.9999
     with pytest.raises(EmbedError) as bad:
         backend.embed_images([b"plain text, no pixels"])
-    assert (bad.value.status, bad.value.code) == (400, "invalid_input")
+    assert (bad.value.status, bad.value.code) == (422, "invalid_image")
     assert bad.value.message.startswith("images[0] is not a readable image"), bad.value.message

@@ -137,3 +137,25 @@ class BackendTimeoutError(EmbedError):
 
     status = HTTPStatus.GATEWAY_TIMEOUT
     code = "backend_timeout"
+
+
+_CALLER_ERRORS = (
+    InvalidInputError,
+    ForbiddenError,
+    NotFoundError,
+    PayloadTooLargeError,
+    UnsupportedMediaTypeError,
+    UnprocessableError,
+    ThrottledError,
+)
+_BY_STATUS = {int(kind.status): kind for kind in _CALLER_ERRORS}
+
+
+def caller_error(status: int, message: str, code: str | None = None) -> EmbedError:
+    """The model's verdict on the caller's input (a 4xx and its code) as the API's error with that status.
+
+    The model code decides the status of each of its input errors; this only picks the class that answers
+    with it. A status no class has (the container's 406 for an ``Accept`` the API never sends) is a 400.
+    """
+    kind = _BY_STATUS.get(status, InvalidInputError)
+    return kind(message, code=code or kind.code)

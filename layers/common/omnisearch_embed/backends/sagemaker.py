@@ -36,10 +36,8 @@ from omnisearch_embed.errors import (
     EmbedError,
     InvalidInputError,
     ModelError,
-    PayloadTooLargeError,
     ThrottledError,
-    UnprocessableError,
-    UnsupportedMediaTypeError,
+    caller_error,
 )
 from omnisearch_embed.settings import SAGEMAKER_MAX_PAYLOAD_BYTES
 
@@ -235,15 +233,6 @@ def map_botocore_error(error: BotoCoreError, endpoint: str) -> EmbedError:
     )
 
 
-# A container's 4xx is the caller's mistake: the matching public error, in the container's own words.
-_CONTAINER_4XX: dict[int, type[EmbedError]] = {
-    400: InvalidInputError,
-    406: InvalidInputError,
-    413: PayloadTooLargeError,
-    415: UnsupportedMediaTypeError,
-    422: UnprocessableError,
-    429: ThrottledError,
-}
 _RUNTIME_MESSAGE = re.compile(r'from (?:primary|model|\S+) with message "(.*)"\. See ', re.DOTALL)
 
 
@@ -261,10 +250,8 @@ def map_model_error(response: dict[str, Any], message: str, endpoint: str) -> Em
         body = found.group(1) if found else ""
     detail, container_code = wire.error_detail(body)
     detail = _trim(detail)
-    if 400 <= status < 500:
-        kind = _CONTAINER_4XX.get(status, InvalidInputError)
-        text = detail or f"the model rejected the request (status {status})"
-        return kind(text, code=container_code or kind.code)
+    if 400 <= status < 500:  # the container's status and code stand: the model code decided them
+        return caller_error(status, detail or f"the model rejected the request (status {status})", container_code)
     where = f" (status {original})" if original else ""
     return ModelError(f"the model on endpoint {endpoint} failed{where}: {detail or message}", code="model_error")
 

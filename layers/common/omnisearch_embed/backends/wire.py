@@ -198,14 +198,18 @@ def locate_item(error: EmbedError, offset: int = 0) -> EmbedError:
 def error_detail(body: str) -> tuple[str, str | None]:
     """(first readable line, stable code or None) of a container's error body, never a traceback's frames.
 
-    The PyTorch toolkit answers plain text (the message, a newline, the Python traceback); a container
-    of our own answers JSON ``{"code", "message"}`` (or the same inside ``"error"``).
+    Our own container answers JSON ``{"code", "message"}`` (or the same inside ``"error"``); the PyTorch
+    toolkit answers the InputError's JSON on the first line, then the Python traceback (older model code:
+    a plain-text message there).
     """
     text, code = body.strip(), None
-    try:
-        doc = json.loads(text) if text.startswith("{") else None
-    except ValueError:
-        doc = None
+    doc = None
+    for candidate in dict.fromkeys((text, text.split("\n", 1)[0])):  # the whole body, else its first line
+        try:
+            doc = json.loads(candidate) if candidate.startswith("{") else None
+        except ValueError:
+            continue
+        break
     if isinstance(doc, dict):
         inner = doc.get("error", doc)
         if isinstance(inner, dict):
