@@ -22,7 +22,7 @@ from PIL import Image
 from model_code.code.clip_inputs import STATUS_BY_CODE
 from omnisearch_embed.backends.sagemaker import SageMakerBackend
 from omnisearch_embed.images import validate_image
-from tests.helpers.events import load_event
+from omnisearch_testkit.events import load_event
 from tests.helpers.lambda_app import invoke, use_backend
 from tests.local_server.serving import MainServer
 
