@@ -74,10 +74,7 @@ _PRECISION_DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch
 
 @dataclass
 class ClipModel:
-    """What ``model_fn`` returns: the model and everything needed to feed it.
-
-    ``model`` is open_clip's torch model, or None where ``onnx`` (clip_onnx.OnnxTowers) runs both towers.
-    """
+    """What ``model_fn`` returns; ``model`` is open_clip's, or None where ``onnx`` (clip_onnx.OnnxTowers) runs."""
 
     model: torch.nn.Module | None
     preprocess: Callable[[Image.Image], torch.Tensor]
@@ -95,9 +92,7 @@ class ClipModel:
     jpeg_draft_size: int | None = None  # see clip_inputs.decode_image and draft_size
     onnx: Any = None
 
-    @property
-    def engine(self) -> str:
-        return "torch" if self.onnx is None else "onnxruntime"
+    engine = property(lambda self: "torch" if self.onnx is None else "onnxruntime")
 
 
 @dataclass
