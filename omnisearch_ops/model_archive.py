@@ -30,6 +30,7 @@ CODE_FILES = (
     "clip_activation.py",
     "clip_archive.py",
     "clip_env.py",
+    "clip_embed.py",
     "__init__.py",
     "requirements.txt",
 )  # the whole of code/

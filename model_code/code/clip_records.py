@@ -19,14 +19,15 @@ from __future__ import annotations
 import base64
 import json
 from dataclasses import dataclass, field
-from types import ModuleType
 from typing import Any
 
 import numpy as np
 
 if __package__:  # see inference.py: a package in the repository, top-level modules under the toolkit
+    from .clip_embed import Prediction, embed
     from .clip_inputs import InputError, Request
 else:
+    from clip_embed import Prediction, embed
     from clip_inputs import InputError, Request
 
 JSONLINES_TYPES = frozenset({"application/jsonlines", "application/x-jsonlines", "application/jsonl"})
@@ -111,18 +112,8 @@ def image_record(raw: bytes) -> Records:
     return records
 
 
-def _inference() -> ModuleType:
-    """inference.py, which imports this module: looked up at call time, when both are loaded."""
-    if __package__:
-        from . import inference
-    else:
-        import inference
-    return inference
-
-
 def predict(records: Records, clip: Any) -> RecordsPrediction:
-    """Embed the good records through ``predict_fn``; a bad image becomes its record's error, not the request's."""
-    predict_fn = _inference().predict_fn
+    """Embed the good records; a bad image becomes its record's error, not the request's."""
     count = len(records.ids)
     vectors = np.zeros((count, int(clip.dimension)), dtype=np.float32)
     errors = list(records.errors)
@@ -130,13 +121,13 @@ def predict(records: Records, clip: Any) -> RecordsPrediction:
     if records.kind == "images":
         for i in good:
             try:
-                vectors[i] = predict_fn(Request("images", [records.items[i]]), clip).vectors[0]
+                vectors[i] = embed(Request("images", [records.items[i]]), clip).vectors[0]
             except InputError as e:
                 errors[i] = (getattr(e, "code", "invalid_image"), str(e))
         return RecordsPrediction(clip.model_id, vectors, records.ids, errors)
     truncated, tokens = [False] * count, [0] * count
     if good:
-        out = predict_fn(Request("texts", [records.items[i] for i in good]), clip)
+        out = embed(Request("texts", [records.items[i] for i in good]), clip)
         vectors[good] = out.vectors
         for n, i in enumerate(good):
             truncated[i], tokens[i] = out.truncated[n], out.tokens[n]
@@ -161,9 +152,9 @@ def render(prediction: RecordsPrediction) -> bytes:
     return "".join(lines).encode("utf-8")
 
 
-def as_prediction(prediction: RecordsPrediction) -> Any:
+def as_prediction(prediction: RecordsPrediction) -> Prediction:
     """The real-time answer: every record's vector as one Prediction, or the first bad record's InputError."""
     for error in prediction.errors:
         if error is not None:
             raise InputError(error[1], error[0])
-    return _inference().Prediction(prediction.model_id, prediction.vectors, prediction.truncated, prediction.tokens)
+    return Prediction(prediction.model_id, prediction.vectors, prediction.truncated, prediction.tokens)

@@ -1,11 +1,11 @@
 """SageMaker PyTorch inference handlers serving an open_clip model (model.tar.gz's code/, no repository imports).
 
 Ships with its siblings clip_inputs.py (request parsing, image decoding), clip_images.py (image batches, GPU
-JPEG decoding), clip_text.py (tokens, trimmed text tower), clip_records.py (Batch Transform records),
-clip_onnx.py (the ONNX Runtime engine on the CPU), clip_activation.py (QuickGELU for a weights file) and
-clip_archive.py (what an unpacked archive holds). In the repository they are the package ``model_code.code``;
-in the archive the toolkit puts code/ on sys.path and imports them as top-level modules: each module imports
-its siblings either way.
+JPEG decoding), clip_text.py (tokens, trimmed text tower), clip_embed.py (the batched forward passes),
+clip_records.py (Batch Transform records), clip_onnx.py (the ONNX Runtime engine on the CPU),
+clip_activation.py (QuickGELU for a weights file), clip_env.py (the settings reader) and clip_archive.py
+(what an unpacked archive holds). In the repository they are the package ``model_code.code``; in the archive
+the toolkit puts code/ on sys.path and imports them as top-level modules: each imports its siblings either way.
 The toolkit calls ``model_fn`` once, then ``input_fn -> predict_fn -> output_fn`` per request. The local
 server runs these same functions in process, so both paths give the same vectors for the same input.
 Wire protocol (the caller's side is omnisearch_embed/backends/wire.py): ``{"texts": [...]}`` or
@@ -32,13 +32,13 @@ from typing import Any
 import numpy as np
 import open_clip
 import torch
-import torch.nn.functional as F
 from open_clip.transform import PreprocessCfg, image_transform_v2
 from PIL import Image
 
 if __package__:  # model_code.code in the repository, or an archive's code/ loaded as a package
     from . import clip_activation as _activation  # QuickGELU or GELU for a weights file
     from . import clip_archive as _archive  # what an unpacked model.tar.gz holds
+    from . import clip_embed as _embed  # the forward passes
     from . import clip_env as _env  # the one reader of settings (the core's omnisearch_embed.env)
     from . import clip_images as _images
     from . import clip_inputs as _inputs
@@ -48,6 +48,7 @@ if __package__:  # model_code.code in the repository, or an archive's code/ load
 else:  # code/ on sys.path, as the SageMaker toolkit runs inference.py: the siblings are top-level modules
     import clip_activation as _activation
     import clip_archive as _archive
+    import clip_embed as _embed
     import clip_env as _env
     import clip_images as _images
     import clip_inputs as _inputs
@@ -57,6 +58,7 @@ else:  # code/ on sys.path, as the SageMaker toolkit runs inference.py: the sibl
 
 # The names callers and tests use, whichever sibling defines them.
 InputError, Request, decode_image, Records = _inputs.InputError, _inputs.Request, _inputs.decode_image, _records.Records
+Prediction = _embed.Prediction  # what predict_fn returns
 STATUS_BY_CODE = _inputs.STATUS_BY_CODE  # each InputError code's HTTP status
 tokenize, encode_text, trimmable = _text.tokenize, _text.encode_text, _text.trimmable
 check_image = _images.check  # a serving container validates (and on the CPU decodes) images before batching
@@ -66,8 +68,6 @@ logger = logging.getLogger("omnisearch_embed.model")
 TINY_SHAPES, MANIFEST, model_id_for = _archive.TINY_SHAPES, _archive.MANIFEST, _archive.model_id_for
 JSON_TYPE, NPY_TYPE = "application/json", "application/x-npy"
 ConfigError = _env.ConfigError  # a setting below it cannot use, naming the variable
-TEXT_BATCH = _env.env_int(os.environ, "CLIP_TEXT_BATCH_SIZE", 256)
-IMAGE_BATCH = _env.env_int(os.environ, "CLIP_IMAGE_BATCH_SIZE", 64)
 DECODE_THREADS = _env.env_int(os.environ, "CLIP_DECODE_THREADS", min(8, os.cpu_count() or 1))
 _PRECISION_DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
@@ -93,18 +93,6 @@ class ClipModel:
     onnx: Any = None
 
     engine = property(lambda self: "torch" if self.onnx is None else "onnxruntime")
-
-
-@dataclass
-class Prediction:
-    """What ``predict_fn`` returns: a float32 count x dimension matrix and per-text token facts."""
-
-    model_id: str
-    vectors: np.ndarray
-    truncated: list[bool] | None = None
-    tokens: list[int] | None = None
-    encoding: str = "float"
-    logit_scale: float | None = None
 
 
 def load_model(
@@ -235,38 +223,11 @@ def input_fn(body: bytes | str | dict[str, Any], content_type: str) -> Request:
     )
 
 
-def _finish(features: torch.Tensor, normalize: bool) -> np.ndarray:
-    features = features.float()
-    if normalize:
-        features = F.normalize(features, dim=-1)
-    return features.cpu().numpy()
-
-
 def predict_fn(data: Request, clip: ClipModel) -> Prediction:
-    """Embed in bounded batches; texts are sorted by length so each batch trims as far as it can."""
+    """Embed in bounded batches (clip_embed.py); Batch Transform's records one by one (clip_records.py)."""
     if isinstance(data, _records.Records):
         return _records.predict(data, clip)
-    out = np.empty((len(data.items), clip.dimension), dtype=np.float32)
-    towers = clip.onnx  # ONNX Runtime, else open_clip's torch model (text trimmed by clip_text.encode_text)
-    text_tower = towers.encode_text if towers is not None else lambda tokens: encode_text(clip.model, tokens)
-    with torch.inference_mode():
-        if data.kind == "texts":
-            tokens, counts, truncated = tokenize(clip, data.items)
-            order = sorted(range(len(counts)), key=counts.__getitem__)
-            for start in range(0, len(order), TEXT_BATCH):
-                idx = order[start : start + TEXT_BATCH]
-                out[idx] = _finish(text_tower(tokens[idx].to(clip.device)), data.normalize)
-            return Prediction(clip.model_id, out, truncated, counts, data.encoding, logit_scale=clip.logit_scale)
-        # Decoding runs ahead in the pool (or on the GPU, per chunk) while the model works on the previous chunk.
-        plan = _images.Plan(data.items, clip)
-        try:
-            for start in range(0, len(data.items), IMAGE_BATCH):
-                pixels = plan.pixels(start, start + IMAGE_BATCH)
-                features = (towers or clip.model).encode_image(pixels)
-                out[start : start + len(pixels)] = _finish(features, data.normalize)
-        finally:
-            plan.cancel()
-    return Prediction(clip.model_id, out, encoding=data.encoding, logit_scale=clip.logit_scale)
+    return _embed.embed(data, clip)
 
 
 def output_fn(prediction: Prediction, accept: str | None) -> tuple[bytes, str]:

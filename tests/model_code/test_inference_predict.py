@@ -12,6 +12,7 @@ import pytest
 import torch
 from PIL import Image
 
+from model_code.code import clip_embed
 from model_code.tiny_shapes import CHECKPOINT_PATH, CONFIG_PATH
 from omnisearch_embed.settings import model_id_for
 from omnisearch_testkit.images import animated, image_bytes, png_claiming, truncated_png
@@ -56,7 +57,7 @@ def test_image_batches_keep_order_across_batch_boundaries(serve, inference, monk
     images = [image_bytes(colour=(40 * i, 200 - 30 * i, 90)) for i in range(5)]
     body = {"images": [base64.b64encode(i).decode() for i in images]}
     whole = embeddings(serve(body)[0])
-    monkeypatch.setattr(inference, "IMAGE_BATCH", 2)
+    monkeypatch.setattr(clip_embed, "IMAGE_BATCH", 2)
     np.testing.assert_allclose(embeddings(serve(body)[0]), whole, atol=1e-6)
     one = embeddings(serve(images[3], "image/png")[0])
     np.testing.assert_allclose(whole[3], one[0], atol=1e-6)
@@ -65,7 +66,7 @@ def test_image_batches_keep_order_across_batch_boundaries(serve, inference, monk
 def test_text_batches_keep_order_across_batch_boundaries(serve, inference, monkeypatch):
     texts = ["a red circle", "star " * 30, "a photo of a small pink triangle", "x", "a large cyan square"]
     whole = embeddings(serve({"texts": texts})[0])
-    monkeypatch.setattr(inference, "TEXT_BATCH", 2)
+    monkeypatch.setattr(clip_embed, "TEXT_BATCH", 2)
     np.testing.assert_allclose(embeddings(serve({"texts": texts})[0]), whole, atol=1e-5)
 
 

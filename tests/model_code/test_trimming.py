@@ -9,6 +9,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from model_code.code import clip_embed
+
 SHORT = ["a red circle", "star", "a photo of a small blue star"]
 LONG = ["a very long caption about a " + "large green triangle " * 20, "circle " * 90]
 MIXED = ["x", *SHORT, LONG[0], "a drawing of a purple square on a plain background", LONG[1]]
@@ -55,7 +57,7 @@ def test_each_batch_trims_to_its_own_longest_text(inference, tiny, monkeypatch):
         "forward",
         lambda x, attn_mask=None: seen.append(x.shape[1]) or original(x, attn_mask=attn_mask),
     )
-    monkeypatch.setattr(inference, "TEXT_BATCH", 2)
+    monkeypatch.setattr(clip_embed, "TEXT_BATCH", 2)
     body = json.dumps({"texts": ["star " * 200, "a red circle", "star", "a photo of a star"]})
     inference.predict_fn(inference.input_fn(body, "application/json"), tiny)
     assert seen == [5, 77]  # sorted by length: (star, a red circle) then (a photo of a star, the long one)

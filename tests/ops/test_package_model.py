@@ -37,6 +37,7 @@ def test_archive_holds_code_config_weights_and_manifest(archive):
         "code/clip_activation.py",
         "code/clip_archive.py",
         "code/clip_env.py",
+        "code/clip_embed.py",
         "code/requirements.txt",
         "tiny-shapes.json",
         "tiny-shapes.pt",
