@@ -25,6 +25,15 @@ def module_name(path: Path, base: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
+def absolute(name: str, path: Path, node: ast.ImportFrom) -> str:
+    """The module a ``from ... import`` names; relative ones (``from . import x``) resolved against ``name``."""
+    if node.level == 0:
+        return node.module or ""
+    package = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
+    base = package[: len(package) - (node.level - 1)]
+    return ".".join([*base, node.module] if node.module else base)
+
+
 def import_graph() -> dict[str, set[str]]:
     files = {module_name(p, base): p for pkg, base in PACKAGES.items() for p in (base / pkg).rglob("*.py")}
     graph: dict[str, set[str]] = {}
@@ -33,9 +42,10 @@ def import_graph() -> dict[str, set[str]]:
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.Import):
                 targets.update(alias.name for alias in node.names)
-            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-                targets.add(node.module)
-                targets.update(f"{node.module}.{alias.name}" for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and (node.module or node.level):
+                module = absolute(name, path, node)
+                targets.add(module)
+                targets.update(f"{module}.{alias.name}" for alias in node.names)
         # a package's __init__ is not an edge of its own submodules' imports of each other
         graph[name] = {t for t in targets if t in files and t != name and not name.startswith(f"{t}.")}
     return graph
