@@ -155,7 +155,7 @@ def banner(
             rule,
             "!! WARNING: this is the tiny-shapes DEMO model. It knows 8 colours x 4 shapes and nothing else:",
             "!! its vectors are useless for real search. For a real CLIP run, for example:",
-            "!!   python -m local_server --model ViT-B-32 --pretrained /path/to/open_clip_model.safetensors",
+            "!!   python -m local_server --model ViT-B-32-quickgelu --pretrained /path/to/openai_weights.safetensors",
             rule,
         ]
     lines.append("Press Ctrl-C to stop.")
