@@ -30,12 +30,12 @@ def embed_mixed(
     parts: list[tuple[list[int], Embeddings]] = []
     strings = [items[i][1] for i in texts]
     if texts:  # texts are checked first (cheaply), so a bad one costs no image call
-        service.check_texts(strings, param=param, positions=texts)
+        name = service.check_texts(strings, param=param, positions=texts)
     if images:
         refs = [items[i][1] for i in images]
         parts.append((images, service.embed_image_refs(refs, normalize=normalize, param=param, positions=images)))
     if texts:
-        parts.append((texts, service.embed_texts(strings, normalize=normalize, param=param, positions=texts)))
+        parts.append((texts, service.embed_checked_texts(strings, name, normalize)))
     if len(parts) == 1:
         return _with_flags(parts[0][1], is_text=bool(texts))
     return _merge(parts, len(items))

@@ -44,19 +44,20 @@ def vector_json(vector: Sequence[float], encoding: str = "float") -> str:
     return _check_finite(to_json(vector)).decode("ascii")
 
 
+def encoded(vectors: Sequence[Sequence[float]], encoding: str = "float") -> tuple[list[str], list[float] | None]:
+    """Each vector's JSON fragment and, for int8, each one's scale (``v ≈ q * scale``): one quantisation each."""
+    if encoding != "int8":
+        return [vector_json(v, encoding) for v in vectors], None
+    _check_finite(to_json(vectors))  # a NaN has no int8 value
+    pairs = [quantize_int8(v) for v in vectors]
+    return [to_json(q).decode("ascii") for q, _ in pairs], [scale for _, scale in pairs]
+
+
 def vectors_json(vectors: Sequence[Sequence[float]], encoding: str = "float") -> str:
     """Rows as a JSON array of vector fragments, in order."""
     if encoding == "float":
         return _check_finite(to_json(vectors)).decode("ascii")
-    return "[" + ",".join(vector_json(v, encoding) for v in vectors) + "]"
-
-
-def int8_scales(vectors: Sequence[Sequence[float]], encoding: str) -> list[float] | None:
-    """Each vector's int8 scale (``v ≈ q * scale``) when ``encoding`` is int8, else None."""
-    if encoding != "int8":
-        return None
-    _check_finite(to_json(vectors))
-    return [quantize_int8(v)[1] for v in vectors]
+    return "[" + ",".join(encoded(vectors, encoding)[0]) + "]"
 
 
 def json_object(raw: Mapping[str, str], fields: Mapping[str, Any]) -> str:
@@ -68,50 +69,60 @@ def json_object(raw: Mapping[str, str], fields: Mapping[str, Any]) -> str:
     return "{" + ",".join(parts) + "}"
 
 
-def _meta(emb: Embeddings, encoding: str, *, single: bool = False) -> dict[str, Any]:
-    meta: dict[str, Any] = {"dimension": emb.dimension, "model": emb.model, "service": emb.service}
-    scales = int8_scales(emb.vectors, encoding)
-    if scales is not None:
-        meta.update({"scale": scales[0]} if single else {"scales": scales})
-    return meta
+def _meta(emb: Embeddings, scales: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    return {"dimension": emb.dimension, "model": emb.model, "service": emb.service, **(scales or {})}
+
+
+def _single(emb: Embeddings, encoding: str) -> tuple[dict[str, str], dict[str, Any]]:
+    """The one vector's fragment and the fields beside it (``scale`` for int8)."""
+    (fragment,), scales = encoded(emb.vectors[:1], encoding)
+    return {"embedding": fragment}, _meta(emb, None if scales is None else {"scale": scales[0]})
+
+
+def _batch(emb: Embeddings, encoding: str) -> tuple[dict[str, str], dict[str, Any]]:
+    """The rows as one JSON array and the fields beside it (``count``, and ``scales`` for int8)."""
+    if encoding == "float":
+        rows, scales = vectors_json(emb.vectors), None
+    else:
+        fragments, scales = encoded(emb.vectors, encoding)
+        rows = "[" + ",".join(fragments) + "]"
+    return {"embeddings": rows}, {"count": emb.count, **_meta(emb, None if scales is None else {"scales": scales})}
 
 
 def image_body(emb: Embeddings, encoding: str) -> str:
     """``POST /embed/image``: ``{"embedding", "dimension", "model", "service"}`` (and ``scale`` for int8)."""
-    return json_object({"embedding": vector_json(emb.vectors[0], encoding)}, _meta(emb, encoding, single=True))
+    return json_object(*_single(emb, encoding))
 
 
 def text_body(emb: Embeddings, encoding: str) -> str:
     """``POST /embed/text``: the image shape plus ``truncated``."""
-    truncated = bool(emb.truncated and emb.truncated[0])
-    fields = {**_meta(emb, encoding, single=True), "truncated": truncated}
-    return json_object({"embedding": vector_json(emb.vectors[0], encoding)}, fields)
+    raw, fields = _single(emb, encoding)
+    return json_object(raw, {**fields, "truncated": bool(emb.truncated and emb.truncated[0])})
 
 
 def batch_image_body(emb: Embeddings, encoding: str) -> str:
     """``POST /embed/batch/image``: ``{"embeddings", "count", "dimension", "model", "service"}`` (+ ``scales``)."""
-    fields = {"count": emb.count, **_meta(emb, encoding)}
-    return json_object({"embeddings": vectors_json(emb.vectors, encoding)}, fields)
+    return json_object(*_batch(emb, encoding))
 
 
 def batch_text_body(emb: Embeddings, encoding: str) -> str:
     """``POST /embed/batch/text`` and ``/embed/batch``: the batch image shape plus one ``truncated`` per item."""
     truncated = [bool(t) for t in emb.truncated] if emb.truncated is not None else [False] * emb.count
-    fields = {"count": emb.count, **_meta(emb, encoding), "truncated": truncated}
-    return json_object({"embeddings": vectors_json(emb.vectors, encoding)}, fields)
+    raw, fields = _batch(emb, encoding)
+    return json_object(raw, {**fields, "truncated": truncated})
 
 
 def openai_embeddings_body(emb: Embeddings, encoding: str) -> str:
     """``POST /v1/embeddings``: OpenAI's list shape; tokens are the model tokenizer's own (images count 0)."""
-    scales = int8_scales(emb.vectors, encoding)
+    fragments, scales = encoded(emb.vectors, encoding)
     data = ",".join(
         '{"object":"embedding","index":'
         + str(i)
         + ',"embedding":'
-        + vector_json(v, encoding)
+        + fragment
         + ("" if scales is None else ',"scale":' + json.dumps(scales[i]))
         + "}"
-        for i, v in enumerate(emb.vectors)
+        for i, fragment in enumerate(fragments)
     )
     tokens = sum(emb.tokens) if emb.tokens else 0
     usage = {"prompt_tokens": tokens, "total_tokens": tokens}

@@ -14,7 +14,8 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,6 +59,16 @@ def item_namer(param: str | None, count: int, positions: Sequence[int] | None = 
     if positions is not None:
         return lambda i: f"{param}[{positions[i]}]" if param else None
     return lambda i: f"{param}[{i}]" if param and count > 1 else param
+
+
+@contextmanager
+def _naming(where: str | None) -> Iterator[None]:
+    """Errors raised inside are about the caller's item ``where``: they name it (see EmbedError.named)."""
+    try:
+        yield
+    except EmbedError as e:
+        e.named(where)
+        raise
 
 
 def _utf8_length(text: str, where: str | None) -> int:
@@ -106,13 +117,11 @@ class EmbedService:
 
         ``positions``: where these texts stand in the caller's list, for error names (see :func:`item_namer`).
         """
-        name = self.check_texts(texts, param=param, positions=positions)
-        return self._call(
-            "text",
-            len(texts),
-            lambda: self.backend.embed_texts(list(texts), normalize=normalize),
-            name,
-        )
+        return self.embed_checked_texts(texts, self.check_texts(texts, param=param, positions=positions), normalize)
+
+    def embed_checked_texts(self, texts: Sequence[str], name: Namer, normalize: bool = True) -> Embeddings:
+        """Embed texts :meth:`check_texts` has passed (``name`` is its namer), without checking them again."""
+        return self._call("text", len(texts), lambda: self.backend.embed_texts(list(texts), normalize=normalize), name)
 
     def check_texts(
         self, texts: Sequence[str], *, param: str | None = "texts", positions: Sequence[int] | None = None
@@ -158,16 +167,13 @@ class EmbedService:
             where = name(i)
             if not isinstance(ref, str) or not ref.strip():
                 raise InvalidInputError(f"{where or 'image'} is empty", code="empty_image", param=where)
-            try:
+            with _naming(where):
                 reject_remote_url(ref.strip())
                 if is_s3_uri(ref.strip()):
                     s3_slots.append((i, ref.strip()))
                     images.append(None)
                 else:
                     images.append(decode_inline_image(ref, max_bytes=max_bytes))
-            except EmbedError as e:
-                e.named(where)
-                raise
         inline_total = sum(len(b) for b in images if b is not None)
         self._check_total(inline_total, param)
         if s3_slots:  # S3 bytes never pass through the Lambda event: their own budget, split across invokes
@@ -190,12 +196,8 @@ class EmbedService:
 
     def _embed_images(self, images: Sequence[bytes], *, normalize: bool, name: Namer) -> Embeddings:
         for i, data in enumerate(images):
-            where = name(i)
-            try:
+            with _naming(name(i)):
                 validate_image(data, max_bytes=self.settings.max_image_bytes, max_pixels=self.settings.max_image_pixels)
-            except EmbedError as e:
-                e.named(where)
-                raise
         return self._call(
             "image",
             len(images),
