@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from model_code.code import clip_onnx
+from model_code.code import clip_activation, clip_onnx
 from model_code.tiny_shapes import CODE_DIR
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,8 +40,7 @@ def cache_key(model_name: str, weights: str, config: Path | None, quick_gelu: bo
     for path in (config, *(CODE_DIR / name for name in ("clip_onnx.py", "clip_text.py"))):
         digest.update(path.read_bytes() if path is not None else b"-")
     if weights and Path(weights).is_file():
-        with open(weights, "rb") as f:
-            digest.update(hashlib.file_digest(f, "sha256").digest())
+        digest.update(bytes.fromhex(clip_activation.file_sha256(weights)))  # hashed once per start
     else:
         digest.update(f"tag:{weights}".encode())  # a pretrained tag, or "" for seeded random weights
     return digest.hexdigest()[:20]

@@ -45,7 +45,18 @@ def stated_by_env() -> bool | None:
     return env_bool(os.environ, "CLIP_QUICK_GELU", False)
 
 
-def _sha256(path: str) -> str:
+def file_sha256(path: str | Path) -> str:
+    """A weights file's sha256, hashed once while its size and modification time stay the same.
+
+    Start-up asks twice for the same file (which activation it needs, and the local ONNX cache's key);
+    a ViT-B-32 checkpoint is 600 MB, so the second answer comes from here.
+    """
+    stat = os.stat(path)
+    return _sha256_of(str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=8)
+def _sha256_of(path: str, size: int, mtime_ns: int) -> str:
     with open(path, "rb") as f:
         return hashlib.file_digest(f, "sha256").hexdigest()
 
@@ -64,7 +75,7 @@ def quick_gelu_for(model_name: str, pretrained: str, stated: bool | None = None)
     twin = f"{model_name}-quickgelu"
     if twin not in open_clip.list_models():
         return False  # no QuickGELU variant of this architecture exists: nothing to confuse
-    known = known_checkpoints().get(_sha256(pretrained))
+    known = known_checkpoints().get(file_sha256(pretrained))
     if known is not None:
         _logger.info("%s is %s's checkpoint: building %s with QuickGELU", pretrained, known, model_name)
         return True
