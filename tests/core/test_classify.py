@@ -7,12 +7,16 @@ import math
 
 import pytest
 
+from omnisearch_embed import classify as classify_module
+from omnisearch_embed import deadline
 from omnisearch_embed.classify import (
     Classifier,
     LabelCache,
     LabelVector,
     check_request,
+    label_key,
     rank,
+    rank_all,
 )
 from omnisearch_embed.errors import EmbedError
 from omnisearch_embed.service import EmbedService
@@ -28,7 +32,8 @@ def classifier(backend: StaticBackend, **settings: int) -> Classifier:
 
 
 def embed_images(clf: Classifier) -> object:
-    return lambda: clf.service.backend.embed_images([IMAGE])
+    """The inputs' ``prepare``: nothing to check, and the call that embeds the one image."""
+    return lambda: lambda: clf.service.backend.embed_images([IMAGE])
 
 
 @pytest.mark.parametrize(
@@ -142,11 +147,102 @@ def test_the_cache_is_bounded_and_forgets_the_least_recently_used() -> None:
 
     cache = LabelCache(max_entries=2)
     entry = LabelVector(array("f", [1.0]), False, "m")
-    cache.put(("m", "{}", "a"), entry)
-    cache.put(("m", "{}", "b"), entry)
-    assert cache.get(("m", "{}", "a")) is entry  # a is now the most recent
-    cache.put(("m", "{}", "c"), entry)
-    assert len(cache) == 2 and cache.get(("m", "{}", "b")) is None and cache.get(("m", "{}", "a")) is entry
+    a, b, c = (label_key("m", prompt) for prompt in "abc")
+    cache.put(a, entry)
+    cache.put(b, entry)
+    assert cache.get(a) is entry  # a is now the most recent
+    cache.put(c, entry)
+    assert len(cache) == 2 and cache.get(b) is None and cache.get(a) is entry
+
+
+def test_the_cache_keys_are_digests_not_the_label_strings() -> None:
+    backend = StaticBackend(logit_scale=42.0)
+    clf = classifier(backend)
+    labels = [f"{i} " + "x" * 9_990 for i in range(3)]  # near the 10,000-character limit
+    clf.classify(embed_images(clf), labels, template="a {} b", top_k=None)
+    keys = list(clf.cache._entries)
+    assert len(keys) == 3 and all(isinstance(key, bytes) and len(key) == 32 for key in keys)
+    assert keys == [label_key("static-test", f"a {label} b") for label in labels]
+    assert label_key("m", "x") not in (label_key("n", "x"), label_key("m", "y"), label_key("m\nx", ""))
+
+
+def test_one_prompt_from_two_templates_is_one_entry() -> None:
+    backend = StaticBackend(logit_scale=42.0)
+    clf = classifier(backend)
+    clf.classify(embed_images(clf), ["red circle", "blue star"], template="a {}", top_k=None)
+    clf.classify(embed_images(clf), ["circle", "star"], template="a red {}", top_k=None)
+    texts = [items for kind, items, _ in backend.calls if kind == "texts"]
+    assert texts == [["a red circle", "a blue star"], ["a red star"]]  # "a red circle" was cached
+
+
+def test_a_bad_input_is_refused_before_any_label_is_embedded() -> None:
+    backend = StaticBackend(logit_scale=42.0)
+    clf = classifier(backend)
+    labels = [f"label {i}" for i in range(1000)]
+    for prepare, code in [
+        (lambda: clf.service.prepare_texts([" "], param="text"), "empty_text"),
+        (lambda: clf.service.prepare_image_refs(["x"] * 257), "too_many_items"),
+        (lambda: clf.service.prepare_image_bytes([b"\x89PNG\r\n\x1a\n cut short"]), "corrupt_image"),
+    ]:
+        with pytest.raises(EmbedError) as info:
+            clf.classify(prepare, labels, template="{}", top_k=None)
+        assert info.value.code == code
+    assert backend.calls == [] and len(clf.cache) == 0
+
+
+def test_every_label_is_checked_before_the_first_label_call() -> None:
+    backend = StaticBackend(logit_scale=42.0)
+    clf = classifier(backend, max_batch_items=4)
+    labels = [f"label {i}" for i in range(9)] + [" "]
+    with pytest.raises(EmbedError) as info:
+        clf.classify(embed_images(clf), labels, template="{}", top_k=None)
+    assert (info.value.code, info.value.param) == ("empty_text", "labels[9]")
+    assert backend.calls == []
+
+
+def test_scoring_after_the_deadline_is_our_504_not_a_killed_lambda() -> None:
+    backend = StaticBackend(logit_scale=42.0)
+    clf = classifier(backend)
+    with deadline.scope(deadline.time.monotonic() - 0.001), pytest.raises(EmbedError) as info:
+        clf.classify(embed_images(clf), LABELS, template="{}", top_k=None)
+    assert (int(info.value.status), info.value.code) == (504, "deadline_exceeded")
+    with deadline.scope(deadline.time.monotonic() + 60):
+        assert len(clf.classify(embed_images(clf), LABELS, template="{}", top_k=None).results) == 1
+
+
+class Clock:
+    """A monotonic clock that moves only when the test moves it."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+
+def test_ranking_stops_as_soon_as_the_inputs_left_cannot_finish(monkeypatch: pytest.MonkeyPatch) -> None:
+    from array import array
+    from types import SimpleNamespace
+
+    clock = Clock()
+    monkeypatch.setattr(deadline, "time", SimpleNamespace(monotonic=clock.monotonic))
+    real_rank = classify_module.rank
+    ranked: list[int] = []
+
+    def one_second_rank(*args: object) -> object:
+        ranked.append(1)
+        clock.now += 1.0
+        return real_rank(*args)
+
+    monkeypatch.setattr(classify_module, "rank", one_second_rank)
+    vectors, label_vectors = [[1.0, 0.0]] * 5, [array("f", [1, 0]), array("f", [0, 1])]
+    with deadline.scope(clock.now + 2.5), pytest.raises(EmbedError) as info:
+        rank_all(vectors, ["a", "b"], label_vectors, 10.0, 2)  # 5 inputs at 1 s each, 2.5 s left
+    assert info.value.code == "deadline_exceeded" and "(1 ranked)" in info.value.message
+    assert len(ranked) == 1  # after the first, 1.5 s left could not rank the other 4
+    ranked.clear()
+    with deadline.scope(clock.now + 5.5):
+        assert len(rank_all(vectors, ["a", "b"], label_vectors, 10.0, 2)) == 5
 
 
 class Redeployable(StaticBackend):
@@ -178,5 +274,5 @@ def test_inputs_and_labels_from_two_models_are_a_502() -> None:
     clf = classifier(backend)
     other = StaticBackend("another-model", logit_scale=42.0)
     with pytest.raises(EmbedError) as info:
-        clf.classify(lambda: other.embed_images([IMAGE]), LABELS, template="{}", top_k=None)
+        clf.classify(lambda: lambda: other.embed_images([IMAGE]), LABELS, template="{}", top_k=None)
     assert (int(info.value.status), info.value.code) == (502, "model_mismatch")

@@ -119,8 +119,46 @@ def test_bad_requests_get_stable_codes(
     use_backend(monkeypatch, backend)
     got, answer = invoke(load_event("classify", body=body))
     assert (got, answer["error"]["code"]) == (status, code), answer
-    if code != "invalid_base64":
-        assert backend.calls == []  # refused before any model call
+    assert backend.calls == []  # refused before any model call
+
+
+NEW_LABELS = [f"label {i}" for i in range(1000)]  # four text calls, were they embedded
+CORRUPT_PNG = RED_CIRCLE[: len(RED_CIRCLE) // 2]
+
+
+def corrupt_upload() -> dict[str, Any]:
+    body = multipart_body({"file": ("c.png", CORRUPT_PNG, "image/png")}, {"labels": json.dumps(NEW_LABELS)})
+    return load_event("classify_multipart", body=body, headers={"Content-Type": MULTIPART_TYPE})
+
+
+def corrupt_raw_body() -> dict[str, Any]:
+    event = load_event("embed_image_raw_png", path="/classify", body=CORRUPT_PNG, headers={"Content-Type": "image/png"})
+    event["multiValueQueryStringParameters"] = {"labels": NEW_LABELS[:300]}
+    return event
+
+
+@pytest.mark.parametrize(
+    ("event", "status", "code"),
+    [
+        (corrupt_upload, 422, "corrupt_image"),
+        (corrupt_raw_body, 422, "corrupt_image"),
+        (lambda: load_event("classify", body={"text": " ", "labels": NEW_LABELS}), 400, "empty_text"),
+        (lambda: load_event("classify", body={"texts": ["a", "b" * 10_001], "labels": NEW_LABELS}), 413,
+         "text_too_long"),
+        (lambda: load_event("classify", body={"images": ["x"] * 257, "labels": NEW_LABELS}), 413, "too_many_items"),
+        (lambda: load_event("classify", body={"image": "https://example.com/a.png", "labels": NEW_LABELS}), 400,
+         "url_not_supported"),
+    ],
+    ids=["corrupt upload", "corrupt raw body", "empty text", "long text", "too many images", "url"],
+)  # fmt: skip
+def test_a_bad_input_is_refused_before_any_label_is_embedded(
+    monkeypatch: pytest.MonkeyPatch, event: Any, status: int, code: str
+) -> None:
+    backend = StaticBackend(logit_scale=50.0)
+    use_backend(monkeypatch, backend)
+    got, answer = invoke(event())
+    assert (got, answer["error"]["code"]) == (status, code), answer
+    assert backend.calls == []  # no label was embedded, and none cached
 
 
 def test_a_label_past_77_tokens_is_flagged_not_refused(tiny: Any) -> None:

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 Encoding = Literal["float", "base64", "int8", "ubinary"]
 ENCODINGS: tuple[str, ...] = ("float", "base64", "int8", "ubinary")
 Vector = list[float] | list[int] | str
+DEFAULT_TEMPLATE = "a photo of {}"  # /classify's prompt; the page reads it from /page/config
 _ENCODING_HELP = (
     "`float` lists; `base64` of little-endian float32; `int8` values with a per-vector `scale` "
     "(v ≈ q × scale); `ubinary` sign bits packed MSB-first, base64."
@@ -163,7 +164,7 @@ class ClassifyRequest(BaseModel):
     text: str | None = Field(None, description="A text to route among the labels.")
     texts: list[str] | None = Field(None, description="Texts, in order.")
     labels: list[str] = Field(description="2 to 1,000 candidate labels, each used once.")
-    template: str = Field("a photo of {}", description="Prompt for each label; `{}` marks where the label goes.")
+    template: str = Field(DEFAULT_TEMPLATE, description="Prompt for each label; `{}` marks where the label goes.")
     top_k: int | None = Field(None, description="Return only the k most probable labels (default: all).")
 
     @model_validator(mode="after")

@@ -14,8 +14,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +22,7 @@ from omnisearch_embed.backends.base import Backend
 from omnisearch_embed.embeddings import Embeddings
 from omnisearch_embed.errors import INVALID_TEXT, EmbedError, InvalidInputError, ModelError, PayloadTooLargeError
 from omnisearch_embed.images import decode_inline_image, is_s3_uri, reject_remote_url, validate_image
+from omnisearch_embed.naming import Namer, item_namer, naming
 from omnisearch_embed.s3_images import S3ImageFetcher
 from omnisearch_embed.settings import Settings
 
@@ -47,28 +47,7 @@ def used_fallback(emb: Embeddings) -> bool:
     return bool(emb.meta.get("fallback"))
 
 
-Namer = Callable[[int], str | None]
-
-
-def item_namer(param: str | None, count: int, positions: Sequence[int] | None = None) -> Namer:
-    """How errors name item ``i`` of a call: ``param`` alone for one item, else ``param[i]``.
-
-    ``positions`` maps the call's items to their places in the caller's list, when the call carries only
-    some of them (the images of a mixed batch, the labels not yet cached): then always ``param[position]``.
-    """
-    if positions is not None:
-        return lambda i: f"{param}[{positions[i]}]" if param else None
-    return lambda i: f"{param}[{i}]" if param and count > 1 else param
-
-
-@contextmanager
-def _naming(where: str | None) -> Iterator[None]:
-    """Errors raised inside are about the caller's item ``where``: they name it (see EmbedError.named)."""
-    try:
-        yield
-    except EmbedError as e:
-        e.named(where)
-        raise
+Prepared = Callable[[], Embeddings]  # inputs already checked; calling it embeds them
 
 
 def _utf8_length(text: str, where: str | None) -> int:
@@ -117,7 +96,19 @@ class EmbedService:
 
         ``positions``: where these texts stand in the caller's list, for error names (see :func:`item_namer`).
         """
-        return self.embed_checked_texts(texts, self.check_texts(texts, param=param, positions=positions), normalize)
+        return self.prepare_texts(texts, normalize=normalize, param=param, positions=positions)()
+
+    def prepare_texts(
+        self,
+        texts: Sequence[str],
+        *,
+        normalize: bool = True,
+        param: str | None = "texts",
+        positions: Sequence[int] | None = None,
+    ) -> Prepared:
+        """Check ``texts`` now, as :meth:`embed_texts` does; the call returned embeds them (no backend call yet)."""
+        name = self.check_texts(texts, param=param, positions=positions)
+        return lambda: self.embed_checked_texts(texts, name, normalize)
 
     def embed_checked_texts(self, texts: Sequence[str], name: Namer, normalize: bool = True) -> Embeddings:
         """Embed texts :meth:`check_texts` has passed (``name`` is its namer), without checking them again."""
@@ -158,6 +149,17 @@ class EmbedService:
         positions: Sequence[int] | None = None,
     ) -> Embeddings:
         """Embed images given as base64, data URIs or allowed ``s3://`` URIs (never http URLs), in order."""
+        return self.prepare_image_refs(refs, normalize=normalize, param=param, positions=positions)()
+
+    def prepare_image_refs(
+        self,
+        refs: Sequence[str],
+        *,
+        normalize: bool = True,
+        param: str | None = "images",
+        positions: Sequence[int] | None = None,
+    ) -> Prepared:
+        """Decode, fetch (S3) and check every image now; the call returned embeds them."""
         self.check_count(len(refs), param)
         name = item_namer(param, len(refs), positions)
         max_bytes = self.settings.max_image_bytes
@@ -167,7 +169,7 @@ class EmbedService:
             where = name(i)
             if not isinstance(ref, str) or not ref.strip():
                 raise InvalidInputError(f"{where or 'image'} is empty", code="empty_image", param=where)
-            with _naming(where):
+            with naming(where):
                 reject_remote_url(ref.strip())
                 if is_s3_uri(ref.strip()):
                     s3_slots.append((i, ref.strip()))
@@ -184,26 +186,28 @@ class EmbedService:
             )
             for (i, _), data in zip(s3_slots, fetched, strict=True):
                 images[i] = data
-        return self._embed_images([b for b in images if b is not None], normalize=normalize, name=name)
+        return self._prepare_images([b for b in images if b is not None], normalize=normalize, name=name)
 
     def embed_image_bytes(
         self, images: Sequence[bytes], *, normalize: bool = True, param: str | None = "image"
     ) -> Embeddings:
         """Embed raw image files (PNG/JPEG/WebP/GIF) after checking bytes, format, pixels and integrity."""
+        return self.prepare_image_bytes(images, normalize=normalize, param=param)()
+
+    def prepare_image_bytes(
+        self, images: Sequence[bytes], *, normalize: bool = True, param: str | None = "image"
+    ) -> Prepared:
+        """Check raw image files now, as :meth:`embed_image_bytes` does; the call returned embeds them."""
         self.check_count(len(images), param)
         self._check_total(sum(len(b) for b in images), param)
-        return self._embed_images(images, normalize=normalize, name=item_namer(param, len(images)))
+        return self._prepare_images(images, normalize=normalize, name=item_namer(param, len(images)))
 
-    def _embed_images(self, images: Sequence[bytes], *, normalize: bool, name: Namer) -> Embeddings:
+    def _prepare_images(self, images: Sequence[bytes], *, normalize: bool, name: Namer) -> Prepared:
         for i, data in enumerate(images):
-            with _naming(name(i)):
+            with naming(name(i)):
                 validate_image(data, max_bytes=self.settings.max_image_bytes, max_pixels=self.settings.max_image_pixels)
-        return self._call(
-            "image",
-            len(images),
-            lambda: self.backend.embed_images(list(images), normalize=normalize),
-            name,
-        )
+        embed = self.backend.embed_images
+        return lambda: self._call("image", len(images), lambda: embed(list(images), normalize=normalize), name)
 
     # ---------------------------------------------------------------- health
     def health(self, *, deep: bool = False) -> dict[str, Any]:

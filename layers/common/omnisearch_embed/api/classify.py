@@ -19,12 +19,11 @@ from omnisearch_embed.api.json_body import JSON_MEDIA_TYPES, event_json, event_m
 from omnisearch_embed.api.multipart import FILE_FIELD, body_bytes, parse_multipart
 from omnisearch_embed.api.text import json_response
 from omnisearch_embed.classify import DEFAULT_TEMPLATE, Classifier
-from omnisearch_embed.embeddings import Embeddings
 from omnisearch_embed.errors import InvalidInputError, UnsupportedMediaTypeError
 from omnisearch_embed.images import MEDIA_TYPES
 from omnisearch_embed.render import classify_body
 from omnisearch_embed.schemas import ClassifyRequest, ClassifyResponse
-from omnisearch_embed.service import EmbedService
+from omnisearch_embed.service import EmbedService, Prepared
 
 _DESCRIPTION = (
     "Zero-shot classification: each input is scored against your `labels` (2 to 1,000), each turned into a "
@@ -102,9 +101,10 @@ def register_classify_routes(app: APIGatewayRestResolver, service: EmbedService,
     limit = service.settings.max_request_bytes
     load_json = json_loader(limit)
 
-    def answer(embed: Callable[[], Embeddings], options: dict[str, Any]) -> Any:
+    def answer(prepare: Callable[[], Prepared], options: dict[str, Any]) -> Any:
+        """``prepare`` checks the inputs as the embed routes do: every refusal comes before any label is embedded."""
         labels, template = options["labels"], options.get("template", DEFAULT_TEMPLATE)
-        result = classifier.classify(embed, labels, template=template, top_k=options.get("top_k"))
+        result = classifier.classify(prepare, labels, template=template, top_k=options.get("top_k"))
         return json_response(classify_body(result))
 
     @app.post(
@@ -124,10 +124,10 @@ def register_classify_routes(app: APIGatewayRestResolver, service: EmbedService,
             if request.image is not None or request.images is not None:
                 refs = [request.image] if request.image is not None else request.images or []
                 param = "image" if request.image is not None else "images"
-                return answer(lambda: service.embed_image_refs(refs, param=param), options)
+                return answer(lambda: service.prepare_image_refs(refs, param=param), options)
             texts = [request.text] if request.text is not None else request.texts or []
             param = "text" if request.text is not None else "texts"
-            return answer(lambda: service.embed_texts(texts, param=param), options)
+            return answer(lambda: service.prepare_texts(texts, param=param), options)
         if kind == "multipart/form-data":
             fields = parse_multipart(body_bytes(event, max_bytes=limit), content_type)
             upload = fields.pop(FILE_FIELD, None)
@@ -149,4 +149,4 @@ def register_classify_routes(app: APIGatewayRestResolver, service: EmbedService,
                 f"Content-Type {kind[:100]} is not accepted here; send JSON, multipart/form-data or image/*",
                 code="unsupported_media_type",
             )
-        return answer(lambda: service.embed_image_bytes([data], param=FILE_FIELD), options)
+        return answer(lambda: service.prepare_image_bytes([data], param=FILE_FIELD), options)
