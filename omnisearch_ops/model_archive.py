@@ -44,7 +44,8 @@ def say(message: str) -> None:
 def _resolve_weights(model: str, pretrained: str, quick_gelu: bool | None) -> tuple[Path, bool]:
     """(weights file, quick_gelu) for a checkpoint path or an open_clip pretrained tag.
 
-    A file's activation follows inference.py's rule (clip_activation.py): stated, known by hash, or refused.
+    The activation is inference.py's answer (clip_activation.py), so an archive serving would refuse is not built:
+    a tag's own, with a contradicting statement refused; a file's stated, known by hash, or refused.
     """
     import open_clip
 
@@ -55,16 +56,13 @@ def _resolve_weights(model: str, pretrained: str, quick_gelu: bool | None) -> tu
     if Path(pretrained).is_file():
         return Path(pretrained), clip_activation.quick_gelu_for(model, pretrained, quick_gelu)
     cfg = open_clip.get_pretrained_cfg(model, pretrained)
-    if quick_gelu is not None and quick_gelu != bool(cfg.get("quick_gelu")):
-        raise ValueError(
-            f"{model} {pretrained!r} is trained {'with' if cfg.get('quick_gelu') else 'without'} QuickGELU"
-        )
     if not cfg:
         known = ", ".join(open_clip.list_pretrained_tags_by_model(model)) or "none"
         raise ValueError(f"{pretrained!r} is neither a file nor a pretrained tag of {model} (tags: {known})")
+    activation = clip_activation.quick_gelu_for(model, pretrained, quick_gelu)  # before a download: may refuse
     say(f"fetching {model} weights {pretrained!r} through open_clip (cached after the first time)")
     try:
-        return Path(open_clip.download_pretrained(cfg)), bool(cfg.get("quick_gelu"))
+        return Path(open_clip.download_pretrained(cfg)), activation
     except Exception as e:  # network, hub or cache failures all mean the same thing here
         raise RuntimeError(f"cannot fetch {model} {pretrained!r} weights: {e}") from e
 
