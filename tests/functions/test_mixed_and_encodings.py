@@ -127,8 +127,60 @@ def test_v1_takes_the_compact_formats(backend: StaticBackend, fmt: str) -> None:
         assert len(base64.b64decode(first["embedding"])) == 1 and "scale" not in first
 
 
-def test_int8_with_dimensions_is_refused(backend: StaticBackend) -> None:
-    body = {"input": "a red circle", "model": "static-test", "encoding_format": "int8", "dimensions": 8}
+def test_int8_takes_the_models_own_dimensions(backend: StaticBackend) -> None:
+    body = {"input": "a red circle", "model": "static-test", "encoding_format": "int8"}
+    status, plain = invoke(load_event("v1_embeddings", body=body))
+    status_with, answer = invoke(load_event("v1_embeddings", body={**body, "dimensions": 8}))  # StaticBackend's own
+    assert (status, status_with) == (200, 200), answer
+    assert answer["data"] == plain["data"] and isinstance(answer["data"][0]["scale"], float)
+
+
+def test_int8_with_another_dimension_is_refused_for_the_real_reason(backend: StaticBackend) -> None:
+    body = {"input": "a red circle", "model": "static-test", "encoding_format": "int8", "dimensions": 4}
     status, answer = invoke(load_event("v1_embeddings", body=body))
     assert (status, answer["error"]["code"], answer["error"]["param"]) == (400, "int8_with_dimensions", "dimensions")
+    message = answer["error"]["message"]
+    assert "gives 8-d vectors" in message and "cannot be shortened" in message and "send 8" in message
+    status, answer = invoke(load_event("v1_embeddings", body={**body, "encoding_format": "float"}))
+    assert (status, answer["error"]["code"]) == (400, "unsupported_dimensions")
+
+
+JPEG_HEAD = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01"
+WEBP_HEAD = b"RIFF\x24\x00\x00\x00WEBPVP8 \x18\x00\x00\x00"
+
+
+@pytest.mark.parametrize(
+    ("item", "code"),
+    [
+        ("https://example.com/cat.png", "url_not_supported"),
+        ("  HTTP://example.com/a%20cat.jpg?size=large\n", "url_not_supported"),
+        (base64.b64encode(PNG).decode(), "invalid_image_reference"),
+        (base64.encodebytes(PNG).decode(), "invalid_image_reference"),  # wrapped at 76 characters
+        (base64.b64encode(JPEG_HEAD).decode(), "invalid_image_reference"),
+        (base64.urlsafe_b64encode(WEBP_HEAD).decode().rstrip("="), "invalid_image_reference"),
+        (base64.b64encode(b"GIF89a\x01\x00\x01\x00\x80\x00\x00").decode(), "invalid_image_reference"),
+    ],
+    ids=["https", "HTTP, padded", "png", "png wrapped", "jpeg", "webp url-safe", "gif"],
+)
+def test_v1_auto_refuses_what_it_would_have_embedded_as_text(backend: StaticBackend, item: str, code: str) -> None:
+    body = {"input": ["a red circle", item], "model": "static-test", "modality": "auto"}
+    status, answer = invoke(load_event("v1_embeddings", body=body))
+    assert (status, answer["error"]["code"], answer["error"]["param"]) == (400, code, "input[1]"), answer
+    assert answer["error"]["message"].startswith("input[1] ")
     assert backend.calls == []
+
+
+def test_v1_auto_still_embeds_texts_that_only_mention_a_url_or_look_encoded(backend: StaticBackend) -> None:
+    texts = [
+        "see https://example.com/cat.png",
+        "Supercalifragilisticexpialidocious",
+        base64.b64encode(b"x" * 30).decode(),
+    ]
+    upper = "DATA:image/png;base64," + base64.b64encode(PNG).decode()
+    body = {"input": [*texts, upper], "model": "static-test", "modality": "auto"}
+    status, answer = invoke(load_event("v1_embeddings", body=body))
+    assert status == 200, answer
+    assert [d["embedding"] for d in answer["data"]] == [
+        *(vector_for("text", t.encode()) for t in texts),
+        vector_for("image", PNG),
+    ]

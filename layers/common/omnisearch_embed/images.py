@@ -96,6 +96,22 @@ def decode_base64(text: str, *, max_bytes: int, param: str | None = None) -> byt
         ) from e
 
 
+_BARE_BASE64 = re.compile(r"[A-Za-z0-9+/_-]{16,}={0,2}")
+
+
+def bare_base64_image(text: str) -> str | None:
+    """The format of ``text`` when it is bare base64 of a PNG/JPEG/GIF/WebP file (by its magic bytes), else None.
+
+    Reads the first 16 characters only (12 bytes, enough for every signature). Spaces inside mean words,
+    never base64; line breaks are allowed, as base64 tools wrap their output.
+    """
+    compact = text.strip().replace("\r", "").replace("\n", "")
+    if not _BARE_BASE64.fullmatch(compact):
+        return None
+    head = compact[:16].replace("-", "+").replace("_", "/")
+    return sniff_format(base64.b64decode(head))  # 16 characters of the alphabet always decode
+
+
 def sniff_format(data: bytes) -> str | None:
     """The allowed format named by the file's magic bytes, or ``None``."""
     if data[:8] == b"\x89PNG\r\n\x1a\n":

@@ -30,12 +30,15 @@ class OpenAIEmbeddingRequest(BaseModel):
         description="`base64` is little-endian float32, as OpenAI sends it; `int8` adds a `scale` to each item "
         "(v ≈ q × scale); `ubinary` is sign bits packed MSB-first, base64.",
     )
-    dimensions: int | None = Field(None, description="Only the model's own dimension: CLIP cannot shorten vectors.")
+    dimensions: int | None = Field(
+        None, description="Only the model's own dimension (with any encoding): CLIP cannot shorten vectors."
+    )
     user: str | None = Field(None, description="Accepted and ignored.")
     modality: Literal["text", "image", "auto"] = Field(
         "text",
         description="`image`: each input is a data:image/...;base64 URI or an allowed s3:// URI; `auto`: inputs "
-        "starting with data:image/ or s3:// are images, the rest texts, answered in order.",
+        "starting with data:image/ or s3:// are images, an http(s) URL is refused (`url_not_supported`) and so is "
+        "bare base64 image data (`invalid_image_reference`), the rest are texts, answered in order.",
     )
 
 
