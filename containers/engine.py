@@ -18,6 +18,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from containers.processes import Proc, signal_all, tree, wait_gone
+
 __all__ = [
     "ContainerError",
     "Engine",
@@ -95,18 +97,23 @@ def require_emulation(arch: str, binfmt: Path = BINFMT) -> None:
 
 @dataclass
 class Engine:
-    """The engine in use; ``stop()`` ends only a daemon that ``start()`` itself launched."""
+    """The engine in use; ``stop()`` ends only a daemon that ``start()`` itself launched, with its helpers."""
 
     state_dir: Path
     start_timeout: float = 60.0
     dockerd: str | None = field(default_factory=lambda: shutil.which("dockerd") or _sbin("dockerd"))
     process: subprocess.Popen[bytes] | None = field(default=None, init=False)
+    # dockerd and what it started (containerd runs in a session of its own), remembered while it lives:
+    # once dockerd is gone, its children no longer show it as their parent.
+    members: dict[int, Proc] = field(default_factory=dict, init=False)
 
     @property
     def started_here(self) -> bool:
         return self.process is not None
 
     def start(self) -> Engine:
+        """Use the engine that answers, or launch dockerd and wait for it; any failure or interruption
+        (Ctrl-C, SIGTERM made KeyboardInterrupt) stops what was launched before it propagates."""
         if engine_answers():
             return self
         if os.environ.get("DOCKER_HOST"):
@@ -120,30 +127,54 @@ class Engine:
         log_path = self.state_dir / "dockerd.log"
         command = [dockerd, "--iptables=false", "--storage-driver=overlay2",
                    f"--pidfile={self.state_dir / 'dockerd.pid'}"]  # fmt: skip
-        with log_path.open("ab") as log:
-            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            with log_path.open("ab") as log:  # its own session: the escalation signals its whole group
+                self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            self._wait_until_it_answers(log_path)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _wait_until_it_answers(self, log_path: Path) -> None:
+        assert self.process is not None
         deadline = time.monotonic() + self.start_timeout
         while time.monotonic() < deadline:
+            self._remember()
             if self.process.poll() is not None:
-                tail = log_path.read_text(errors="replace")[-1500:]
-                self.process = None
-                raise ContainerError(f"dockerd exited at start ({log_path}):\n{tail}")
+                raise ContainerError(
+                    f"dockerd exited at start ({log_path}):\n{log_path.read_text(errors='replace')[-1500:]}"
+                )
             if engine_answers(timeout=5):
-                return self
+                self._remember()
+                return
             time.sleep(0.5)
-        self.stop()
         raise ContainerError(f"dockerd did not answer within {self.start_timeout:.0f} s; see {log_path}")
 
+    def _remember(self) -> None:
+        if self.process is not None:
+            self.members.update((member.pid, member) for member in tree(self.process.pid))
+
     def stop(self, timeout: float = 30.0) -> None:
-        process, self.process = self.process, None
-        if process is None or process.poll() is not None:
+        """SIGTERM to dockerd (it stops containerd); past ``timeout``, or when interrupted, SIGKILL to its
+        process group and to every process of its tree that is left, each by PID."""
+        process = self.process
+        if process is None:
             return
-        process.send_signal(signal.SIGTERM)
+        self._remember()
         try:
-            process.wait(timeout=timeout)
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+                process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
-            process.kill()
+            pass
+        finally:
+            if process.poll() is None:  # not yet reaped, so its group ID is still its own
+                os.killpg(process.pid, signal.SIGKILL)
+            signal_all(self.members.values(), signal.SIGKILL)
             process.wait(timeout=10)
+            wait_gone(self.members.values())
+            self.process, self.members = None, {}
 
     def __enter__(self) -> Engine:
         return self.start()
