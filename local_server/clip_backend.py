@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from local_server import onnx_cache
-from model_code.code import clip_activation, clip_onnx, inference
+from model_code.code import clip_onnx, inference
 from model_code.tiny_shapes import CHECKPOINT_PATH, CONFIG_PATH
 from omnisearch_embed.backends.wire import locate_item
 from omnisearch_embed.embeddings import SERVICE_LOCAL, Embeddings
@@ -53,19 +53,12 @@ class LocalClipBackend:
             raise ValueError(f"cannot load CLIP model {model_name!r} with pretrained {pretrained!r}: {e}") from e
 
     def _load(self, model_name: str, weights: str, device: str | None, config: Any) -> Any:
-        inference = self._inference
-        if config is not None:
-            inference.open_clip.add_model_config(config)
-        quick_gelu = clip_activation.quick_gelu_for(model_name, weights)  # a file it cannot tell is refused here
-
         def load_torch(**kwargs: Any) -> Any:
-            return inference.load_model(
-                model_name, weights, config_path=config, model_id=self.model_id, quick_gelu=quick_gelu, **kwargs
-            )
+            return inference.load_model(model_name, weights, config_path=config, model_id=self.model_id, **kwargs)
 
         if clip_onnx.engine_for(device, has_onnx=True) == "torch":
             return load_torch(device=device)
-        key = onnx_cache.cache_key(model_name, weights, config, quick_gelu)
+        key = onnx_cache.cache_key(model_name, weights, config)
         try:
             directory = onnx_cache.exported(key, lambda: load_torch(device="cpu", precision="fp32"))
             return inference.load_onnx(directory, model_name, config_path=config, model_id=self.model_id)
@@ -76,7 +69,14 @@ class LocalClipBackend:
             return load_torch(device=device)
 
     def _on_model_thread(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        return self._model_thread.submit(fn, *args, **kwargs).result()
+        """torch's calls on the model's own thread; ONNX Runtime's in the caller's (its pool is its own)."""
+        if self._clip_is_torch():
+            return self._model_thread.submit(fn, *args, **kwargs).result()
+        return fn(*args, **kwargs)
+
+    def _clip_is_torch(self) -> bool:
+        clip = getattr(self, "_clip", None)
+        return clip is None or clip.engine == "torch"
 
     @property
     def dimension(self) -> int:

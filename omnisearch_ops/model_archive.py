@@ -27,6 +27,11 @@ CODE_FILES = (
     "clip_text.py",
     "clip_records.py",
     "clip_onnx.py",
+    "clip_ort.py",
+    "clip_export.py",
+    "clip_tokens.py",
+    "clip_pixels.py",
+    "clip_torch.py",
     "clip_activation.py",
     "clip_archive.py",
     "clip_env.py",
@@ -103,10 +108,10 @@ def export_onnx(model: str, weights: Path, quick_gelu: bool, directory: Path) ->
         model, str(weights), device="cpu", precision="fp32", config_path=config, quick_gelu=quick_gelu
     )
     try:
-        clip_onnx.export(clip, directory)
+        meta = clip_onnx.export(clip, directory)
     finally:
         clip.pool.shutdown(wait=False)
-    return [directory / name for name in (clip_onnx.TEXT_FILE, clip_onnx.IMAGE_FILE, clip_onnx.META)]
+    return [directory / name for name in (*meta["sha256"], clip_onnx.META)]  # the towers, the tokenizer
 
 
 def build_archive(

@@ -11,7 +11,6 @@ a ``-quickgelu`` twin and none of these is refused rather than guessed.
 from __future__ import annotations
 
 import functools
-import hashlib
 import logging
 import os
 import re
@@ -20,8 +19,10 @@ from pathlib import Path
 import open_clip
 
 if __package__:  # see inference.py: a package in the repository, top-level modules under the toolkit
+    from .clip_archive import file_sha256
     from .clip_env import env_bool
 else:
+    from clip_archive import file_sha256
     from clip_env import env_bool
 
 _logger = logging.getLogger("omnisearch_embed.model")
@@ -44,22 +45,6 @@ def stated_by_env() -> bool | None:
     if not os.environ.get("CLIP_QUICK_GELU", "").strip():
         return None  # not stated
     return env_bool(os.environ, "CLIP_QUICK_GELU", False)
-
-
-def file_sha256(path: str | Path) -> str:
-    """A weights file's sha256, hashed once while its size and modification time stay the same.
-
-    Start-up asks twice for the same file (which activation it needs, and the local ONNX cache's key);
-    a ViT-B-32 checkpoint is 600 MB, so the second answer comes from here.
-    """
-    stat = os.stat(path)
-    return _sha256_of(str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns)
-
-
-@functools.lru_cache(maxsize=8)
-def _sha256_of(path: str, size: int, mtime_ns: int) -> str:
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def quick_gelu_for(model_name: str, pretrained: str, stated: bool | None = None) -> bool:

@@ -6,7 +6,10 @@ folder has an open_clip config JSON and a weights file beside it.
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +17,16 @@ from pathlib import Path
 TINY_SHAPES = "tiny-shapes"
 MANIFEST = "clip_model.json"  # written by scripts/package_model.py; optional
 WEIGHT_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin")
+_logger = logging.getLogger("omnisearch_embed.model")
+
+
+def announce(model_name: str) -> None:
+    """Say at load, on either engine, that the bundled demo model is not a general-purpose CLIP."""
+    if model_name == TINY_SHAPES:
+        _logger.warning(
+            "serving tiny-shapes, a demo model that knows only coloured shapes: it is not a general-purpose CLIP "
+            "(set CLIP_MODEL and CLIP_PRETRAINED to serve a real one)"
+        )
 
 
 @dataclass(frozen=True)
@@ -64,3 +77,19 @@ def read(root: Path) -> ArchiveModel | None:
     found = _find_weights(root)
     weights = str(found) if found else ""
     return ArchiveModel(config.stem, weights, config, model_id_for(config.stem, weights), None)
+
+
+def file_sha256(path: str | Path) -> str:
+    """A weights file's sha256, hashed once while its size and modification time stay the same.
+
+    Start-up asks twice for the same file (which activation it needs, and the local ONNX cache's key);
+    a ViT-B-32 checkpoint is 600 MB, so the second answer comes from here.
+    """
+    stat = os.stat(path)
+    return _sha256_of(str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=8)
+def _sha256_of(path: str, size: int, mtime_ns: int) -> str:
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()

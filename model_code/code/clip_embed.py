@@ -1,9 +1,10 @@
-"""The forward passes: a Request of texts or images becomes a Prediction, in bounded batches.
+"""The forward passes: a Request of texts or images becomes a Prediction, in bounded batches, on either engine.
 
-Ships next to inference.py in code/. Both towers are open_clip's torch model or the ONNX Runtime export
-(``clip.onnx``); texts are sorted by length so each batch trims to its own longest text (clip_text.py), and
-images are decoded ahead in the pool (or on the GPU, per chunk) while the model works on the previous chunk.
-clip_records.py embeds Batch Transform's records through :func:`embed` too, so nothing here knows of records.
+Ships next to inference.py in code/. The model is clip_ort.OrtClip (ONNX Runtime, no torch) or
+clip_torch.ClipModel (open_clip); both give numpy token rows and float32 features, so one loop serves both.
+Texts are sorted by length so each batch trims to its own longest text, and images are decoded ahead in the
+pool (or on the GPU, per chunk) while the model works on the previous chunk. clip_records.py embeds Batch
+Transform's records through :func:`embed` too, so nothing here knows of records.
 """
 
 from __future__ import annotations
@@ -13,18 +14,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 if __package__:  # see inference.py: a package in the repository, top-level modules under the toolkit
     from . import clip_env as _env
-    from . import clip_images as _images
-    from . import clip_text as _text
     from .clip_inputs import Request
 else:
     import clip_env as _env
-    import clip_images as _images
-    import clip_text as _text
     from clip_inputs import Request
 
 TEXT_BATCH = _env.env_int(os.environ, "CLIP_TEXT_BATCH_SIZE", 256)
@@ -43,32 +38,29 @@ class Prediction:
     logit_scale: float | None = None
 
 
-def _finish(features: torch.Tensor, normalize: bool) -> np.ndarray:
-    features = features.float()
-    if normalize:
-        features = F.normalize(features, dim=-1)
-    return features.cpu().numpy()
+def unit_rows(features: np.ndarray) -> np.ndarray:
+    """Each row divided by its L2 norm (at least 1e-12, as torch's F.normalize), in float32."""
+    norms = np.linalg.norm(features, axis=-1, keepdims=True)
+    return (features / np.maximum(norms, np.float32(1e-12))).astype(np.float32, copy=False)
 
 
 def embed(data: Request, clip: Any) -> Prediction:
-    """Embed ``data.items`` in order with ``clip`` (inference.ClipModel), in batches of the sizes above."""
+    """Embed ``data.items`` in order with ``clip`` (OrtClip or ClipModel), in batches of the sizes above."""
     out = np.empty((len(data.items), clip.dimension), dtype=np.float32)
-    towers = clip.onnx  # ONNX Runtime, else open_clip's torch model (text trimmed by clip_text.encode_text)
-    text_tower = towers.encode_text if towers is not None else lambda tokens: _text.encode_text(clip.model, tokens)
-    with torch.inference_mode():
-        if data.kind == "texts":
-            tokens, counts, truncated = _text.tokenize(clip, data.items)
-            order = sorted(range(len(counts)), key=counts.__getitem__)
-            for start in range(0, len(order), TEXT_BATCH):
-                idx = order[start : start + TEXT_BATCH]
-                out[idx] = _finish(text_tower(tokens[idx].to(clip.device)), data.normalize)
-            return Prediction(clip.model_id, out, truncated, counts, data.encoding, logit_scale=clip.logit_scale)
-        plan = _images.Plan(data.items, clip)
-        try:
-            for start in range(0, len(data.items), IMAGE_BATCH):
-                pixels = plan.pixels(start, start + IMAGE_BATCH)
-                features = (towers or clip.model).encode_image(pixels)
-                out[start : start + len(pixels)] = _finish(features, data.normalize)
-        finally:
-            plan.cancel()
-    return Prediction(clip.model_id, out, encoding=data.encoding, logit_scale=clip.logit_scale)
+    if data.kind == "texts":
+        tokens, counts, truncated = clip.tokenize(data.items)
+        order = sorted(range(len(counts)), key=counts.__getitem__)
+        for start in range(0, len(order), TEXT_BATCH):
+            idx = order[start : start + TEXT_BATCH]
+            out[idx] = clip.text_features(tokens[idx])
+        vectors = unit_rows(out) if data.normalize else out
+        return Prediction(clip.model_id, vectors, truncated, counts, data.encoding, logit_scale=clip.logit_scale)
+    plan = clip.image_plan(data.items)
+    try:
+        for start in range(0, len(data.items), IMAGE_BATCH):
+            features = clip.image_features(plan, start, start + IMAGE_BATCH)
+            out[start : start + len(features)] = features
+    finally:
+        plan.cancel()
+    vectors = unit_rows(out) if data.normalize else out
+    return Prediction(clip.model_id, vectors, encoding=data.encoding, logit_scale=clip.logit_scale)

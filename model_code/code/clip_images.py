@@ -14,10 +14,10 @@ decodes the list itself: how the tensor path is tested without a GPU).
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import warnings
-from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,22 +27,17 @@ import torch
 if __package__:  # see inference.py: a package in the repository, top-level modules under the toolkit
     from . import clip_inputs as _inputs
     from .clip_env import env_choice
+    from .clip_inputs import Decoded
 else:
     import clip_inputs as _inputs
     from clip_env import env_choice
+    from clip_inputs import Decoded
 
 _logger = logging.getLogger("omnisearch_embed.model")
 
 _JPEG_MAGIC = b"\xff\xd8\xff"
 _TENSOR_STEPS = ("Resize", "CenterCrop")  # applied to the decoded tensor
 _SKIPPED_STEPS = ("MaybeConvertMode", "_convert_to_rgb")  # decode_jpeg already gives RGB
-
-
-@dataclass(frozen=True)
-class Decoded:
-    """An image decoded on the CPU ahead of its batch: what clip_inputs.prepare returned."""
-
-    pixels: Any
 
 
 @dataclass(frozen=True)
@@ -82,27 +77,46 @@ def check(index: int, data: Any, clip: Any) -> Decoded | Checked:
         with _inputs.opened(index, data) as img:
             if img.format == "JPEG" and img.mode in ("RGB", "L"):  # what nvJPEG decodes to RGB as-is
                 return Checked(bytes(data))
-    return Decoded(_inputs.prepare(index, data, clip))
+    return _inputs.decoded(index, data, clip)
 
 
-class Plan:
-    """The images of one predict_fn call: checks start at once in the pool, pixels are taken chunk by chunk."""
+def split_preprocess(clip: Any) -> None:
+    """Split open_clip's Compose(PIL steps..., ToTensor, Normalize) so only PIL work runs in the threads.
+
+    Threads then hand back uint8 arrays; scaling and normalising happen once per batch on the device
+    (a quarter of the bytes to copy to a GPU, and no torch kernels competing in the decode threads).
+    The arithmetic is ToTensor's and Normalize's, so the pixels are the same. Other pipelines run whole.
+    """
+    steps = list(getattr(clip.preprocess, "transforms", []))
+    names = [type(t).__name__ for t in steps]
+    if len(steps) < 2 or names[-2] not in ("ToTensor", "MaybeToTensor") or names[-1] != "Normalize":
+        return
+    pil_steps, norm = steps[:-2], steps[-1]
+    clip.pil_stage = lambda img: functools.reduce(lambda acc, step: step(acc), pil_steps, img)
+    clip.mean = torch.tensor(norm.mean, dtype=torch.float32, device=clip.device).view(1, -1, 1, 1)
+    clip.std = torch.tensor(norm.std, dtype=torch.float32, device=clip.device).view(1, -1, 1, 1)
+
+
+def pixels(items: list[Any], clip: Any) -> torch.Tensor:
+    """One model-ready batch (N, 3, H, W) on the device in the model's dtype."""
+    if clip.pil_stage is None:
+        return torch.stack(items).to(clip.device, dtype=clip.dtype, non_blocking=True)
+    raw = torch.from_numpy(np.stack(items)).to(clip.device, non_blocking=True)
+    x = raw.permute(0, 3, 1, 2).to(torch.float32).div(255)
+    return x.sub(clip.mean).div(clip.std).to(clip.dtype)
+
+
+class Plan(_inputs.Plan):
+    """clip_inputs.Plan with the torch engine's pixels: CPU-decoded arrays, or JPEGs decoded on the GPU."""
 
     def __init__(self, items: list[Any], clip: Any) -> None:
-        self.clip = clip
-        self.futures: list[Future[Decoded | Checked]] = [
-            clip.pool.submit(check, i, b, clip) for i, b in enumerate(items)
-        ]
-
-    def cancel(self) -> None:
-        for future in self.futures:
-            future.cancel()
+        super().__init__(items, clip, check)
 
     def pixels(self, start: int, stop: int) -> torch.Tensor:
         """Items ``start:stop`` as one (N, 3, H, W) batch on the model's device, in its dtype."""
-        ready = [f.result() for f in self.futures[start:stop]]
+        ready = self.ready(start, stop)
         if not any(isinstance(r, Checked) for r in ready):
-            return _inputs.pixels([r.pixels for r in ready], self.clip)
+            return pixels([r.pixels for r in ready], self.clip)
         on_gpu = [i for i, r in enumerate(ready) if isinstance(r, Checked)]
         try:
             decoded = self._decode([ready[i].data for i in on_gpu])
@@ -113,7 +127,7 @@ class Plan:
         images = [self._to_device(r.pixels) if isinstance(r, Decoded) else None for r in ready]
         for i, tensor in zip(on_gpu, decoded, strict=True):
             images[i] = tensor
-        x = torch.stack(images).to(torch.float32).div(255)  # the arithmetic of clip_inputs.pixels
+        x = torch.stack(images).to(torch.float32).div(255)  # the arithmetic of pixels()
         return x.sub(self.clip.mean).div(self.clip.std).to(self.clip.dtype)
 
     def _to_device(self, hwc: np.ndarray) -> torch.Tensor:

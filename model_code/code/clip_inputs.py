@@ -8,16 +8,15 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
-import functools
 import io
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import torch
 from PIL import Image, ImageOps
 
 try:  # inside the SageMaker container: the toolkit answers with the error's status instead of a 500
@@ -34,6 +33,7 @@ if __package__:  # see inference.py: a package in the repository, top-level modu
 else:
     from clip_env import env_float, env_int
 
+DECODE_THREADS = env_int(os.environ, "CLIP_DECODE_THREADS", min(8, os.cpu_count() or 1))
 MAX_IMAGE_PIXELS = env_int(os.environ, "CLIP_MAX_IMAGE_PIXELS", 40_000_000)
 # Large JPEGs are decoded at reduced scale down to this multiple of the model's input size (0: never).
 # At 2x the resize still downsamples from real pixels: vectors move by rounding only (tests pin >= 0.999).
@@ -124,23 +124,6 @@ def parse_json(body: bytes | str | dict[str, Any]) -> Request:
     return Request(kind, items, normalize, encoding)
 
 
-def split_preprocess(clip: Any) -> None:
-    """Split open_clip's Compose(PIL steps..., ToTensor, Normalize) so only PIL work runs in the threads.
-
-    Threads then hand back uint8 arrays; scaling and normalising happen once per batch on the device
-    (a quarter of the bytes to copy to a GPU, and no torch kernels competing in the decode threads).
-    The arithmetic is ToTensor's and Normalize's, so the pixels are the same. Other pipelines run whole.
-    """
-    steps = list(getattr(clip.preprocess, "transforms", []))
-    names = [type(t).__name__ for t in steps]
-    if len(steps) < 2 or names[-2] not in ("ToTensor", "MaybeToTensor") or names[-1] != "Normalize":
-        return
-    pil_steps, norm = steps[:-2], steps[-1]
-    clip.pil_stage = lambda img: functools.reduce(lambda acc, step: step(acc), pil_steps, img)
-    clip.mean = torch.tensor(norm.mean, dtype=torch.float32, device=clip.device).view(1, -1, 1, 1)
-    clip.std = torch.tensor(norm.std, dtype=torch.float32, device=clip.device).view(1, -1, 1, 1)
-
-
 @contextlib.contextmanager
 def opened(index: int, data: bytes) -> Iterator[Image.Image]:
     """The image file opened (header read, pixel count checked, not decoded); InputError if unusable."""
@@ -178,18 +161,46 @@ def decode_image(index: int, data: bytes, draft_size: int | None = None) -> Imag
         return ImageOps.exif_transpose(img).convert("RGB")
 
 
-def prepare(index: int, data: bytes, clip: Any) -> np.ndarray | torch.Tensor:
-    """In a decode thread: HWC uint8 pixels ready for :func:`pixels`, or the whole preprocess's tensor."""
+def prepare(index: int, data: bytes, clip: Any) -> Any:
+    """In a decode thread: HWC uint8 pixels ready for the batch, or (torch, a pipeline it cannot split) a tensor."""
     rgb = decode_image(index, data, clip.jpeg_draft_size)
     if clip.pil_stage is None:
         return clip.preprocess(rgb)
     return np.asarray(clip.pil_stage(rgb), dtype=np.uint8)
 
 
-def pixels(items: list[Any], clip: Any) -> torch.Tensor:
-    """One model-ready batch (N, 3, H, W) on the device in the model's dtype."""
-    if clip.pil_stage is None:
-        return torch.stack(items).to(clip.device, dtype=clip.dtype, non_blocking=True)
-    raw = torch.from_numpy(np.stack(items)).to(clip.device, non_blocking=True)
-    x = raw.permute(0, 3, 1, 2).to(torch.float32).div(255)
-    return x.sub(clip.mean).div(clip.std).to(clip.dtype)
+@dataclass(frozen=True)
+class Decoded:
+    """An image decoded on the CPU ahead of its batch: what :func:`prepare` returned."""
+
+    pixels: Any
+
+
+def decoded(index: int, data: Any, clip: Any) -> Decoded:
+    """In a decode thread: the image checked and prepared, or InputError (already-checked items pass through)."""
+    return data if isinstance(data, Decoded) else Decoded(prepare(index, data, clip))
+
+
+class Plan:
+    """The images of one predict_fn call: checks start at once in the pool, results are taken chunk by chunk.
+
+    ``check`` turns one item into what the engine batches (:func:`decoded` on the CPU); the engine turns a
+    chunk of results into its model input.
+    """
+
+    def __init__(self, items: list[Any], clip: Any, check: Callable[[int, Any, Any], Any] = decoded) -> None:
+        self.clip = clip
+        self.futures: list[Future[Any]] = [clip.pool.submit(check, i, b, clip) for i, b in enumerate(items)]
+
+    def cancel(self) -> None:
+        for future in self.futures:
+            future.cancel()
+
+    def ready(self, start: int, stop: int) -> list[Any]:
+        """Items ``start:stop`` once checked; the first bad one raises its InputError."""
+        return [f.result() for f in self.futures[start:stop]]
+
+
+def decode_pool() -> ThreadPoolExecutor:
+    """The threads a loaded model decodes and preprocesses images in (``CLIP_DECODE_THREADS``)."""
+    return ThreadPoolExecutor(max_workers=max(1, DECODE_THREADS), thread_name_prefix="clip-decode")

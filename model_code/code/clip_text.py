@@ -1,7 +1,8 @@
-"""The text side: token ids with per-text facts, and the text tower run on the trimmed context.
+"""The torch side of texts: token ids with per-text facts, and the text tower run on the trimmed context.
 
 Ships next to inference.py in code/. open_clip's SimpleTokenizer runs its byte-level BPE in Python, which
-bounds text throughput on a GPU; :class:`FastBPE` gives its exact ids with the BPE in HF ``tokenizers``.
+bounds text throughput on a GPU; :func:`word_bpe` gives its exact ids with clip_tokens.WordBPE, the BPE in HF
+``tokenizers`` (the same class serves the torch-free path from the exported ``tokenizer.json``).
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import weakref
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
 import open_clip
 import torch
 from open_clip.tokenizer import SimpleTokenizer
@@ -24,61 +24,46 @@ except ImportError:  # open_clip's own BPE then serves every text
     Tokenizer = None
 
 if __package__:  # see inference.py: a package in the repository, top-level modules under the toolkit
+    from . import clip_onnx as _onnx
+    from . import clip_tokens as _tokens
     from .clip_env import env_bool
 else:
+    import clip_onnx as _onnx
+    import clip_tokens as _tokens
     from clip_env import env_bool
 
 # false turns the fast path off (A/B runs); ids are the same either way.
 FAST_TOKENIZER = env_bool(os.environ, "CLIP_FAST_TOKENIZER", True)
+_CLEAN_NAMES = {"_clean_lower": "lower", "_clean_whitespace": "whitespace"}  # open_clip's clean_fn, by name
 
 
-class FastBPE:
-    """SimpleTokenizer.encode's ids, with only the byte-level BPE moved to Rust.
+def word_bpe(tok: SimpleTokenizer) -> _tokens.WordBPE | None:
+    """clip_tokens.WordBPE with ``tok``'s vocab, merges, specials and clean-up; None where it cannot be exact.
 
-    Texts go through open_clip's own clean-up (ftfy, double HTML unescape, whitespace, lower case) and its
-    own word regex, so the words are exactly SimpleTokenizer's; ``tokenizers`` then maps each word's UTF-8
-    bytes with the same byte-to-unicode table and applies the same merges, in rank order, to the same vocab.
-    A text with a special-token word (``<end_of_text>`` typed in by a caller) takes open_clip's path, which
-    maps it to the special id, as the BPE model here would not.
+    The BPE is a ``tokenizers`` model over each word's UTF-8 bytes with the same byte-to-unicode table and the
+    same merges in rank order, so the ids are SimpleTokenizer's; a clean-up clip_tokens.py does not have
+    (``canonicalize``) keeps open_clip's Python BPE.
     """
-
-    def __init__(self, tok: SimpleTokenizer) -> None:
-        self.tok = tok
-        merges = sorted(tok.bpe_ranks, key=tok.bpe_ranks.__getitem__)
-        self._bpe = Tokenizer(models.BPE(vocab=dict(tok.encoder), merges=merges, end_of_word_suffix="</w>"))
-        self._bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
-        self._special = frozenset(tok.decoder[i] for i in tok.all_special_ids)
-
-    def encode(self, texts: Sequence[str]) -> list[list[int]]:
-        words = [self.tok.pat.findall(self.tok.clean_fn(text)) for text in texts]
-        out: list[list[int]] = [[] for _ in words]
-        fast = []
-        for i, row in enumerate(words):
-            if self._special.isdisjoint(row):
-                if row:  # empty after cleaning: no ids
-                    fast.append(i)
-            else:
-                out[i] = self.tok.encode(texts[i])
-        if fast:
-            encodings = self._bpe.encode_batch_fast(
-                [words[i] for i in fast], is_pretokenized=True, add_special_tokens=False
-            )
-            for i, encoding in zip(fast, encodings, strict=True):
-                out[i] = encoding.ids
-        return out
+    clean = _CLEAN_NAMES.get(getattr(tok.clean_fn, "__name__", ""))
+    if Tokenizer is None or clean is None or tok.reduction_fn is not None:
+        return None
+    merges = sorted(tok.bpe_ranks, key=tok.bpe_ranks.__getitem__)
+    bpe = Tokenizer(models.BPE(vocab=dict(tok.encoder), merges=merges, end_of_word_suffix="</w>"))
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
+    return _tokens.WordBPE(bpe, {tok.decoder[i]: i for i in tok.all_special_ids}, clean)
 
 
-_fast: weakref.WeakKeyDictionary[SimpleTokenizer, FastBPE] = weakref.WeakKeyDictionary()
+_fast: weakref.WeakKeyDictionary[SimpleTokenizer, _tokens.WordBPE | None] = weakref.WeakKeyDictionary()
 _fast_lock = threading.Lock()
 
 
-def fast_bpe(tok: SimpleTokenizer) -> FastBPE | None:
-    """The FastBPE for ``tok``, built once (~0.1 s); None when ``tokenizers`` is missing or turned off."""
+def fast_bpe(tok: SimpleTokenizer) -> _tokens.WordBPE | None:
+    """The WordBPE for ``tok``, built once (~0.1 s); None when ``tokenizers`` is missing or turned off."""
     if Tokenizer is None or not FAST_TOKENIZER:
         return None
     with _fast_lock:
         if tok not in _fast:
-            _fast[tok] = FastBPE(tok)
+            _fast[tok] = word_bpe(tok)
         return _fast[tok]
 
 
@@ -88,18 +73,19 @@ def encode_ids(tok: SimpleTokenizer, texts: Sequence[str]) -> list[list[int]]:
     return fast.encode(texts) if fast is not None else [tok.encode(text) for text in texts]
 
 
+def text_tokens(clip: Any) -> _tokens.TextTokens | None:
+    """The model's tokenizer as clip_tokens.TextTokens (what an export saves); None where clip_tokens cannot."""
+    tok = clip.tokenizer
+    words = word_bpe(tok) if isinstance(tok, SimpleTokenizer) else None
+    return None if words is None else _tokens.TextTokens(words, tok.sot_token_id, tok.eot_token_id, clip.context_length)
+
+
 def tokenize(clip: Any, texts: Sequence[str]) -> tuple[torch.Tensor, list[int], list[bool]]:
     """Token ids (count x context), tokens read per text, and whether each text was cut to fit."""
     tok, ctx = clip.tokenizer, clip.context_length
     if isinstance(tok, SimpleTokenizer) and tok.reduction_fn is None:
-        ids = [[tok.sot_token_id, *row, tok.eot_token_id] for row in encode_ids(tok, texts)]
-        full = [len(row) for row in ids]
-        result = np.zeros((len(ids), ctx), dtype=np.int64)
-        for i, row in enumerate(ids):
-            if len(row) > ctx:
-                row = [*row[: ctx - 1], tok.eot_token_id]  # what SimpleTokenizer.__call__ does
-            result[i, : len(row)] = row
-        return torch.from_numpy(result), [min(n, ctx) for n in full], [n > ctx for n in full]
+        ids, counts, truncated = _tokens.pad_rows(encode_ids(tok, texts), tok.sot_token_id, tok.eot_token_id, ctx)
+        return torch.from_numpy(ids), counts, truncated
     result = tok(list(texts))  # other tokenizers: count the non-padding positions
     pad = getattr(getattr(tok, "tokenizer", None), "pad_token_id", 0) or 0
     counts = [int((row != pad).sum()) for row in result]
@@ -122,9 +108,8 @@ def trimmable(model: torch.nn.Module) -> tuple[Any, str, int | None] | None:
 
 
 def trim_length(tokens: torch.Tensor, pool: str, eos: int | None) -> int:
-    """Positions up to the batch's last EOT: all a causal tower pooling at EOT reads."""
-    ends = tokens.argmax(dim=-1) if pool == "argmax" else (tokens == eos).int().argmax(dim=-1)
-    return int(ends.max()) + 1
+    """Positions up to the batch's last EOT (clip_onnx.trim_length on the tensor's values)."""
+    return _onnx.trim_length(tokens.cpu().numpy(), pool, eos)
 
 
 def trimmed_features(tower: Any, pool: str, eos: int | None, tokens: torch.Tensor) -> torch.Tensor:

@@ -33,7 +33,7 @@ def test_the_fast_path_is_available(text: ModuleType, tok) -> None:
 @pytest.mark.parametrize("corpus", ["golden", "random"])
 def test_ids_equal_open_clips(text: ModuleType, tok, corpus: str) -> None:
     texts = GOLDEN if corpus == "golden" else random_texts(1500)
-    fast = text.FastBPE(tok).encode(texts)
+    fast = text.word_bpe(tok).encode(texts)
     for t, ids in zip(texts, fast, strict=True):
         assert ids == tok.encode(t), repr(t)
 
@@ -51,16 +51,12 @@ def test_tokenize_equals_open_clips_call_with_counts_and_truncation(inference: M
     assert counts[GOLDEN.index("")] == 2 and counts[GOLDEN.index("   ")] == 2
 
 
-def test_special_token_texts_take_open_clips_path(text: ModuleType, tok, monkeypatch: pytest.MonkeyPatch) -> None:
-    fast = text.FastBPE(tok)
-    seen: list[str] = []
-    real = tok.encode
-    monkeypatch.setattr(tok, "encode", lambda t: seen.append(t) or real(t))
-    texts = ["a cat <end_of_text>", "a plain cat", "<START_OF_TEXT>"]
+def test_special_token_words_map_to_their_special_ids(text: ModuleType, tok) -> None:
+    fast = text.word_bpe(tok)
+    texts = ["a cat <end_of_text>", "a plain cat", "<START_OF_TEXT>", "x<end_of_text>y <start_of_text><end_of_text>"]
     ids = fast.encode(texts)
-    assert seen == ["a cat <end_of_text>", "<START_OF_TEXT>"]
     assert ids[0][-1] == tok.eot_token_id and ids[2] == [tok.sot_token_id]
-    assert ids == [real(t) for t in texts]
+    assert ids == [tok.encode(t) for t in texts]
 
 
 def test_without_tokenizers_open_clip_serves(inference: ModuleType, text: ModuleType, tok, monkeypatch) -> None:

@@ -158,7 +158,7 @@ def test_vit_b32_random_weights_give_512_d_unit_vectors(inference, vit_b32):
 def test_threaded_pixels_equal_open_clips_preprocess(inference, vit_b32, fmt):
     data = [image_bytes(fmt, (300, 200), (200, 40, 90)), image_bytes(fmt, (50, 120), (10, 220, 30))]
     assert vit_b32.pil_stage is not None  # the split path is the one under test
-    ours = inference._inputs.pixels([inference._inputs.prepare(i, d, vit_b32) for i, d in enumerate(data)], vit_b32)
+    ours = inference._images.pixels([inference._inputs.prepare(i, d, vit_b32) for i, d in enumerate(data)], vit_b32)
     theirs = torch.stack([vit_b32.preprocess(inference.decode_image(i, d)) for i, d in enumerate(data)])
     assert ours.shape == (2, 3, 224, 224)
     torch.testing.assert_close(ours, theirs, rtol=0, atol=1e-6)

@@ -30,7 +30,11 @@ def test_the_core_and_the_model_code_read_with_one_file() -> None:
 def test_a_bad_setting_stops_the_import_with_the_config_error(variable: str, value: str, message: str) -> None:
     env = {**os.environ, variable: value, "PYTHONPATH": os.pathsep.join([str(ROOT / "layers/common"), str(ROOT)])}
     done = subprocess.run(
-        [sys.executable, "-c", "import model_code.code.inference"], env=env, cwd=ROOT, capture_output=True, text=True
+        [sys.executable, "-c", "import model_code.code.inference, model_code.code.clip_torch"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
     )
     assert done.returncode == 1
     assert done.stderr.strip().splitlines()[-1].endswith(f"ConfigError: {message}"), done.stderr[-500:]
