@@ -18,7 +18,6 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from endpoint_server.cli import KEEP_ALIVE_SECONDS, bind  # the serving container's socket and connection rules
-from model_code.code.clip_env import ConfigError as ModelConfigError
 from omnisearch_embed.backends.factory import backend_from_settings
 from omnisearch_embed.errors import ConfigError
 from omnisearch_embed.settings import TINY_SHAPES_MODEL_ID, Settings
@@ -207,12 +206,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     local_model = LazyLocalModel(settings.clip_model, settings.clip_pretrained)
     try:
         backend = backend_from_settings(settings, local_factory=local_model)
-    except Exception as e:  # a bad combination (ConfigError), a missing checkpoint, an unknown model
+    except Exception as e:  # a bad combination or model setting (ConfigError), a missing checkpoint, an unknown model
         _logger.debug("backend failed to start", exc_info=True)
         print(f"cannot start the backend: {e}", file=sys.stderr)
         sock.close()
-        # the model code's reader is the same file as the core's, imported under its own name: two classes
-        return 2 if isinstance(e, (ConfigError, ModelConfigError)) else 1
+        return 2 if isinstance(e, ConfigError) else 1  # the model code's ConfigError is this class (clip_env.py)
     if not args.no_batching:
         backend = BatchedBackend(backend, max_batch_size=args.max_batch_size, max_wait_ms=args.max_batch_wait_ms)
     server = LocalServer(

@@ -11,7 +11,7 @@
 Output: Parquet (id, source, kind, content_key, vector, model, dimension, truncated, text) or, for a .npy path,
 the matrix with <stem>.ids.jsonl and <stem>.meta.json. A re-run skips what is already embedded and appends.
 Bad items go to <output>.errors.jsonl. Exit codes: 0 done, 1 failed (or items failed, unless
---allow-errors), 2 bad arguments or a model that does not match the output's.
+--allow-errors), 2 bad arguments, a bad setting, or a model that does not match the output's.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from omnisearch_corpus.engines import EngineError
 from omnisearch_corpus.pipeline import Pipeline, RunStats, write_errors
 from omnisearch_corpus.store import ModelMismatchError, Store
 from omnisearch_corpus.transform_run import TransformJob, run_batch_transform
+from omnisearch_embed.errors import ConfigError
 from omnisearch_embed.settings import TINY_SHAPES_MODEL_ID
 from omnisearch_ops.aws import add_aws_arguments, from_args, target_from_args
 from omnisearch_ops.console import EXIT_USAGE, fail, run_guarded
@@ -173,6 +174,8 @@ def run(args: argparse.Namespace) -> int:
                 engine.close()
     except ModelMismatchError as e:
         fail(str(e), EXIT_USAGE)
+    except ConfigError as e:  # a setting the model code reads (CLIP_ENGINE, CLIP_DECODE_THREADS, ...)
+        fail(f"configuration error: {e}", EXIT_USAGE)
     except EngineError as e:
         fail(f"{e} (finished batches are kept in {args.output}.parts: re-run to resume)")
     if stats is None:  # batch transform started and not waited for

@@ -12,15 +12,41 @@ the serving container read it as a sibling), and the core reads this same file a
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Callable, Mapping
+from types import ModuleType
 
 # The words every switch accepts, in the environment and in request options alike (any case).
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
 FALSE_WORDS = frozenset({"0", "false", "no", "off"})
+# The names this one file is imported under: the core's symlink, the model code as a package, code/ on
+# sys.path (the toolkit), and an archive's code/ imported as a package of its own (``<package>.clip_env``).
+_NAMES = ("omnisearch_embed.env", "model_code.code.clip_env", "clip_env")
 
 
 class ConfigError(ValueError):
     """A setting read at cold start is invalid; raised once, before serving, never per request."""
+
+
+def _first_loaded(own: type[ValueError]) -> type[ValueError]:
+    """The ConfigError of the copy of this file that loaded first in this process, else ``own``.
+
+    Each name above runs this file again, and each run's ``class`` statement makes a new class, which an
+    ``except`` naming another copy's class would not catch (a bad CLIP_ENGINE raised by the model code, caught
+    as the core's ConfigError). Every copy after the first takes the first one's class instead, so there is
+    one ConfigError per process, whichever name raises it and whichever name catches it. Only module
+    dictionaries are read: no lazy module's ``__getattr__`` runs.
+    """
+    others = [name for name in list(sys.modules) if name != __name__ and (name in _NAMES or name.endswith(".clip_env"))]
+    for name in sorted(others, key=lambda n: (n not in _NAMES, n)):
+        module = sys.modules.get(name)
+        found = module.__dict__.get("ConfigError") if isinstance(module, ModuleType) else None
+        if isinstance(found, type) and issubclass(found, ValueError) and found.__name__ == own.__name__:
+            return found
+    return own
+
+
+ConfigError = _first_loaded(ConfigError)  # type: ignore[misc]  # one class per process (see above)
 
 
 def env_str(env: Mapping[str, str], key: str, default: str = "", *, strip: bool = True) -> str:

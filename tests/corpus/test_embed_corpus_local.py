@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 from unittest.mock import ANY
 
@@ -13,6 +15,7 @@ import pytest
 from omnisearch_corpus import cli as embed_corpus
 from omnisearch_corpus import store as store_module
 from tests.corpus.corpus_data import BROKEN, make_captions, make_pictures
+from tests.helpers.local_server_process import ROOT, child_env
 
 
 @pytest.fixture(scope="module")
@@ -175,3 +178,21 @@ def test_dry_run_counts_and_prices_a_batch_transform_job(tmp_path, capsys):
     assert "10 texts found" in text and "bad before embedding: 1" in text and "to embed: 9" in text
     assert "1 x ml.g4dn.xlarge at $0.7364/h" in text and "100 texts/s per instance" in text
     assert not (tmp_path / "c.parquet").exists()
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "says"),
+    [("CLIP_ENGINE", "bogus", "CLIP_ENGINE='bogus' is not one of"),
+     ("CLIP_DECODE_THREADS", "x", "CLIP_DECODE_THREADS='x' is not an integer")],
+)  # fmt: skip
+def test_a_bad_model_setting_is_one_line_and_exit_2(tmp_path: Path, variable: str, value: str, says: str) -> None:
+    captions = tmp_path / "captions.txt"
+    captions.write_text("a red circle\n", encoding="utf-8")
+    args = [sys.executable, "scripts/embed_corpus.py", str(captions), "--output", str(tmp_path / "out.parquet"),
+            "--engine", "local", "--no-progress"]  # fmt: skip
+    done = subprocess.run(
+        args, cwd=ROOT, env=child_env(("CLIP_",), **{variable: value}), capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-2000:]
+    assert done.stderr.strip().splitlines() == [done.stderr.strip()] and says in done.stderr
+    assert done.stderr.startswith("error: configuration error: ")

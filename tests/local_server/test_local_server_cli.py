@@ -127,10 +127,16 @@ def test_start_up_errors_are_one_clear_line() -> None:
     assert config.returncode == 2 and "SAGEMAKER_ENDPOINT_NAME" in config.stderr and "Traceback" not in config.stderr
 
 
-def test_a_bad_model_setting_is_a_configuration_error() -> None:
+@pytest.mark.parametrize(
+    ("variable", "value", "says"),
+    [("CLIP_ENGINE", "bogus", "CLIP_ENGINE='bogus' is not one of"),
+     ("CLIP_DECODE_THREADS", "x", "CLIP_DECODE_THREADS='x' is not an integer")],
+)  # fmt: skip
+def test_a_bad_model_setting_is_a_configuration_error(variable: str, value: str, says: str) -> None:
     """The model code reads its settings with the core's reader; its ConfigError is exit 2 like the core's."""
     bad = subprocess.run(
-        [sys.executable, "-m", "local_server", "--port", "0"], cwd=ROOT, env=child_env(INHERITED, CLIP_ENGINE="bogus"),
+        [sys.executable, "-m", "local_server", "--port", "0"], cwd=ROOT, env=child_env(INHERITED, **{variable: value}),
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
-    assert bad.returncode == 2 and "CLIP_ENGINE='bogus' is not one of" in bad.stderr and "Traceback" not in bad.stderr
+    assert bad.returncode == 2 and says in bad.stderr and "Traceback" not in bad.stderr, bad.stderr[-2000:]
+    assert len(bad.stderr.strip().splitlines()) == 1, bad.stderr
