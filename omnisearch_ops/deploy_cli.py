@@ -50,22 +50,29 @@ def legacy_argv(argv: Sequence[str]) -> list[str]:
     return [LEGACY_FLAGS[flags[0]], *(arg for arg in argv if arg != flags[0])]
 
 
-def _model_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", default="ViT-B-32", help="open_clip model name (template ClipModel)")
-    parser.add_argument("--pretrained", default="openai", help="open_clip pretrained tag (template ClipPretrained)")
+KEPT = "left out: samconfig's value for --config-env, else template.yaml's"
 
 
-def _sizing_parent() -> argparse.ArgumentParser:
+def _model_arguments(parser: argparse.ArgumentParser, *, keep: bool = False) -> None:
+    """``keep``: a flag left out is None, so deploy keeps the environment's value instead of a default."""
+    model, pretrained = (None, None) if keep else (commands.DEFAULT_MODEL, commands.DEFAULT_PRETRAINED)
+    note = f" ({KEPT})" if keep else ""
+    parser.add_argument("--model", default=model, help=f"open_clip model name (template ClipModel){note}")
+    parser.add_argument(
+        "--pretrained", default=pretrained, help=f"open_clip pretrained tag (template ClipPretrained){note}"
+    )
+
+
+def _sizing_parent(*, keep: bool = False) -> argparse.ArgumentParser:
+    """The sizing flags; with ``keep`` (deploy) one left out is None, so samconfig's value stands."""
     parent = argparse.ArgumentParser(add_help=False)
-    sizing = parent.add_argument_group("sizing")
-    sizing.add_argument("--instance-type", default=commands.DEFAULT_INSTANCE)
-    sizing.add_argument("--min-instances", type=int, default=commands.DEFAULT_MIN)
-    sizing.add_argument("--max-instances", type=int, default=commands.DEFAULT_MAX)
+    sizing = parent.add_argument_group("sizing", KEPT if keep else None)
+    defaults = (None,) * 4 if keep else (commands.DEFAULT_INSTANCE, *commands.DEFAULT_RANGE)
+    sizing.add_argument("--instance-type", default=defaults[0])
+    sizing.add_argument("--min-instances", type=int, default=defaults[1])
+    sizing.add_argument("--max-instances", type=int, default=defaults[2])
     sizing.add_argument(
-        "--target-invocations",
-        type=int,
-        default=commands.DEFAULT_TARGET,
-        help="target invocations per instance per minute",
+        "--target-invocations", type=int, default=defaults[3], help="target invocations per instance per minute"
     )
     return parent
 
@@ -81,11 +88,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_aws_arguments(aws)
     sizing = _sizing_parent()
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    parents = {"deploy": [aws, sizing], "autoscale": [aws, sizing], "cost": [aws, sizing]}
+    parents = {"deploy": [aws, _sizing_parent(keep=True)], "autoscale": [aws, sizing], "cost": [aws, sizing]}
     made = {name: sub.add_parser(name, help=text, parents=parents.get(name, [aws])) for name, text in HELP.items()}
 
     deploy = made["deploy"]
-    _model_arguments(deploy)
+    _model_arguments(deploy, keep=True)
     deploy.add_argument("--bucket", help="S3 bucket for model.tar.gz")
     deploy.add_argument("--model-data-url", help="use an already uploaded s3://.../model.tar.gz (skips packaging)")
     deploy.add_argument("--dry-run", action="store_true", help="print what deploy would run, run nothing")
@@ -112,9 +119,9 @@ def build_parser() -> argparse.ArgumentParser:
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = build_parser()
     args = parser.parse_args(legacy_argv(sys.argv[1:] if argv is None else argv))
-    if hasattr(args, "min_instances") and (
-        not 1 <= args.min_instances <= args.max_instances or args.target_invocations < 1
-    ):
+    low, high, target = (getattr(args, name, None) for name in ("min_instances", "max_instances", "target_invocations"))
+    below_one = any(value is not None and value < 1 for value in (low, high, target))
+    if below_one or (low is not None and high is not None and low > high):
         parser.error("need 1 <= --min-instances <= --max-instances and --target-invocations >= 1")
     return args
 
@@ -128,12 +135,11 @@ def run(args: argparse.Namespace) -> int:
     if args.command == "test":
         return smoke_test(target, direct=args.direct, model=args.model, pretrained=args.pretrained)
     if args.command == "autoscale":
-        sizing = from_args(commands.Sizing, args)
         return autoscale(
             target,
-            min_instances=sizing.min_instances,
-            max_instances=sizing.max_instances,
-            target_invocations=sizing.target_invocations,
+            min_instances=args.min_instances,
+            max_instances=args.max_instances,
+            target_invocations=args.target_invocations,
         )
     if args.command == "cost":
         return commands.cost(

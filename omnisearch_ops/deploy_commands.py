@@ -20,25 +20,43 @@ from omnisearch_ops.tables import cost_table, endpoints_table, report_rows, serv
 
 DEFAULT_INSTANCE = "ml.g4dn.xlarge"  # template.yaml InstanceType default
 DEFAULT_MIN, DEFAULT_MAX, DEFAULT_TARGET = 1, 4, 600  # template.yaml MinInstances, MaxInstances, TargetInvocations...
+DEFAULT_RANGE = (DEFAULT_MIN, DEFAULT_MAX, DEFAULT_TARGET)
+DEFAULT_MODEL, DEFAULT_PRETRAINED = "ViT-B-32", "openai"  # template.yaml ClipModel, ClipPretrained
 SERVING_CONTAINERS = ("endpoint-server", "toolkit")
 
 
 @dataclass(frozen=True)
 class Sizing:
-    """The variant's instance type and autoscaling range (template.yaml's defaults)."""
+    """The variant's instance type and autoscaling range to deploy.
 
-    instance_type: str = DEFAULT_INSTANCE
-    min_instances: int = DEFAULT_MIN
-    max_instances: int = DEFAULT_MAX
-    target_invocations: int = DEFAULT_TARGET
+    None leaves the environment's own value (samconfig's parameter_overrides, else template.yaml's default)
+    alone: a deploy changes only what it was asked to.
+    """
+
+    instance_type: str | None = None
+    min_instances: int | None = None
+    max_instances: int | None = None
+    target_invocations: int | None = None
+
+    def overrides(self) -> dict[str, str | int]:
+        named = {
+            "InstanceType": self.instance_type,
+            "MinInstances": self.min_instances,
+            "MaxInstances": self.max_instances,
+            "TargetInvocationsPerInstance": self.target_invocations,
+        }
+        return {name: value for name, value in named.items() if value is not None}
 
 
 @dataclass(frozen=True)
 class DeployRequest:
-    """One deploy: which model (or an uploaded archive), which serving container, how big; dry_run prints only."""
+    """One deploy: which model (or an uploaded archive), which serving container, how big; dry_run prints only.
 
-    model: str = "ViT-B-32"
-    pretrained: str = "openai"
+    None in ``model``, ``pretrained`` and ``sizing`` keeps the environment's value, as in ``Sizing``.
+    """
+
+    model: str | None = None
+    pretrained: str | None = None
     bucket: str | None = None
     model_data_url: str | None = None
     serving_container: str = "endpoint-server"
@@ -47,25 +65,39 @@ class DeployRequest:
     dry_run: bool = False
 
 
+def _check_range(config_env: str, overrides: dict[str, str | int]) -> None:
+    """The range sam would deploy, flags over samconfig: a floor above the ceiling fails before anything runs."""
+    merged = sam.merged_overrides(config_env, overrides)
+    low, high = int(merged.get("MinInstances", DEFAULT_MIN)), int(merged.get("MaxInstances", DEFAULT_MAX))
+    if low > high:
+        fail(
+            f"MinInstances={low} is above MaxInstances={high} (the flags over samconfig's {config_env} values):"
+            " pass --max-instances too",
+            EXIT_USAGE,
+        )
+
+
 def deploy(target: AwsTarget, request: DeployRequest) -> int:
     """Package and upload the model, build and push the serving image, then sam build and sam deploy."""
-    prefix = sam.model_s3_prefix(request.bucket, target.config_env, request.model, request.pretrained)
+    env_values = sam.samconfig_overrides(target.config_env)
+    model = request.model or env_values.get("ClipModel") or DEFAULT_MODEL
+    pretrained = request.pretrained if request.pretrained is not None else env_values.get("ClipPretrained")
+    pretrained = DEFAULT_PRETRAINED if pretrained is None else pretrained
+    prefix = sam.model_s3_prefix(request.bucket, target.config_env, model, pretrained)
     if request.model_data_url is None and prefix is None:
         fail("deploy needs --bucket (where model.tar.gz goes) or --model-data-url", EXIT_USAGE)
     # The key carries the archive's sha256, known once it is built: a changed archive is a new ModelDataUrl.
     model_data_url = request.model_data_url or f"{prefix}/model-<sha256 of the archive>.tar.gz"
-    sizing = request.sizing
     overrides: dict[str, str | int] = {
         "Stage": target.config_env,
-        "InstanceType": sizing.instance_type,
-        "MinInstances": sizing.min_instances,
-        "MaxInstances": sizing.max_instances,
-        "TargetInvocationsPerInstance": sizing.target_invocations,
+        **request.sizing.overrides(),
         "ModelDataUrl": model_data_url,
-        "ClipModel": request.model,
-        "ClipPretrained": request.pretrained,
-        "ServingContainer": request.serving_container,
     }
+    for name, value in (("ClipModel", request.model), ("ClipPretrained", request.pretrained)):
+        if value is not None:
+            overrides[name] = value
+    overrides["ServingContainer"] = request.serving_container
+    _check_range(target.config_env, overrides)
     ours = request.serving_container == "endpoint-server"
     tag = request.image_tag or image.default_tag()
     if ours:
@@ -80,7 +112,7 @@ def deploy(target: AwsTarget, request: DeployRequest) -> int:
         []
         if request.model_data_url
         else [
-            f"package {request.model} ({request.pretrained}) with its offline wheels into {archive}",
+            f"package {model} ({pretrained}) with its offline wheels into {archive}",
             f"upload it to {model_data_url} (nothing to upload if that archive is there)",
         ]
     )
@@ -94,7 +126,7 @@ def deploy(target: AwsTarget, request: DeployRequest) -> int:
     if not request.model_data_url:
         assert prefix is not None  # checked above: no archive URL means a bucket
         s3 = target.session().client("s3")
-        overrides["ModelDataUrl"] = sam.package_and_upload(request.model, request.pretrained, archive, prefix, s3)
+        overrides["ModelDataUrl"] = sam.package_and_upload(model, pretrained, archive, prefix, s3)
         build, deploy_cmd = sam.sam_commands(target.config_env, overrides, region=target.region, profile=target.profile)
     if ours:
         image.build_and_push(target.session(), account, region, tag)

@@ -36,11 +36,16 @@ def samconfig_overrides(config_env: str) -> dict[str, str]:
     return dict(item.split("=", 1) for item in items if "=" in item)
 
 
+def merged_overrides(config_env: str, overrides: dict[str, Any]) -> dict[str, str]:
+    """samconfig's parameter_overrides with ``overrides`` on top: a parameter not in ``overrides`` keeps its value."""
+    return {**samconfig_overrides(config_env), **{k: str(v) for k, v in overrides.items()}}
+
+
 def sam_commands(
     config_env: str, overrides: dict[str, Any], *, region: str | None = None, profile: str | None = None
 ) -> tuple[list[str], list[str]]:
     sam = sam_executable()
-    merged = {**samconfig_overrides(config_env), **{k: str(v) for k, v in overrides.items()}}
+    merged = merged_overrides(config_env, overrides)
     build = [sam, "build", "--config-env", config_env]
     deploy = [
         sam,
