@@ -24,6 +24,7 @@ __all__ = [
     "ContainerError",
     "Engine",
     "bridge_gateway",
+    "container_logs",
     "docker",
     "free_port",
     "require_emulation",
@@ -196,12 +197,25 @@ def bridge_gateway() -> str:
     return str(next(ipaddress.ip_network(config["Subnet"]).hosts()))  # Docker gives the gateway the first host
 
 
+def container_logs(container: str, *, tail: int | None = None, timeout: float = 30) -> str:
+    """The container's output, stdout then stderr (``docker logs`` keeps them apart, and a traceback is on
+    stderr); within ``timeout``, and never an exception, since a crash report calls it."""
+    client = shutil.which("docker") or "docker"
+    command = [client, "logs", *(["--tail", str(tail)] if tail else []), container]
+    try:
+        done = subprocess.run(command, capture_output=True, timeout=timeout, check=False)
+    except (subprocess.TimeoutExpired, OSError) as exc:
+        return f"(docker logs {container[:12]} gave no output: {exc})"
+    return "\n".join(
+        part for part in (done.stdout.decode(errors="replace"), done.stderr.decode(errors="replace")) if part
+    )
+
+
 def run_once(image: str, command: list[str], options: list[str], timeout: float = 120) -> tuple[int, str]:
-    """``docker run OPTIONS IMAGE COMMAND`` to completion: (exit status, its output). Removed by its id."""
+    """``docker run OPTIONS IMAGE COMMAND`` to completion: (exit status, its stdout and stderr). Removed by its id."""
     container = docker("run", "-d", *options, image, *command, timeout=60).strip()
     try:
         status = int(docker("wait", container, timeout=timeout).strip())
-        logs = subprocess.run(["docker", "logs", container], capture_output=True, text=True, check=False)
-        return status, logs.stdout + logs.stderr
+        return status, container_logs(container)
     finally:
         docker("rm", "-f", container, check=False)

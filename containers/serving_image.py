@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from containers.engine import ContainerError, docker, free_port
+from containers.engine import ContainerError, container_logs, docker, free_port
 
 __all__ = ["SERVING_TAG", "Running", "build_serving_image", "model_dir", "run_as_sagemaker"]
 
@@ -95,7 +95,7 @@ def _wait_for_ping(running: Running, timeout: float) -> None:
     while time.monotonic() < deadline:
         state = docker("inspect", "--format", "{{.State.Status}}", running.container_id).strip()
         if state != "running":
-            logs = docker("logs", "--tail", "40", running.container_id, check=False)
+            logs = container_logs(running.container_id, tail=40)
             raise ContainerError(f"the serving container stopped ({state}) before /ping answered:\n{logs}")
         try:
             with urllib.request.urlopen(f"{running.url}/ping", timeout=5) as answer:
@@ -104,5 +104,5 @@ def _wait_for_ping(running: Running, timeout: float) -> None:
         except (urllib.error.URLError, OSError):
             pass
         time.sleep(0.5)
-    logs = docker("logs", "--tail", "40", running.container_id, check=False)
+    logs = container_logs(running.container_id, tail=40)
     raise ContainerError(f"/ping did not answer 200 within {timeout:.0f} s:\n{logs}")

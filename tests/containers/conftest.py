@@ -8,16 +8,17 @@ test-containers``), and skip otherwise. Everything started here is stopped by it
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
 
-from containers.engine import ContainerError, Engine, bridge_gateway
+from containers.engine import ContainerError, Engine, bridge_gateway, docker
 from containers.sam import SamCli
 from tests.containers.local_aws import AWS, BUCKET, ENDPOINT, red_circle, sam_venv
+from tests.containers.shell_image import import_shell_image
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -36,6 +37,20 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
             yield running
     except ContainerError as e:
         pytest.fail(str(e))
+
+
+@pytest.fixture
+def shell_image(engine: Engine) -> Iterator[Callable[..., str]]:
+    """Makes few-kilobyte images holding only /bin/sh (``import_shell_image``); each is removed by its id."""
+    made: list[str] = []
+
+    def make(tag: str, changes: tuple[str, ...] = ()) -> str:
+        made.append(import_shell_image(tag, changes))
+        return made[-1]
+
+    yield make
+    if made:
+        docker("image", "rm", "--force", *made, check=False)
 
 
 @pytest.fixture(scope="session")
