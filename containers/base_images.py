@@ -34,6 +34,23 @@ _BOOTSTRAP = """#!/bin/sh
 exec /var/lang/bin/python3 -m awslambdaric "$_HANDLER"
 """
 _DLC_LIBS = "libssl3,libffi8,libsqlite3-0,zlib1g,libbz2-1.0,liblzma5,libreadline8,libncursesw6,libuuid1,libgomp1"
+# The images' configs, as `docker import --change` lines; each is part of its recipe hash.
+_LAMBDA_CHANGES = (
+    "ENV PATH=/var/lang/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/opt/bin",
+    "ENV LANG=C.UTF-8",
+    "ENV TZ=:/etc/localtime",
+    "ENV LAMBDA_TASK_ROOT=/var/task",
+    "ENV LAMBDA_RUNTIME_DIR=/var/runtime",
+    "ENV PYTHONPATH=/var/runtime:/var/task:/opt/python",
+    "WORKDIR /var/task",
+    'ENTRYPOINT ["/var/runtime/bootstrap"]',
+)
+_DLC_CHANGES = (
+    "ENV PATH={prefix}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    "ENV LANG=C.UTF-8",
+    "ENV PIP_CERT=/etc/ssl/certs/ca-certificates.crt",
+    'CMD ["python3"]',
+)
 
 
 def lambda_tag(arch: str) -> str:
@@ -42,7 +59,8 @@ def lambda_tag(arch: str) -> str:
 
 def lambda_runtime(arch: str = "x86_64", log: Callable[[str], None] = print) -> str:
     """The Lambda python3.13 equivalent for ``arch``; returns its tag."""
-    tag, recipe = lambda_tag(arch), recipe_hash("lambda", arch, LAMBDA_PACKAGES, "precompiled")
+    tag = lambda_tag(arch)
+    recipe = recipe_hash("lambda", arch, LAMBDA_PACKAGES, "precompiled", _BOOTSTRAP, _LAMBDA_CHANGES)
     build_once(tag, recipe, lambda: _build_lambda(tag, recipe, arch), log)
     return tag
 
@@ -70,34 +88,38 @@ def _build_lambda(tag: str, recipe: str, arch: str) -> None:
         (runtime / "bootstrap").chmod(0o755)
         for directory in ("var/task", "opt"):
             (root / directory).mkdir(parents=True, exist_ok=True)
-        changes = [
-            "ENV PATH=/var/lang/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/opt/bin",
-            "ENV LANG=C.UTF-8",
-            "ENV TZ=:/etc/localtime",
-            "ENV LAMBDA_TASK_ROOT=/var/task",
-            "ENV LAMBDA_RUNTIME_DIR=/var/runtime",
-            "ENV PYTHONPATH=/var/runtime:/var/task:/opt/python",
-            "WORKDIR /var/task",
-            'ENTRYPOINT ["/var/runtime/bootstrap"]',
-        ]
-        import_rootfs(root, tag, recipe, arch, changes)
+        import_rootfs(root, tag, recipe, arch, _LAMBDA_CHANGES)
 
 
 def dlc_cpu(log: Callable[[str], None] = print) -> str:
     """The DLC stand-in (x86_64); returns its tag."""
     python = _pyenv_312()
-    recipe = recipe_hash("dlc", str(python), DLC_PACKAGES, _DLC_LIBS)
+    recipe = recipe_hash("dlc", str(python), DLC_PACKAGES, _DLC_LIBS, _DLC_CHANGES)
     build_once(DLC_TAG, recipe, lambda: _build_dlc(recipe, python), log)
     return DLC_TAG
 
 
 def _pyenv_312() -> Path:
-    found = sorted(Path.home().glob(".pyenv/versions/3.12.*/bin/python3.12"))
-    if not found:
+    found = _newest_pyenv("3.12")
+    if found is None:
         raise ContainerError(
             "the DLC stand-in needs pyenv's Python 3.12 (~/.pyenv/versions/3.12.x): pyenv install 3.12.1"
         )
-    return found[-1]
+    return found
+
+
+def _newest_pyenv(version: str) -> Path | None:
+    """pyenv's newest ``version`` patch release, compared as numbers: as text, 3.12.9 would beat 3.12.10."""
+    found = Path.home().glob(f".pyenv/versions/{version}.*/bin/python{version}")
+    numbered = [(_release(python.parents[1].name), python) for python in found]
+    numbered = [(release, python) for release, python in numbered if release is not None]
+    return max(numbered)[1] if numbered else None
+
+
+def _release(name: str) -> tuple[int, ...] | None:
+    """``3.12.10`` as (3, 12, 10); None for a pyenv folder such as ``3.12-dev`` or ``3.12.1t``."""
+    parts = name.split(".")
+    return tuple(int(part) for part in parts) if all(part.isdigit() for part in parts) else None
 
 
 def _build_dlc(recipe: str, python: Path) -> None:
@@ -115,20 +137,15 @@ def _build_dlc(recipe: str, python: Path) -> None:
         _run_pip(python, ["--prefix", str(inside), "--ignore-installed", "--no-warn-script-location", "pip"])
         # pip inside `docker build` here needs this machine's CA bundle (the image's own fails TLS).
         shutil.copy(HOST_CA_BUNDLE, root / "etc/ssl/certs/ca-certificates.crt")
-        changes = [
-            f"ENV PATH={prefix}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-            "ENV LANG=C.UTF-8",
-            "ENV PIP_CERT=/etc/ssl/certs/ca-certificates.crt",
-            'CMD ["python3"]',
-        ]
+        changes = [change.format(prefix=prefix) for change in _DLC_CHANGES]
         import_rootfs(root, DLC_TAG, recipe, "x86_64", changes)
 
 
 def _precompile(root: Path, version: str, folders: list[str]) -> None:
     """Byte-compile with this machine's Python of the same minor version (as Debian's postinst would), so that a
     foreign architecture does not compile its imports under emulation at every cold start; skipped without one."""
-    found = sorted(Path.home().glob(f".pyenv/versions/{version}.*/bin/python{version}"))
-    python = str(found[-1]) if found else shutil.which(f"python{version}")
+    found = _newest_pyenv(version)
+    python = str(found) if found else shutil.which(f"python{version}")
     if python is None:
         return
     for folder in folders:
