@@ -163,13 +163,27 @@ def estimate(
 
 
 def scenario_table(
-    instance_type: str = "ml.g4dn.xlarge", *, max_instances: int = 2, price_per_hour: float | None = None
+    instance_type: str = "ml.g4dn.xlarge",
+    *,
+    min_instances: int = 1,
+    max_instances: int = 2,
+    price_per_hour: float | None = None,
 ) -> list[CostEstimate]:
-    """The docs' table: dev hours, business hours, always on, and always on at the autoscaling maximum."""
+    """The docs' table: dev hours, business hours, always on, and always on at the autoscaling maximum.
+
+    The first three run ``min_instances``: a real-time endpoint never scales below its floor, so the floor is
+    what an idle endpoint costs.
+    """
+    if not 1 <= min_instances <= max_instances:
+        raise InvalidInputError(
+            f"need 1 <= min instances <= max instances, got {min_instances} and {max_instances}",
+            code="invalid_instances",
+        )
+    floor = "" if min_instances == 1 else f", {min_instances} instances (autoscaling min)"
     rows = [
-        ("dev: 4 h/day on weekdays", 4.0, WEEKDAYS_PER_MONTH, 1),
-        ("business hours: 10 h/day on weekdays", 10.0, WEEKDAYS_PER_MONTH, 1),
-        ("always on, 1 instance", 24.0, DAYS_PER_MONTH, 1),
+        (f"dev: 4 h/day on weekdays{floor}", 4.0, WEEKDAYS_PER_MONTH, min_instances),
+        (f"business hours: 10 h/day on weekdays{floor}", 10.0, WEEKDAYS_PER_MONTH, min_instances),
+        (f"always on{floor or ', 1 instance'}", 24.0, DAYS_PER_MONTH, min_instances),
         (f"always on, {max_instances} instances (autoscaling max)", 24.0, DAYS_PER_MONTH, max_instances),
     ]
     return [

@@ -17,10 +17,12 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from omnisearch_ops import deploy_commands as commands
 from omnisearch_ops.aws import add_aws_arguments, from_args, target_from_args
 from omnisearch_ops.console import run_guarded
+from omnisearch_ops.costs import PRICE_REGION
 from omnisearch_ops.endpoint_admin import autoscale
 from omnisearch_ops.smoke import smoke_test
 
@@ -63,17 +65,39 @@ def _model_arguments(parser: argparse.ArgumentParser, *, keep: bool = False) -> 
     )
 
 
-def _sizing_parent(*, keep: bool = False) -> argparse.ArgumentParser:
+class _Refused(argparse.Action):
+    """An option cost has no use for: an error saying why, where argparse would only say "unrecognized"."""
+
+    def __init__(self, option_strings: list[str], dest: str, why: str = "", **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs="?", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+        self.why = why
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: Any, values: Any, option: str | None = None) -> None:
+        parser.error(f"{option} does not apply to cost: {self.why}")
+
+
+NO_AWS = "the estimate calls no AWS API"
+COST_REFUSED = {
+    "--target-invocations": "the estimate prices instance-hours, not requests",
+    "--region": f"the prices on file are {PRICE_REGION}'s; pass --price-per-hour for another region",
+    "--profile": NO_AWS,
+    "--endpoint-name": NO_AWS,
+    "--config-env": "the estimate reads no samconfig; pass --instance-type, --min-instances and --max-instances",
+}
+
+
+def _sizing_parent(*, keep: bool = False, target: bool = True) -> argparse.ArgumentParser:
     """The sizing flags; with ``keep`` (deploy) one left out is None, so samconfig's value stands."""
     parent = argparse.ArgumentParser(add_help=False)
     sizing = parent.add_argument_group("sizing", KEPT if keep else None)
     defaults = (None,) * 4 if keep else (commands.DEFAULT_INSTANCE, *commands.DEFAULT_RANGE)
     sizing.add_argument("--instance-type", default=defaults[0])
-    sizing.add_argument("--min-instances", type=int, default=defaults[1])
+    sizing.add_argument("--min-instances", type=int, default=defaults[1], help="autoscaling floor (what idle costs)")
     sizing.add_argument("--max-instances", type=int, default=defaults[2])
-    sizing.add_argument(
-        "--target-invocations", type=int, default=defaults[3], help="target invocations per instance per minute"
-    )
+    if target:
+        sizing.add_argument(
+            "--target-invocations", type=int, default=defaults[3], help="target invocations per instance per minute"
+        )
     return parent
 
 
@@ -88,7 +112,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_aws_arguments(aws)
     sizing = _sizing_parent()
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    parents = {"deploy": [aws, _sizing_parent(keep=True)], "autoscale": [aws, sizing], "cost": [aws, sizing]}
+    parents = {
+        "deploy": [aws, _sizing_parent(keep=True)],
+        "autoscale": [aws, sizing],
+        "cost": [_sizing_parent(target=False)],
+    }
     made = {name: sub.add_parser(name, help=text, parents=parents.get(name, [aws])) for name, text in HELP.items()}
 
     deploy = made["deploy"]
@@ -109,6 +137,8 @@ def build_parser() -> argparse.ArgumentParser:
     made["delete"].add_argument("--yes", action="store_true", help="delete without asking")
 
     cost = made["cost"]
+    for option, why in COST_REFUSED.items():
+        cost.add_argument(option, action=_Refused, why=why)
     cost.add_argument("--hours-per-day", type=float, help="your own scenario's hours per day")
     cost.add_argument("--instances", type=float, help="your own scenario's (average) instance count")
     cost.add_argument("--days-per-month", type=float, help="days the endpoint runs per month")
@@ -144,6 +174,7 @@ def run(args: argparse.Namespace) -> int:
     if args.command == "cost":
         return commands.cost(
             args.instance_type,
+            min_instances=args.min_instances,
             max_instances=args.max_instances,
             hours_per_day=args.hours_per_day,
             instances=args.instances,

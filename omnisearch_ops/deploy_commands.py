@@ -184,21 +184,24 @@ def delete(target: AwsTarget, *, yes: bool = False) -> int:
 def cost(
     instance_type: str = DEFAULT_INSTANCE,
     *,
+    min_instances: int = DEFAULT_MIN,
     max_instances: int = DEFAULT_MAX,
     hours_per_day: float | None = None,
     instances: float | None = None,
     days_per_month: float | None = None,
     price_per_hour: float | None = None,
 ) -> int:
-    """The scenario table, plus the caller's own scenario when any of its figures is given."""
-    rows = scenario_table(instance_type, max_instances=max_instances, price_per_hour=price_per_hour)
+    """The scenario table, plus the caller's own scenario (at least ``min_instances``) when any figure is given."""
+    rows = scenario_table(
+        instance_type, min_instances=min_instances, max_instances=max_instances, price_per_hour=price_per_hour
+    )
     if hours_per_day is not None or instances is not None or days_per_month is not None:
         kwargs = {"days_per_month": days_per_month} if days_per_month is not None else {}
         rows.append(
             estimate(
                 instance_type,
                 hours_per_day=hours_per_day or 24.0,
-                instances=instances or 1.0,
+                instances=float(min_instances) if instances is None else instances,
                 price_per_hour=price_per_hour,
                 label="your scenario",
                 **kwargs,
