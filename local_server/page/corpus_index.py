@@ -1,9 +1,10 @@
 """A corpus index in memory: the Parquet file ``scripts/embed_corpus.py`` writes, searched with numpy.
 
 The file's metadata (``omnisearch_embed``: model, dimension) names the model that embedded it. A query is
-only ever compared with vectors of the same model, so an index of another model is loaded (the page can say
-what it holds) but every search on it is refused with 409 ``index_model_mismatch``, naming both models.
-Rows are L2-normalised once at load, so a dot product is the cosine similarity.
+only ever compared with vectors of the same model, so an index of another model is loaded (the server still
+starts, and its banner says REFUSED, naming both models) but ``GET /index`` and every search on it answer 409
+``index_model_mismatch``, naming both models. Rows are L2-normalised once at load, so a dot product is the
+cosine similarity; the summary (rows, kinds) is counted once at load too, never per search.
 
 Images are shown from their ``source``: a local path, read as it was written (relative paths first from the
 server's working folder, then from the index file's folder), or an ``s3://`` URI that is shown, not fetched.
@@ -13,6 +14,7 @@ Files written before the ``text`` column existed have no texts: their text rows 
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -20,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from omnisearch_embed.errors import EmbedError, NotFoundError
@@ -67,6 +70,8 @@ class CorpusIndex:
             raise IndexFileError(f"{path}: the columns disagree on the row count")
         self.path, self.model = path, model
         self.matrix, self.ids, self.kinds, self.sources, self.texts = matrix, ids, kinds, sources, texts
+        counts = Counter(kinds)  # one pass, at load: the rows never change, and every search reports them
+        self.kind_counts = {kind: counts[kind] for kind in sorted(counts)}
 
     @property
     def rows(self) -> int:
@@ -77,13 +82,13 @@ class CorpusIndex:
         return int(self.matrix.shape[1])
 
     def summary(self) -> dict[str, object]:
-        counts = {kind: self.kinds.count(kind) for kind in sorted(set(self.kinds))}
+        """What the index holds: file, model, dimension, rows and rows per kind (counted at load)."""
         return {
             "file": self.path.name,
             "model": self.model,
             "dimension": self.dimension,
             "rows": self.rows,
-            "kinds": counts,
+            "kinds": dict(self.kind_counts),
         }
 
     def check_model(self, model: str, dimension: int | None = None) -> None:
@@ -134,6 +139,27 @@ def _model_of(path: Path, metadata: dict[bytes, bytes] | None) -> str:
         raise IndexFileError(f"{path}: unreadable {META_KEY.decode()} metadata ({e})") from e
 
 
+def _matrix(path: Path, vectors: pa.Array) -> np.ndarray:
+    """Rows x dimension from the list column; every row must have a vector, all of one length.
+
+    The lengths are compared row by row: a flat size that divides by the row count can still hide vectors
+    of several lengths (3 and 5 make 8, two rows of 4).
+    """
+    try:
+        lengths = pc.min_max(pc.list_value_length(vectors))
+        values = vectors.flatten()
+    except (pa.ArrowException, AttributeError) as e:  # not a list column
+        raise IndexFileError(f"{path}: the vector column is not a list of numbers ({vectors.type})") from e
+    shortest, longest = lengths["min"].as_py(), lengths["max"].as_py()
+    if vectors.null_count or values.null_count:
+        raise IndexFileError(f"{path}: {vectors.null_count or values.null_count} vector(s) or value(s) are missing")
+    if shortest != longest:
+        raise IndexFileError(f"{path}: the vectors do not all have one dimension ({shortest} to {longest} values)")
+    if not shortest:
+        raise IndexFileError(f"{path}: the vectors are empty")
+    return values.to_numpy(zero_copy_only=False).reshape(len(vectors), shortest)
+
+
 def load_index(path: str | Path) -> CorpusIndex:
     """Read ``path`` (Parquet from scripts/embed_corpus.py); IndexFileError says why it cannot be used."""
     path = Path(path)
@@ -152,10 +178,8 @@ def load_index(path: str | Path) -> CorpusIndex:
     rows = table.num_rows
     if rows == 0:
         raise IndexFileError(f"{path} holds no vectors")
-    flat = table.column("vector").combine_chunks().flatten().to_numpy(zero_copy_only=False)
-    if flat.size == 0 or flat.size % rows:
-        raise IndexFileError(f"{path}: the vectors do not all have one dimension")
-    matrix = flat.reshape(rows, -1).astype(np.float32, copy=False)
+    vectors = table.column("vector").combine_chunks()
+    matrix = _matrix(path, vectors).astype(np.float32, copy=False)
     norms = np.linalg.norm(matrix, axis=1, keepdims=True)
     matrix = matrix / np.where(norms > 0, norms, 1.0).astype(np.float32)  # a new, writable array
     texts = table.column("text").to_pylist() if "text" in table.column_names else [None] * rows

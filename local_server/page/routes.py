@@ -33,6 +33,7 @@ from model_code.tiny_shapes.shapes import COLOURS, SHAPES
 from omnisearch_embed.api.errors import describe_validation_errors, error_body
 from omnisearch_embed.api.json_body import json_loader, media_type
 from omnisearch_embed.backends.base import Backend
+from omnisearch_embed.classify import DEFAULT_TEMPLATE
 from omnisearch_embed.embeddings import Embeddings
 from omnisearch_embed.errors import (
     INVALID_BODY,
@@ -53,7 +54,6 @@ _logger = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent / "static"
 ASSETS = {"app.js": "text/javascript; charset=utf-8", "style.css": "text/css; charset=utf-8"}
 DEFAULT_LABELS = (*COLOURS, *SHAPES)  # what the bundled tiny-shapes model knows
-DEFAULT_TEMPLATE = "a photo of {}"
 # the page runs only its own script and shows images it fetched itself (blob:) or was given (data:)
 PAGE_HEADERS = {
     "content-security-policy": "default-src 'self'; img-src 'self' blob: data:; object-src 'none'; "
@@ -185,18 +185,9 @@ class PageRoutes:
         else:
             emb = await self._in_thread(self.service.embed_image_refs, [query.image], param="image")
         index.check_model(emb.model, emb.dimension)
-        hits = index.search(emb.vectors[0], query.k)
-        results = [
-            {
-                "id": hit.id,
-                "kind": hit.kind,
-                "source": hit.source,
-                "text": hit.text,
-                "score": round(hit.score, 6),
-                "thumbnail": self._thumbnail(index, hit.row) if hit.kind == "image" else None,
-            }
-            for hit in hits
-        ]
+        # a product with every row, then a file check per image hit: never on the event loop
+        loop = asyncio.get_running_loop()
+        results = await loop.run_in_executor(self.executor, self._ranked, index, emb.vectors[0], query.k)
         truncated = bool(emb.truncated and emb.truncated[0])
         return JSONResponse(
             {
@@ -207,6 +198,21 @@ class PageRoutes:
                 "results": results,
             }
         )
+
+    @classmethod
+    def _ranked(cls, index: CorpusIndex, vector: Any, k: int) -> list[dict[str, Any]]:
+        """The ``k`` best rows as the page shows them (blocking: run it in the executor)."""
+        return [
+            {
+                "id": hit.id,
+                "kind": hit.kind,
+                "source": hit.source,
+                "text": hit.text,
+                "score": round(hit.score, 6),
+                "thumbnail": cls._thumbnail(index, hit.row) if hit.kind == "image" else None,
+            }
+            for hit in index.search(vector, k)
+        ]
 
     @staticmethod
     def _thumbnail(index: CorpusIndex, row: int) -> str | None:

@@ -11,12 +11,14 @@ import base64
 import json
 import re
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from hypothesis import given, settings
@@ -24,7 +26,7 @@ from hypothesis import strategies as st
 
 import functions.embed.app as embed_app
 from local_server.lambda_context import LambdaContext
-from local_server.page.corpus_index import IndexModelMismatchError, load_index
+from local_server.page.corpus_index import CorpusIndex, IndexFileError, IndexModelMismatchError, load_index
 from local_server.page.routes import DEFAULT_LABELS
 from model_code.tiny_shapes.shapes import COLOURS, SHAPES
 from omnisearch_embed.settings import LAMBDA_MAX_EVENT_BYTES, Settings
@@ -288,6 +290,82 @@ def test_an_index_of_another_model_is_refused_naming_both(tiny: Any, tmp_path: P
     assert gated.calls == []  # refused before the query was embedded
     with pytest.raises(IndexModelMismatchError, match="dimension 32"):
         load_index(build_corpus(tmp_path / "same")).check_model("tiny-shapes", 32)
+
+
+def test_the_search_runs_on_a_worker_thread_not_the_event_loop(tiny: Any, corpus: Path) -> None:
+    index = load_index(corpus)
+    threads: list[str] = []
+    search = index.search
+
+    def recorded(*args: Any) -> Any:
+        threads.append(threading.current_thread().name)
+        return search(*args)
+
+    index.search = recorded  # type: ignore[method-assign]
+    with serving(tiny, Settings(), local_model=lambda: tiny, workers=2, index=index) as running:
+        answer = httpx.post(f"{running.url}/index/search", json={"text": "a red circle", "k": 3}, timeout=60)
+    assert answer.status_code == 200 and len(answer.json()["results"]) == 3, answer.text
+    assert len(threads) == 1 and threads[0].startswith("apigw-worker"), threads
+
+
+class CountedPasses(list):
+    """A list that counts the passes over it (iterations and ``count`` calls)."""
+
+    passes = 0
+
+    def __iter__(self) -> Iterator[Any]:
+        self.passes += 1
+        return super().__iter__()
+
+    def count(self, value: Any) -> int:
+        self.passes += 1
+        return super().count(value)
+
+
+def test_the_summary_is_counted_once_at_load_not_per_search() -> None:
+    kinds = CountedPasses(["image", "text", "image"])
+    matrix = np.eye(3, dtype=np.float32)
+    index = CorpusIndex(Path("i.parquet"), "m", matrix, ["a", "b", "c"], kinds, ["a", "b", "c"], [None, "b", None])
+    at_load = kinds.passes
+    for _ in range(3):
+        assert index.summary() == {
+            "file": "i.parquet", "model": "m", "dimension": 3, "rows": 3, "kinds": {"image": 2, "text": 1}
+        }  # fmt: skip
+        assert [hit.id for hit in index.search([0.0, 1.0, 0.0], 1)] == ["b"]
+    assert kinds.passes == at_load
+
+
+def index_file(path: Path, vectors: list[Any]) -> Path:
+    n = len(vectors)
+    table = pa.table(
+        {"id": [f"r{i}" for i in range(n)], "source": ["s"] * n, "kind": ["text"] * n, "vector": vectors},
+        metadata={b"omnisearch_embed": json.dumps({"model": "m"}).encode()},
+    )
+    pq.write_table(table, path)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("vectors", "says"),
+    [
+        ([[1.0, 2.0, 3.0], [1.0, 2.0, 3.0, 4.0, 5.0]], "do not all have one dimension (3 to 5 values)"),  # 8 = 2 x 4
+        ([[1.0, 2.0], None], "missing"),
+        ([[1.0, None], [1.0, 2.0]], "missing"),
+        ([[], []], "empty"),
+        (["a", "b"], "not a list of numbers"),
+    ],
+    ids=["3 and 5 values in 2 rows", "a row without a vector", "a missing value", "empty vectors", "strings"],
+)
+def test_vectors_of_unequal_length_are_refused_by_their_shapes(tmp_path: Path, vectors: list[Any], says: str) -> None:
+    with pytest.raises(IndexFileError) as info:
+        load_index(index_file(tmp_path / "bad.parquet", vectors))
+    assert says in str(info.value)
+
+
+def test_vectors_of_one_length_load_as_rows(tmp_path: Path) -> None:
+    index = load_index(index_file(tmp_path / "good.parquet", [[3.0, 4.0], [0.0, 2.0], [1.0, 0.0]]))
+    assert (index.rows, index.dimension) == (3, 2)
+    assert np.allclose(index.matrix, [[0.6, 0.8], [0.0, 1.0], [1.0, 0.0]])
 
 
 class CrashingBackend(GatedBackend):
