@@ -9,9 +9,10 @@ from array import array
 import pytest
 from pydantic import ValidationError
 
+from omnisearch_embed import render
 from omnisearch_embed.embeddings import Embeddings, decode_matrix
 from omnisearch_embed.errors import EmbedError
-from omnisearch_embed.render import batch_image_body, batch_text_body, image_body, text_body, vector_json
+from omnisearch_embed.render import batch_image_body, batch_text_body, image_body, text_body, vector_json, vectors_json
 from omnisearch_embed.schemas import (
     BatchImageResponse,
     BatchTextRequest,
@@ -97,10 +98,36 @@ def test_batch_text_without_flags_reports_false() -> None:
 
 
 @pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
-def test_non_finite_values_are_a_model_error_not_invalid_json(bad: float) -> None:
-    with pytest.raises(EmbedError) as info:
-        vector_json([0.5, bad])
-    assert (info.value.status, info.value.code) == (502, "bad_model_response")
+@pytest.mark.parametrize("encoding", ["float", "int8", "ubinary"])
+def test_non_finite_values_are_a_model_error_not_invalid_json(bad: float, encoding: str) -> None:
+    one = lambda: vector_json([0.5, bad], encoding)  # noqa: E731
+    rows = lambda: vectors_json([[0.5, 1.0], [bad, 0.5]], encoding)  # noqa: E731
+    for render_it in (one, rows):
+        with pytest.raises(EmbedError) as info:
+            render_it()
+        assert (info.value.status, info.value.code) == (502, "bad_model_response")
+
+
+def floats_in(value: object) -> list[float]:
+    if isinstance(value, float):
+        return [value]
+    if isinstance(value, (list, tuple, array)):
+        return [f for item in value for f in floats_in(item)]
+    return []
+
+
+@pytest.mark.parametrize("encoding", ["int8", "ubinary"])
+def test_the_floats_are_checked_not_serialised_to_look_for_nan(monkeypatch: pytest.MonkeyPatch, encoding: str) -> None:
+    serialised: list[object] = []
+    real = render.to_json
+
+    def recording(value: object) -> bytes:
+        serialised.append(value)
+        return real(value)
+
+    monkeypatch.setattr(render, "to_json", recording)
+    vectors_json([[0.5, -0.25], [1.0, 0.0]], encoding)
+    assert [f for value in serialised for f in floats_in(value)] == []  # int8 values only, never a float vector
 
 
 def test_strings_in_fields_are_escaped() -> None:
