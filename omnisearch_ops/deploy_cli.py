@@ -130,7 +130,10 @@ def build_parser() -> argparse.ArgumentParser:
         default="endpoint-server",
         help="endpoint-server: build and push endpoint_server/Dockerfile (batching); toolkit: the stock DLC",
     )
-    deploy.add_argument("--image-tag", help="tag for the serving container image (default: the git commit)")
+    deploy.add_argument(
+        "--image-tag",
+        help="serving image tag (default: the git commit; uncommitted work: <commit>-dirty-<build context hash>)",
+    )
 
     _model_arguments(made["test"])
     made["test"].add_argument("--direct", action="store_true", help="invoke the endpoint, not the API")

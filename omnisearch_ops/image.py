@@ -8,9 +8,11 @@ it from endpoint_server/Dockerfile, on the DLC that model_code/code/requirements
 from __future__ import annotations
 
 import base64
+import hashlib
 import os
 import re
 import subprocess
+from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -21,6 +23,7 @@ from omnisearch_ops.sam import run_command
 
 REPOSITORY = "omnisearch-embed-endpoint"
 DLC_ACCOUNT = "763104351884"
+DOCKERIGNORE = "endpoint_server/Dockerfile.dockerignore"  # docker build -f endpoint_server/Dockerfile reads it
 
 
 def docker() -> str:
@@ -41,16 +44,48 @@ def base_image(region: str) -> str:
     return re.sub(r"\.dkr\.ecr\.[a-z0-9-]+\.", f".dkr.ecr.{region}.", named.group(1), count=1)
 
 
-def default_tag() -> str:
-    """The commit being deployed, so each deploy names a new image (the repository's tags are immutable)."""
+def context_files(root: Path = ROOT) -> list[Path]:
+    """The files ``docker build`` sends: what Dockerfile.dockerignore lets in (``!path``) less ``**/name``."""
+    rules = [line.strip() for line in (root / DOCKERIGNORE).read_text().splitlines()]
+    rules = [rule for rule in rules if rule and not rule.startswith("#")]
+    if not rules or rules[0] != "*":
+        raise ValueError(f"{DOCKERIGNORE} must start with '*' (only what it lets in is hashed)")
+    skipped = {rule.removeprefix("**/") for rule in rules if rule.startswith("**/")}
+    files = []
+    for rule in rules:
+        if rule.startswith("!"):
+            top = root / rule[1:].rstrip("/")
+            found = [top] if top.is_file() else [p for p in top.rglob("*") if p.is_file() or p.is_symlink()]
+            files += [p for p in found if not skipped & set(p.relative_to(root).parts)]
+    return sorted(set(files))
+
+
+def content_digest(root: Path = ROOT) -> str:
+    """12 hex digits of sha256 over the build context's paths, executable bits and bytes."""
+    digest = hashlib.sha256()
+    for path in context_files(root):
+        data = os.readlink(path).encode() if path.is_symlink() else path.read_bytes()
+        executable = b"x" if path.lstat().st_mode & 0o111 else b"-"
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0" + executable)
+        digest.update(hashlib.sha256(data).digest())
+    return digest.hexdigest()[:12]
+
+
+def default_tag(root: Path = ROOT) -> str:
+    """The commit being deployed, so each deploy names a new image (the repository's tags are immutable).
+
+    Uncommitted work, or a tree without git, is tagged by its build context's content instead: a tag that
+    exists is not pushed again, so a tag must never stand for two different contexts.
+    """
     try:
         found = subprocess.run(
-            ["git", "rev-parse", "--short=12", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
+            ["git", "rev-parse", "--short=12", "HEAD"], cwd=root, capture_output=True, text=True, check=True
         )
     except (OSError, subprocess.CalledProcessError):
-        return "latest"
-    dirty = subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True).stdout
-    return found.stdout.strip() + ("-dirty" if dirty.strip() else "")
+        return f"content-{content_digest(root)}"
+    dirty = subprocess.run(["git", "status", "--porcelain"], cwd=root, capture_output=True, text=True).stdout
+    commit = found.stdout.strip()
+    return f"{commit}-dirty-{content_digest(root)}" if dirty.strip() else commit
 
 
 def commands(account: str, region: str, tag: str) -> list[list[str]]:
