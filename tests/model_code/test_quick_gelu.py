@@ -5,10 +5,13 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import open_clip
 import pytest
+from open_clip import factory
 
 from model_code.code import clip_activation
 from model_code.tiny_shapes import CHECKPOINT_PATH, CONFIG_PATH
@@ -16,17 +19,42 @@ from model_code.tiny_shapes import CHECKPOINT_PATH, CONFIG_PATH
 TWIN = "tiny-twin"  # an architecture with a -quickgelu variant, as ViT-B-32 has, small enough for a test
 
 
+@contextmanager
+def registered(configs: Path) -> Iterator[None]:
+    """open_clip knows the model configs in the folder ``configs`` inside the block, and none of them after it.
+
+    open_clip's registry is global: a name left in it would change what every later test can load.
+    """
+    names = [path.stem for path in configs.glob("*.json")]
+    before = {name: factory._MODEL_CONFIGS[name] for name in names if name in factory._MODEL_CONFIGS}
+    open_clip.add_model_config(configs)
+    try:
+        yield
+    finally:
+        factory._MODEL_CONFIG_PATHS.remove(configs)
+        for name in names:  # the rescan rebinds the dict: read it from the module each time
+            factory._MODEL_CONFIGS.pop(name, None)
+        factory._MODEL_CONFIGS.update(before)
+
+
 @pytest.fixture(scope="module")
-def twin(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def twin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """``tiny-twin`` and ``tiny-twin-quickgelu`` registered with open_clip, and a random checkpoint file of it."""
     root = tmp_path_factory.mktemp("twin")
     config = json.loads(CONFIG_PATH.read_text())
     (root / f"{TWIN}.json").write_text(json.dumps(config))
     (root / f"{TWIN}-quickgelu.json").write_text(json.dumps({**config, "quick_gelu": True}))
-    open_clip.add_model_config(root)
     weights = root / "random.pt"
     shutil.copy(CHECKPOINT_PATH, weights)
-    return weights
+    with registered(root):
+        yield weights
+
+
+def test_a_registered_config_is_forgotten_after_its_block(tmp_path: Path) -> None:
+    (tmp_path / "tiny-passing.json").write_text(CONFIG_PATH.read_text())
+    with registered(tmp_path):
+        assert "tiny-passing" in open_clip.list_models()
+    assert "tiny-passing" not in open_clip.list_models() and tmp_path not in factory._MODEL_CONFIG_PATHS
 
 
 def activation(clip) -> str:
