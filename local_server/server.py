@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
+import importlib.metadata
 import json
 import logging
 import threading
@@ -50,6 +51,32 @@ _HOP_HEADERS = {"content-length", "transfer-encoding", "connection"}
 AppFactory = Callable[[Backend, Settings], Any]
 
 
+def proxy_event_builder(app: Any) -> Callable[[dict[str, Any]], Any]:
+    """Powertools' private ``_to_proxy_event`` on ``app``: the one use of Powertools' internals, kept here.
+
+    Powertools 3.37's ``resolve()`` stores the current event on the ``BaseRouter`` *class*, shared by every app
+    in the process, so each worker thread pins its own event on its own app (:meth:`LocalServer.resolve`) as
+    the event object the resolver itself would build; no public call builds it. A release that renames or
+    drops it stops the server at start with this message, instead of every request becoming a logged 502.
+    tests/local_server/test_server_routes.py starts a server on a resolver without it to keep this loud.
+    """
+    build = getattr(app, "_to_proxy_event", None)
+    if not callable(build):
+        raise RuntimeError(
+            f"aws-lambda-powertools {_powertools_version()}: {type(app).__name__} has no _to_proxy_event, which "
+            "the local server needs to give each worker thread its own event; install the version "
+            "requirements pin, or update local_server/server.py (proxy_event_builder)"
+        )
+    return build
+
+
+def _powertools_version() -> str:
+    try:
+        return importlib.metadata.version("aws-lambda-powertools")
+    except importlib.metadata.PackageNotFoundError:
+        return "(version unknown)"
+
+
 def event_bytes(event: dict[str, Any]) -> int:
     """The size of ``event`` as the Lambda invoke carries it (JSON, UTF-8)."""
     return len(json.dumps(event, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "surrogatepass"))
@@ -81,6 +108,7 @@ class LocalServer:
         self._app_factory = app_factory
         self._thread_apps = threading.local()
         first = app_factory(backend, settings)  # built now so a broken app fails at start, not per request
+        proxy_event_builder(first)
         schema = first.get_openapi_schema()
         self.routes = RouteTable((schema.paths or {}).keys())
         self._executor = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="apigw-worker")
@@ -179,9 +207,8 @@ class LocalServer:
         context = LambdaContext(aws_request_id=str(uuid.uuid4()))
         try:
             app = self._thread_app()
-            # Powertools 3.37's resolve() stores the event on the BaseRouter *class*, shared by every app in
-            # the process; instance attributes shadow it, so this thread's app reads only its own event.
-            app.current_event = app._to_proxy_event(event)
+            # instance attributes shadow the class-wide event (proxy_event_builder): this app reads only its own
+            app.current_event = proxy_event_builder(app)(event)
             app.lambda_context = context
             with deadline.scope(deadline.from_lambda_context(context, self.settings.deadline_margin_seconds)):
                 return from_response(app.resolve(event, context))

@@ -10,8 +10,13 @@ from typing import Any
 import httpx
 import pytest
 
+from local_server.server import LocalServer, proxy_event_builder
 from model_code.tiny_shapes.shapes import render
+from omnisearch_embed.api import create_app
+from omnisearch_embed.backends.base import Backend
 from omnisearch_embed.embeddings import decode_matrix
+from omnisearch_embed.settings import Settings
+from tests.helpers.backends import StaticBackend
 from tests.local_server.serving import MainServer, png_bytes
 
 
@@ -189,3 +194,16 @@ def test_unknown_route_and_wrong_method(client: httpx.Client) -> None:
     wrong = client.get("/embed/text")
     assert wrong.status_code == 405 and wrong.json()["error"]["code"] == "method_not_allowed"
     assert client.get("/health").status_code == 200
+
+
+def test_a_powertools_without_to_proxy_event_stops_the_start_naming_it() -> None:
+    def renamed(backend: Backend, settings: Settings) -> Any:
+        app = create_app(backend, settings)
+        app._to_proxy_event = None  # as a Powertools release that renamed its private converter
+        return app
+
+    with pytest.raises(
+        RuntimeError, match=r"^aws-lambda-powertools \S+: APIGatewayRestResolver has no _to_proxy_event"
+    ):
+        LocalServer(StaticBackend(), Settings(), app_factory=renamed, workers=1)
+    assert callable(proxy_event_builder(create_app(StaticBackend(), Settings())))  # the release requirements pin
