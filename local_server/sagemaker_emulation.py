@@ -75,7 +75,7 @@ def _aws_error(status: int, error_type: str, body: dict[str, Any], request_id: s
 
 def model_error_body(original_status: int, original: str, endpoint: str, region: str) -> dict[str, Any]:
     """The runtime's JSON when the container answered ``original_status`` with body ``original``."""
-    side = "client" if original_status < 500 else "server"
+    side = "client" if 400 <= original_status < 500 else "server"  # no answer at all (0) is a server error
     log_group = f"/aws/sagemaker/Endpoints/{endpoint}"
     return {
         "ErrorCode": f"{side.upper()}_ERROR_FROM_MODEL",
@@ -104,8 +104,25 @@ def _container_code(body: bytes) -> str:
     return str(doc.get("code", "")) if isinstance(doc, dict) else ""
 
 
-# What the runtime reports when the container gave no answer in time (its status is then 0).
+# What the runtime reports when the container gave no HTTP answer (its status is then 0), by what happened:
+# no answer in time, a connection that could not be made, or one the container dropped. Each is a ModelError
+# with status 0, so the core's code (502 model_error) is the same; only the message says which.
 NO_ANSWER = "Your invocation timed out while waiting for a response from container primary."
+REFUSED = "Could not connect to container primary: the connection was refused (is it listening on {where}?)."
+UNREACHABLE = "Could not connect to container primary at {where}: {reason}."
+CLOSED = "Container primary closed the connection before sending a complete response ({reason})."
+
+
+def no_answer(error: OSError | http.client.HTTPException, where: str) -> str:
+    """The runtime's message for a container that gave no HTTP answer, worded by what happened."""
+    reason = getattr(error, "strerror", None) or str(error) or type(error).__name__
+    if isinstance(error, TimeoutError):
+        return NO_ANSWER
+    if isinstance(error, ConnectionRefusedError):
+        return REFUSED.format(where=where)
+    if isinstance(error, (ConnectionResetError, ConnectionAbortedError, BrokenPipeError, http.client.HTTPException)):
+        return CLOSED.format(reason=reason)  # RemoteDisconnected is both a reset and an HTTPException
+    return UNREACHABLE.format(where=where, reason=reason)
 
 
 class HttpContainer:
@@ -130,9 +147,10 @@ class HttpContainer:
             answer = connection.getresponse()
             payload = answer.read()
             return Response(payload, status_code=answer.status, media_type=answer.getheader("Content-Type"))
-        except OSError as error:  # refused, reset or timed out: the runtime's "no answer" ModelError
-            _logger.warning("container %s:%d gave no answer: %s", self._host, self._port, error)
-            return Response(NO_ANSWER.encode(), status_code=0, media_type="text/plain")
+        except (OSError, http.client.HTTPException) as error:  # timed out, refused, reset: no HTTP answer
+            _logger.warning("container %s:%d gave no answer: %r", self._host, self._port, error)
+            message = no_answer(error, f"{self._host}:{self._port}")
+            return Response(message.encode(), status_code=0, media_type="text/plain")
         finally:
             connection.close()
 

@@ -3,20 +3,30 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
 import json
 import math
 import random
+import socket
+import struct
+import threading
 from collections.abc import Iterator
 from typing import Any
 
+import boto3
 import httpx
 import numpy as np
 import pytest
+from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from local_server.background import serve_in_thread
+from local_server.cli import bind
+from local_server.sagemaker_emulation import NO_ANSWER, HttpContainer, RuntimeFront
 from model_code.tiny_shapes.shapes import render
 from omnisearch_embed.backends.factory import backend_from_settings
+from omnisearch_embed.backends.sagemaker import map_model_error
 from omnisearch_embed.embeddings import decode_matrix
 from omnisearch_embed.settings import Settings
 from tests.helpers.ping import wait_healthy
@@ -149,3 +159,70 @@ def test_fallback_local_answers_when_the_endpoint_is_unreachable(fallback_server
         body = client.post("/embed/text", json={"text": "a red circle"}).json()
         assert body["service"] == "local" and body["model"] == "tiny-shapes"
         assert cosine(body["embedding"], tiny.embed_texts(["a red circle"]).vectors[0]) >= 0.9999
+
+
+@contextlib.contextmanager
+def container_that(behaviour: str) -> Iterator[str]:
+    """A "container" URL whose port refuses connections, drops each one (RST), or never answers."""
+    listener = bind("127.0.0.1", 0)
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+    if behaviour == "refuses":
+        listener.close()
+        yield url
+        return
+    held: list[socket.socket] = []
+    stop = threading.Event()
+    listener.settimeout(0.05)
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            conn.settimeout(5)
+            conn.recv(65536)
+            if behaviour == "drops":  # a reset, as the kernel sends it for a process that died mid-request
+                conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                conn.close()
+            else:
+                held.append(conn)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield url
+    finally:
+        stop.set()
+        thread.join(5)
+        listener.close()
+        for conn in held:
+            conn.close()
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "says"),
+    [("refuses", "Could not connect to container primary: the connection was refused"),
+     ("drops", "Container primary closed the connection before sending a complete response"),
+     ("never answers", NO_ANSWER)],
+)  # fmt: skip
+def test_a_container_that_gives_no_answer_is_worded_by_what_happened(behaviour: str, says: str) -> None:
+    with (
+        container_that(behaviour) as container,
+        serve_in_thread(
+            RuntimeFront(HttpContainer(container, timeout_seconds=0.5))  # type: ignore[arg-type]
+        ) as front,
+    ):
+        client = boto3.client(
+            "sagemaker-runtime", endpoint_url=front, region_name="us-east-1", aws_access_key_id="testing",
+            aws_secret_access_key="testing", config=Config(retries={"max_attempts": 1}),
+        )  # fmt: skip
+        with contextlib.closing(client), pytest.raises(client.exceptions.ModelError) as caught:
+            invoke(client, b'{"texts": ["a"]}')
+    response = caught.value.response
+    assert response["OriginalStatusCode"] == 0 and response["OriginalMessage"].startswith(says)
+    assert response["Error"]["Message"].startswith(f'Received server error (0) from primary with message "{says}')
+    if behaviour != "never answers":
+        assert "timed out" not in response["OriginalMessage"]
+    error = map_model_error(response, response["Error"]["Message"], "local")  # the core's reading: stable code
+    assert (int(error.status), error.code) == (502, "model_error") and says in error.message
