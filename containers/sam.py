@@ -3,6 +3,11 @@
 Local runs use the base image given (``--invoke-image``: an AWS image, or an equivalent from base_images) and
 a copy of the built template that declares ``AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME`` and ``AWS_ENDPOINT_URL`` on
 the functions, because ``--env-vars`` sets only variables a function declares; the deployed template has neither.
+
+The copy also declares ``OMNISEARCH_SAM_RUN``: each ``sam local`` run here gets its own value in sam's environment,
+which SAM passes into every container it starts for that run. SAM labels all its containers alike, so that value
+is how a run finds, and removes by id, the containers it left, and only those: never another run's, here or in
+another process.
 """
 
 from __future__ import annotations
@@ -13,7 +18,9 @@ import re
 import signal
 import socket
 import subprocess
+import sys
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -24,12 +31,19 @@ import yaml
 
 from containers.engine import ContainerError, docker, free_port
 
-__all__ = ["LOCAL_VARIABLES", "Invoked", "SamCli"]
+__all__ = ["LOCAL_VARIABLES", "RUN_VARIABLE", "Invoked", "SamCli"]
 
 ROOT = Path(__file__).resolve().parents[1]
 LOCAL_VARIABLES = ("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", "AWS_ENDPOINT_URL")
+RUN_VARIABLE = "OMNISEARCH_SAM_RUN"
 _REPORT = re.compile(r"REPORT RequestId: \S+\s+(?:Init Duration: ([\d.]+) ms\s+)?Duration: ([\d.]+) ms")
 _PYENV_PYTHONS = "3.11.7:3.12.1:3.13.0"
+# Starts sam with SIGINT at its default action (SAM cleans up on Ctrl-C; a parent started in the background has
+# SIGINT ignored, which a child inherits), in a process of its own rather than a preexec_fn, which is unsafe
+# while other threads run (the runtime front, moto).
+_DEFAULT_SIGINT = (
+    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); os.execv(sys.argv[1], sys.argv[1:])"
+)
 
 
 @dataclass(frozen=True)
@@ -81,7 +95,7 @@ class SamCli:
         for resource in template["Resources"].values():
             if resource["Type"] == "AWS::Serverless::Function":
                 variables = resource["Properties"].setdefault("Environment", {}).setdefault("Variables", {})
-                variables.update(dict.fromkeys(LOCAL_VARIABLES, ""))
+                variables.update(dict.fromkeys((*LOCAL_VARIABLES, RUN_VARIABLE), ""))
                 if self.function_timeout:  # emulated architectures run far slower than AWS
                     resource["Properties"]["Timeout"] = self.function_timeout
         local = self.build_dir / "template.local.yaml"
@@ -100,10 +114,11 @@ class SamCli:
                timeout: float = 300) -> Invoked:  # fmt: skip
         """``sam local invoke`` of one event; the container is SAM's and gone when this returns."""
         command = [str(self.sam), "local", "invoke", function, "--event", str(event), *self.local_args(env_vars, work)]
+        run = uuid.uuid4().hex
         try:
-            with _removing_sam_containers():
-                done = subprocess.run(command, cwd=ROOT, env=self.env(), capture_output=True, text=True,
-                                      timeout=timeout, check=False)  # fmt: skip
+            with _removing_sam_containers(run):
+                done = subprocess.run(command, cwd=ROOT, env=self.env(**{RUN_VARIABLE: run}), capture_output=True,
+                                      text=True, timeout=timeout, check=False)  # fmt: skip
         except subprocess.TimeoutExpired as exc:
             raise ContainerError(f"sam local invoke {function} gave no answer within {timeout:.0f} s") from exc
         lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
@@ -125,11 +140,11 @@ class SamCli:
         """
         port = port or free_port()
         args = [str(self.sam), "local", command, "--host", host, "--port", str(port), "--warm-containers", warm]
-        log_path = work / f"sam-{command}.log"
-        with _removing_sam_containers(), log_path.open("wb") as log:
-            process = subprocess.Popen([*args, *self.local_args(env_vars, work)], cwd=ROOT, env=self.env(),
-                                       stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                                       preexec_fn=_default_sigint)  # fmt: skip
+        log_path, run = work / f"sam-{command}.log", uuid.uuid4().hex
+        with _removing_sam_containers(run), log_path.open("wb") as log:
+            process = subprocess.Popen([sys.executable, "-c", _DEFAULT_SIGINT, *args, *self.local_args(env_vars, work)],
+                                       cwd=ROOT, env=self.env(**{RUN_VARIABLE: run}), stdout=log,
+                                       stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
             try:
                 _wait_for_port(host, port, process, start_timeout, log_path)
                 yield f"http://{host}:{port}"
@@ -138,19 +153,28 @@ class SamCli:
 
 
 @contextmanager
-def _removing_sam_containers() -> Iterator[None]:
-    """Whatever SAM leaves (a run killed, a Ctrl-C it did not finish) is removed by id at the end."""
-    before = _sam_containers()
+def _removing_sam_containers(run: str) -> Iterator[None]:
+    """The containers of ``run`` that SAM leaves (a run killed, a Ctrl-C it did not finish) are removed by id."""
     try:
         yield
     finally:
-        if left := _sam_containers() - before:
-            docker("rm", "-f", *sorted(left), check=False)
+        if left := _containers_of(run):
+            docker("rm", "-f", *left, check=False)
 
 
-def _sam_containers() -> set[str]:
-    listed = docker("ps", "-a", "--no-trunc", "--format", "{{.ID}} {{.Image}}").splitlines()
-    return {line.split()[0] for line in listed if line.split()[1].startswith("samcli/")}
+def _containers_of(run: str) -> list[str]:
+    """The ids of the containers whose environment holds this run's ``RUN_VARIABLE``."""
+    every = docker("ps", "-a", "--no-trunc", "--quiet").split()
+    if not every:
+        return []
+    # check=False: a container removed since the listing is missing, and the others are still described
+    described = docker("inspect", "--format", "{{.Id}} {{json .Config.Env}}", *every, check=False).splitlines()
+    mark, found = f"{RUN_VARIABLE}={run}", []
+    for line in described:
+        container, _, env = line.partition(" ")
+        if mark in (json.loads(env or "null") or []):
+            found.append(container)
+    return found
 
 
 def _wait_for_port(host: str, port: int, process: subprocess.Popen[bytes], timeout: float, log: Path) -> None:
@@ -164,11 +188,6 @@ def _wait_for_port(host: str, port: int, process: subprocess.Popen[bytes], timeo
                 return
         time.sleep(0.5)
     raise ContainerError(f"sam did not listen on {host}:{port} within {timeout:.0f} s; see {log}")
-
-
-def _default_sigint() -> None:
-    """SAM cleans up on Ctrl-C; a parent started in the background (SIGINT ignored) must not pass that on."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
