@@ -1,7 +1,8 @@
 """The Docker engine the container tests and ``make stack`` need: one already running, or Debian's dockerd.
 
-A machine without an engine gets ``dockerd --iptables=false`` (overlay2) started here and stopped by its PID;
-an engine that already answers is used and left alone. Every failure is a ``ContainerError`` that names what
+A machine without an engine gets ``dockerd --iptables=false`` (overlay2) started here and stopped, with the
+containerd it starts, by their PIDs, also when its start fails or is interrupted; an engine that already answers
+is used and left alone. Every failure is a ``ContainerError`` that names what
 to install or set, raised within a bounded wait, never a hang.
 """
 
