@@ -47,7 +47,7 @@ def cuda_available() -> bool:
     No torch installed, or no NVIDIA device node, is the CPU: a CPU door never pays for importing torch to
     learn that. Only where both exist does torch answer (it is then imported, as the GPU path needs it).
     """
-    if "torch" not in sys.modules:
+    if sys.modules.get("torch") is None:  # not imported yet (or blocked)
         if importlib.util.find_spec("torch") is None:
             return False
         if not any(Path("/dev").glob("nvidia[0-9]*")) and not os.environ.get("CLIP_ASSUME_CUDA"):

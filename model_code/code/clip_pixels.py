@@ -76,7 +76,8 @@ class Preprocess:
         else:  # open_clip's ResizeKeepRatio: by the shorter (or, for longest, the longer) ratio
             ratios = (img.height / h, img.width / w)
             ratio = max(ratios) if self.mode == "longest" else min(ratios)
-            img = self._resize(img, round(img.height / ratio), round(img.width / ratio))
+            # at least one pixel: open_clip's own transform fails on a 1x3000 image in longest mode
+            img = self._resize(img, max(1, round(img.height / ratio)), max(1, round(img.width / ratio)))
             img = _center_crop(img, h, w, self.fill if self.mode == "longest" else 0)
         return np.asarray(img.convert("RGB"), dtype=np.uint8)
 

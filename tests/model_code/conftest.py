@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Callable
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -54,3 +56,20 @@ def serve(inference: ModuleType, tiny: Any) -> Callable[..., tuple[bytes, str]]:
         return inference.output_fn(inference.predict_fn(inference.input_fn(raw, content_type), tiny), accept)
 
     return run
+
+
+@pytest.fixture(scope="session")
+def model_dir(inference: ModuleType, tiny: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An extracted archive: manifest, config, weights and the ONNX files."""
+    root = tmp_path_factory.mktemp("archive")
+    shutil.copy(CONFIG_PATH, root / "tiny-shapes.json")
+    shutil.copy(CHECKPOINT_PATH, root / "tiny-shapes.pt")
+    manifest = {
+        "model": "tiny-shapes",
+        "model_id": "tiny-shapes",
+        "config": "tiny-shapes.json",
+        "weights": "tiny-shapes.pt",
+    }
+    (root / "clip_model.json").write_text(json.dumps(manifest))
+    clip_onnx.export(tiny, root)
+    return root

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from model_code.code import clip_onnx
-from model_code.tiny_shapes import CHECKPOINT_PATH, CONFIG_PATH
 from model_code.tiny_shapes.evaluate import evaluate, inference_embedders, png_bytes
 from model_code.tiny_shapes.shapes import CLASSES, balanced_set
 from omnisearch_testkit.golden_texts import GOLDEN, random_texts
+from tests.helpers.model_dirs import copy_of
 
 LONG = ["a very long caption about a " + "large green triangle " * 20, "circle " * 90]
 
@@ -77,32 +75,6 @@ def test_vit_b32_random_weights_match_torch(inference, vit_b32, vit_b32_onnx):
         )
         >= 0.9999
     )
-
-
-@pytest.fixture(scope="module")
-def model_dir(inference, tiny, tmp_path_factory) -> Path:
-    """An extracted archive: manifest, config, weights and the ONNX files."""
-    root = tmp_path_factory.mktemp("archive")
-    shutil.copy(CONFIG_PATH, root / "tiny-shapes.json")
-    shutil.copy(CHECKPOINT_PATH, root / "tiny-shapes.pt")
-    manifest = {
-        "model": "tiny-shapes",
-        "model_id": "tiny-shapes",
-        "config": "tiny-shapes.json",
-        "weights": "tiny-shapes.pt",
-    }
-    (root / "clip_model.json").write_text(json.dumps(manifest))
-    clip_onnx.export(tiny, root)
-    return root
-
-
-def copy_of(model_dir: Path, tmp_path: Path, *, onnx: bool = True) -> Path:
-    target = tmp_path / "model"
-    shutil.copytree(model_dir, target)
-    if not onnx:
-        for name in ("text.onnx", "image.onnx", "clip_onnx.json"):
-            (target / name).unlink()
-    return target
 
 
 @pytest.mark.parametrize(
