@@ -65,12 +65,12 @@ def main() -> None:
     import torch
     from PIL import Image
 
-    from model_code.code import clip_onnx, inference
+    from model_code.code import clip_export, clip_onnx, inference
 
     torch.set_num_threads(args.threads)
     clip = inference.load_model(args.model, "", device="cpu", precision="fp32")
     export_dir = Path(tempfile.mkdtemp(prefix="bench-engines-"))
-    clip_onnx.export(clip, export_dir)
+    clip_export.export(clip, export_dir)
     ort_towers = clip_onnx.OnnxTowers(export_dir)
     engines: dict[str, dict[str, Callable]] = {
         "torch": {

@@ -72,7 +72,9 @@ def exported(key: str, load_torch: Callable[[], Any]) -> Path:
     try:
         clip = load_torch()
         try:
-            clip_onnx.export(clip, staging)
+            from model_code.code import clip_export  # torch: only when a model is exported
+
+            clip_export.export(clip, staging)
         finally:
             clip.pool.shutdown(wait=False)
         try:

@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from model_code.code import clip_activation, clip_onnx, inference
+from model_code.code import clip_activation, clip_export, clip_onnx, inference
 from model_code.tiny_shapes import CHECKPOINT_PATH, CODE_DIR, CONFIG_PATH
 from omnisearch_embed.settings import TINY_SHAPES_MODEL_ID, model_id_for
 from omnisearch_ops.wheels import WHEEL_DIR, Wheelhouse
@@ -101,14 +101,14 @@ def _add_file(tar: tarfile.TarFile, name: str, path: Path) -> None:
 
 
 def export_onnx(model: str, weights: Path, quick_gelu: bool, directory: Path) -> list[Path]:
-    """Both towers as ONNX (clip_onnx.export) from the weights as inference.py loads them: the files to add."""
+    """Both towers as ONNX (clip_export.export) from the weights as inference.py loads them: the files to add."""
     config = CONFIG_PATH if model == TINY_SHAPES_MODEL_ID else None
     say("  exporting both towers to ONNX (opset 17)")
     clip = inference.load_model(
         model, str(weights), device="cpu", precision="fp32", config_path=config, quick_gelu=quick_gelu
     )
     try:
-        meta = clip_onnx.export(clip, directory)
+        meta = clip_export.export(clip, directory)
     finally:
         clip.pool.shutdown(wait=False)
     return [directory / name for name in (*meta["sha256"], clip_onnx.META)]  # the towers, the tokenizer

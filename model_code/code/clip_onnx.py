@@ -172,12 +172,3 @@ class OnnxTowers:
                 raise OnnxModelError(f"{self.directory / name} cannot run: {e}") from e
             if shape != (1, self.dimension):
                 raise OnnxModelError(f"{self.directory / name} gives {shape} features, not (1, {self.dimension})")
-
-
-def export(clip: Any, directory: str | Path) -> dict[str, Any]:
-    """clip_export.export, imported only here: exporting needs torch and open_clip, serving does not."""
-    if __package__:
-        from .clip_export import export as _export
-    else:
-        from clip_export import export as _export
-    return _export(clip, directory)

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from model_code.code import clip_onnx
+from model_code.code import clip_export
 from model_code.code import inference as inference_module
 from model_code.tiny_shapes import CHECKPOINT_PATH, CONFIG_PATH
 
@@ -36,14 +36,14 @@ def vit_b32(inference: ModuleType) -> Any:
 def tiny_onnx(inference: ModuleType, tiny: Any, tmp_path_factory: pytest.TempPathFactory) -> Any:
     """tiny-shapes exported to ONNX and served by ONNX Runtime, as an archive with the ONNX files is."""
     directory = tmp_path_factory.mktemp("tiny-onnx")
-    clip_onnx.export(tiny, directory)
+    clip_export.export(tiny, directory)
     return inference.load_onnx(directory, "tiny-shapes", config_path=CONFIG_PATH, model_id="tiny-shapes")
 
 
 @pytest.fixture(scope="session")
 def vit_b32_onnx(inference: ModuleType, vit_b32: Any, tmp_path_factory: pytest.TempPathFactory) -> Any:
     directory = tmp_path_factory.mktemp("vit-b-32-onnx")
-    clip_onnx.export(vit_b32, directory)
+    clip_export.export(vit_b32, directory)
     return inference.load_onnx(directory, "ViT-B-32", model_id=vit_b32.model_id)
 
 
@@ -71,5 +71,5 @@ def model_dir(inference: ModuleType, tiny: Any, tmp_path_factory: pytest.TempPat
         "weights": "tiny-shapes.pt",
     }
     (root / "clip_model.json").write_text(json.dumps(manifest))
-    clip_onnx.export(tiny, root)
+    clip_export.export(tiny, root)
     return root
