@@ -190,7 +190,14 @@ class Plan:
 
     def __init__(self, items: list[Any], clip: Any, check: Callable[[int, Any, Any], Any] = decoded) -> None:
         self.clip = clip
-        self.futures: list[Future[Any]] = [clip.pool.submit(check, i, b, clip) for i, b in enumerate(items)]
+        if len(items) == 1:  # nothing to overlap: checked on this thread, without a hop to the pool and back
+            self.futures: list[Future[Any]] = [Future()]
+            try:
+                self.futures[0].set_result(check(0, items[0], clip))
+            except Exception as e:  # raised where the result is taken, as from the pool
+                self.futures[0].set_exception(e)
+            return
+        self.futures = [clip.pool.submit(check, i, b, clip) for i, b in enumerate(items)]
 
     def cancel(self) -> None:
         for future in self.futures:
