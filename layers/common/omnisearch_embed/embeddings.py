@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 SERVICE_SAGEMAKER = "sagemaker"
 SERVICE_LOCAL = "local"
+SERVICE_LAMBDA_MODEL = "lambda-model"  # the model in a Lambda function (LambdaModelBackend)
 
 
 @dataclass(frozen=True, slots=True)

@@ -97,7 +97,7 @@ class _EmbedMeta(BaseModel):
 
     dimension: int = Field(description="Length of each vector.")
     model: str = Field(description="Model id, e.g. ViT-B-32/openai: never mix vectors of two ids in one index.")
-    service: str = Field(description="Who answered: sagemaker, or local (a fallback may answer locally).")
+    service: str = Field(description="Who answered: sagemaker, lambda-model (the model function) or local.")
 
 
 class ImageEmbedResponse(_EmbedMeta):

@@ -10,11 +10,15 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from omnisearch_embed.env import ConfigError, env_bool, env_csv, env_float, env_int, env_str
+from omnisearch_embed.env import ConfigError, env_bool, env_choice, env_csv, env_float, env_int, env_str
 
 TINY_SHAPES_MODEL_ID = "tiny-shapes"
 SAGEMAKER_MAX_PAYLOAD_BYTES = 6 * 1024 * 1024  # InvokeEndpoint's request limit
 LAMBDA_MAX_EVENT_BYTES = 6 * 1024 * 1024  # a synchronous invoke's whole event: body (base64 if binary) + headers
+# What serves the model: a SageMaker endpoint (the stack's realtime or serverless kinds) or the model function.
+ENDPOINT_KINDS = ("sagemaker", "realtime", "serverless", "function")
+KIND_FUNCTION = "function"
+FALLBACK_FUNCTION = "function"  # FALLBACK's word for the model function (MODEL_FUNCTION_NAME)
 # Held at once per request for S3 images: the bytes, their base64 invoke bodies (4/3) and a decoded check.
 S3_BATCH_MEMORY_FACTOR = 4
 
@@ -37,7 +41,9 @@ class Settings:
     use_sagemaker: bool = False
     sagemaker_endpoint_name: str = ""
     aws_region: str = "us-east-1"
-    fallback: str = "none"  # none | local | <another endpoint name>
+    fallback: str = "none"  # none | local | function | <another endpoint name>
+    endpoint_kind: str = "sagemaker"  # one of ENDPOINT_KINDS; "function": the model function alone, no SageMaker
+    model_function_name: str = ""  # the model function's name or ARN (ENDPOINT_KIND or FALLBACK function)
     clip_model: str = TINY_SHAPES_MODEL_ID
     clip_pretrained: str = ""
     allowed_s3_buckets: tuple[str, ...] = ()
@@ -66,21 +72,32 @@ class Settings:
     def model_id(self) -> str:
         return model_id_for(self.clip_model, self.clip_pretrained)
 
+    @property
+    def serves_from_function(self) -> bool:
+        """The model function answers alone: no SageMaker endpoint, role or client."""
+        return self.endpoint_kind == KIND_FUNCTION
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
         use_sagemaker = env_bool(env, "USE_SAGEMAKER", False)
         endpoint = env_str(env, "SAGEMAKER_ENDPOINT_NAME")
-        if use_sagemaker and not endpoint:
+        kind = env_choice(env, "ENDPOINT_KIND", "sagemaker", ENDPOINT_KINDS)
+        function_name = env_str(env, "MODEL_FUNCTION_NAME")
+        if use_sagemaker and not endpoint and kind != KIND_FUNCTION:
             raise ConfigError("USE_SAGEMAKER=true needs SAGEMAKER_ENDPOINT_NAME")
         fallback = env_str(env, "FALLBACK") or "none"
-        default_model = "ViT-B-32" if use_sagemaker else TINY_SHAPES_MODEL_ID
-        default_pretrained = "openai" if use_sagemaker else ""
+        _check_function(kind, use_sagemaker, endpoint, fallback, function_name)
+        cloud = use_sagemaker or kind == KIND_FUNCTION
+        default_model = "ViT-B-32" if cloud else TINY_SHAPES_MODEL_ID
+        default_pretrained = "openai" if cloud else ""
         settings = cls(
             use_sagemaker=use_sagemaker,
             sagemaker_endpoint_name=endpoint,
             aws_region=env_str(env, "AWS_REGION", env_str(env, "AWS_DEFAULT_REGION", "us-east-1")),
             fallback=fallback,
+            endpoint_kind=kind,
+            model_function_name=function_name,
             clip_model=env_str(env, "CLIP_MODEL") or default_model,
             clip_pretrained=env_str(env, "CLIP_PRETRAINED", default_pretrained),
             allowed_s3_buckets=env_csv(env, "ALLOWED_S3_BUCKETS"),
@@ -112,6 +129,22 @@ class Settings:
                 f"MAX_S3_BATCH_BYTES={settings.max_s3_batch_bytes} needs about {S3_BATCH_MEMORY_FACTOR}x that in "
                 f"memory, more than this function's {memory_mb} MB"
             )
-        if fallback not in ("none", "local") and fallback == endpoint:
+        if fallback not in ("none", "local", FALLBACK_FUNCTION) and fallback == endpoint:
             raise ConfigError("FALLBACK names the primary endpoint itself")
         return settings
+
+
+def _check_function(kind: str, use_sagemaker: bool, endpoint: str, fallback: str, function_name: str) -> None:
+    """The model function's settings agree: it is named when used, and a function stack names no SageMaker."""
+    if kind == KIND_FUNCTION:
+        if not function_name:
+            raise ConfigError("ENDPOINT_KIND=function needs MODEL_FUNCTION_NAME (the model function's name or ARN)")
+        if use_sagemaker or endpoint:
+            raise ConfigError(
+                "ENDPOINT_KIND=function serves from the model function alone: unset USE_SAGEMAKER and "
+                "SAGEMAKER_ENDPOINT_NAME"
+            )
+        if fallback != "none":
+            raise ConfigError(f"ENDPOINT_KIND=function has no endpoint to fall back from: FALLBACK={fallback!r}")
+    elif fallback == FALLBACK_FUNCTION and not function_name:
+        raise ConfigError("FALLBACK=function needs MODEL_FUNCTION_NAME (the model function's name or ARN)")

@@ -13,7 +13,7 @@ class Backend(Protocol):
     """Anything that turns texts or image bytes into CLIP vectors.
 
     ``model_id`` names the model (``ViT-B-32/openai``, ``tiny-shapes``): vectors from two
-    different ids must never meet in one index. ``service`` is ``"sagemaker"`` or ``"local"``.
+    different ids must never meet in one index. ``service`` is ``"sagemaker"``, ``"lambda-model"`` or ``"local"``.
     Implementations raise :mod:`omnisearch_embed.errors` exceptions, never raw SDK errors.
     """
 

@@ -7,9 +7,11 @@ from typing import Any
 
 from omnisearch_embed.backends.base import Backend
 from omnisearch_embed.backends.fallback import FallbackBackend
+from omnisearch_embed.backends.lambda_model import LambdaModelBackend
+from omnisearch_embed.backends.lambda_model import make_client as make_lambda_client
 from omnisearch_embed.backends.sagemaker import SageMakerBackend, make_client
 from omnisearch_embed.errors import ConfigError
-from omnisearch_embed.settings import Settings
+from omnisearch_embed.settings import FALLBACK_FUNCTION, Settings
 
 
 def backend_from_settings(
@@ -17,12 +19,16 @@ def backend_from_settings(
     *,
     local_factory: Callable[[], Backend] | None = None,
     sagemaker_client: Any = None,
+    lambda_client: Any = None,
 ) -> Backend:
-    """SageMaker (USE_SAGEMAKER=true), wrapped in a FallbackBackend when FALLBACK names one, else the local model.
+    """What the settings describe: the model function alone (ENDPOINT_KIND=function), else SageMaker
+    (USE_SAGEMAKER=true) wrapped in a FallbackBackend when FALLBACK names one, else the local model.
 
     ``local_factory`` is a zero-argument callable returning the local backend; only the local server has
-    one (the Lambda layer carries no torch). ``sagemaker_client`` is injected by tests.
+    one (the Lambda layer carries no torch). ``sagemaker_client`` and ``lambda_client`` are injected by tests.
     """
+    if settings.serves_from_function:
+        return _function(settings, lambda_client)
     if not settings.use_sagemaker:
         if local_factory is None:
             raise ConfigError(
@@ -40,11 +46,13 @@ def backend_from_settings(
     fallback = settings.fallback.strip()
     if fallback.lower() in ("", "none"):
         return primary
-    if fallback.lower() == "local":
+    if fallback.lower() == FALLBACK_FUNCTION:
+        secondary: Backend = _function(settings, lambda_client)
+    elif fallback.lower() == "local":
         if local_factory is None:
             raise ConfigError(
                 "FALLBACK=local needs the local model, which only the local server provides; "
-                "in Lambda use FALLBACK=none or the name of another endpoint serving the same model"
+                "in Lambda use FALLBACK=function (the model function), none, or another endpoint serving the same model"
             )
         secondary = local_factory()
     else:
@@ -55,6 +63,18 @@ def backend_from_settings(
         failure_threshold=settings.circuit_failure_threshold,
         cooldown_seconds=settings.circuit_cooldown_seconds,
         primary_share=settings.fallback_primary_share,
+    )
+
+
+def _function(settings: Settings, client: Any) -> LambdaModelBackend:
+    if client is None:
+        client = make_lambda_client(settings.aws_region, settings.backend_timeout_seconds)
+    return LambdaModelBackend(
+        settings.model_function_name,
+        settings.model_id,
+        client=client,
+        timeout_seconds=settings.backend_timeout_seconds,
+        max_invoke_bytes=settings.max_invoke_bytes,
     )
 
 

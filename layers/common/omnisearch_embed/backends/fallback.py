@@ -1,6 +1,8 @@
 """FallbackBackend: answer from a second backend while the primary is failing, never from another model.
 
 Only the backend's own faults (429 and 5xx) fall back; the caller's 4xx would fail the same way anywhere.
+The models are checked twice: the configured ids when it is built, and every fallback answer against the
+model the primary last answered with (a 502 ``model_mismatch`` instead of vectors from another model).
 A circuit breaker stops paying the primary's timeout on every call once it is clearly down. Both share the
 request's one deadline: the primary may use ``primary_share`` of what is left, so a hanging primary still
 leaves the secondary time to answer; when too little is left the primary's error is the answer.
@@ -18,7 +20,7 @@ from omnisearch_embed import deadline
 from omnisearch_embed.backends.base import Backend
 from omnisearch_embed.backends.circuit import CLOSED, CircuitBreaker
 from omnisearch_embed.embeddings import Embeddings
-from omnisearch_embed.errors import ConfigError, EmbedError
+from omnisearch_embed.errors import ConfigError, EmbedError, ModelError
 
 logger = logging.getLogger(__name__)
 MIN_FALLBACK_SECONDS = 0.5  # with less left than this the secondary is not tried
@@ -55,6 +57,7 @@ class FallbackBackend:
         self.model_id = primary.model_id
         self.service = primary.service
         self.circuit = CircuitBreaker(failure_threshold, cooldown_seconds, clock=clock)
+        self._primary_model = primary.model_id  # what the primary answered with last (an endpoint may differ)
 
     def embed_texts(self, texts: Sequence[str], *, normalize: bool = True) -> Embeddings:
         return self._call("embed_texts", texts, normalize)
@@ -96,6 +99,7 @@ class FallbackBackend:
             raise
         else:
             self.circuit.success(permit)
+            self._primary_model = result.model
             return result
 
         left = deadline.remaining()
@@ -127,6 +131,19 @@ class FallbackBackend:
 
     def _from_secondary(self, method: str, items: Sequence[Any], normalize: bool, reason: str) -> Embeddings:
         result = getattr(self.secondary, method)(items, normalize=normalize)
+        expected = self._primary_model
+        if result.model != expected:
+            logger.error(
+                "fallback %s answered with model %r, the primary's is %r",
+                self.secondary.service,
+                result.model,
+                expected,
+            )
+            raise ModelError(
+                f"the fallback ({self.secondary.service}) serves model {result.model!r}, the primary {expected!r}: "
+                "vectors from two models must never meet in one index, so its answer is refused",
+                code="model_mismatch",
+            )
         return dataclasses.replace(result, meta={**result.meta, "fallback": True, "fallback_reason": reason})
 
 

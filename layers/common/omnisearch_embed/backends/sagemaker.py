@@ -13,7 +13,6 @@ import logging
 import re
 import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from botocore.config import Config
@@ -51,6 +50,9 @@ _AWS_TEXT_LOGGED = "AWS's message is in the service log"
 _ARN = re.compile(r"arn:aws[\w-]*:[^\s\"',;)]+")
 _ACCOUNT_ID = re.compile(r"(?<!\d)\d{12}(?!\d)")
 _THROTTLING_CODES = {"ThrottlingException", "Throttling", "TooManyRequestsException", "ModelNotReadyException"}
+# InvokeEndpoint's ValidationError while an inference component has no copy: "Inference Component has no capacity
+# to process this request. ApplicationAutoScaling may be in-progress (if configured) or try to increase ...".
+_NO_CAPACITY = "has no capacity to process this request"
 _UNAVAILABLE_CODES = {
     "ServiceUnavailable": "endpoint_unavailable",
     "InternalFailure": "backend_internal_error",
@@ -125,18 +127,9 @@ class SageMakerBackend:
     def _run(self, chunks: list[wire.Chunk], *, texts: bool) -> Embeddings:
         # The request's deadline, narrowed to this backend's own timeout: every chunk and retry shares it.
         with deadline.scope(time.monotonic() + self.timeout_seconds):
-            if len(chunks) == 1:
-                parts = [self._invoke(chunks[0], texts)]
-            else:  # chunks are independent: send them side by side so a split batch costs about one invocation
-                with ThreadPoolExecutor(max_workers=min(len(chunks), self.max_concurrency)) as pool:
-                    futures = [pool.submit(deadline.propagate(self._invoke), chunk, texts) for chunk in chunks]
-                    try:
-                        parts = [future.result() for future in futures]
-                    except BaseException:
-                        for future in futures:
-                            future.cancel()
-                        raise
-        result = wire.merge(parts)
+            result = wire.send_chunks(
+                chunks, lambda chunk: self._invoke(chunk, texts), max_concurrency=self.max_concurrency
+            )
         if result.model != self.model_id and result.model not in self._reported_models:
             self._reported_models.add(result.model)
             logger.warning(
@@ -165,16 +158,16 @@ class SageMakerBackend:
         return wire.decode_response(body, count=chunk.count, service=self.service, texts=texts)
 
 
-def without_aws_text(error: EmbedError, cause: ClientError) -> EmbedError:
+def without_aws_text(error: EmbedError, cause: ClientError, service: str = "SageMaker") -> EmbedError:
     """``error`` with AWS's own message (account ids, role ARNs, policy names) logged and cut from what callers see.
 
     The container's words (a ModelError's ``OriginalMessage``) stay: they describe the caller's input.
     """
     info = cause.response.get("Error", {})
     raw = info.get("Message", "") or ""
-    logger.warning("SageMaker answered %s: %s", info.get("Code") or "an error", raw or cause)
+    logger.warning("%s answered %s: %s", service, info.get("Code") or "an error", raw or cause)
     message = error.message
-    for text in {_trim(raw), _trim(str(cause)), raw} - {""}:
+    for text in {trim(raw), trim(str(cause)), raw} - {""}:
         message = message.replace(text, _AWS_TEXT_LOGGED)
     error.message = _ACCOUNT_ID.sub("<account>", _ARN.sub("<arn>", message))
     error.args = (error.message,)
@@ -185,12 +178,18 @@ def map_client_error(error: ClientError, endpoint: str) -> EmbedError:
     """An error the SageMaker runtime answered with -> the API error the caller sees."""
     info = error.response.get("Error", {})
     code = info.get("Code", "")
-    message = _trim(info.get("Message", "") or str(error))
+    message = trim(info.get("Message", "") or str(error))
     status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
     if code == "ModelError":
         return map_model_error(error.response, message, endpoint)
     if code in ("ValidationError", "ValidationException"):
         lowered = message.lower()
+        if _NO_CAPACITY in lowered:  # an inference component scaled to zero: a wait, not the caller's mistake
+            return BackendUnavailableError(
+                f"SageMaker endpoint {endpoint} has no model copy running (scaled to zero; one is starting): "
+                "retry in a few minutes",
+                code="endpoint_no_capacity",
+            )
         if "not found" in lowered:
             return BackendUnavailableError(
                 f"SageMaker endpoint {endpoint} was not found: deploy it or fix SAGEMAKER_ENDPOINT_NAME",
@@ -214,23 +213,23 @@ def map_client_error(error: ClientError, endpoint: str) -> EmbedError:
     return ModelError(f"SageMaker call to {endpoint} failed ({code or status}): {message}", code="backend_error")
 
 
-def map_botocore_error(error: BotoCoreError, endpoint: str) -> EmbedError:
-    """A failure before any answer (timeouts, connections, credentials) -> the API error the caller sees."""
+def map_botocore_error(error: BotoCoreError, endpoint: str, *, what: str = "SageMaker endpoint") -> EmbedError:
+    """A failure before any answer (timeouts, connections, credentials) -> the API error the caller sees.
+
+    ``what`` names the kind of target in messages (``Lambda function`` for the model function).
+    """
+    target = f"{what} {endpoint}"
     if isinstance(error, ReadTimeoutError):
-        return BackendTimeoutError(f"SageMaker endpoint {endpoint} did not answer in time", code="backend_timeout")
+        return BackendTimeoutError(f"{target} did not answer in time", code="backend_timeout")
     if isinstance(error, ConnectTimeoutError):
-        return BackendTimeoutError(
-            f"could not connect to SageMaker endpoint {endpoint} in time", code="backend_connect_timeout"
-        )
+        return BackendTimeoutError(f"could not connect to {target} in time", code="backend_connect_timeout")
     if isinstance(error, (BotoConnectionError, HTTPClientError)):
         return BackendUnavailableError(
-            f"the connection to SageMaker endpoint {endpoint} failed: {_trim(str(error))}", code="endpoint_unreachable"
+            f"the connection to {target} failed: {trim(str(error))}", code="endpoint_unreachable"
         )
     if isinstance(error, NoCredentialsError):
-        return ModelError("the embed service has no AWS credentials to call SageMaker", code="backend_credentials")
-    return ModelError(
-        f"the SageMaker client failed before calling {endpoint}: {_trim(str(error))}", code="backend_client_error"
-    )
+        return ModelError(f"the embed service has no AWS credentials to call {target}", code="backend_credentials")
+    return ModelError(f"the AWS client failed before calling {target}: {trim(str(error))}", code="backend_client_error")
 
 
 _RUNTIME_MESSAGE = re.compile(r'from (?:primary|model|\S+) with message "(.*)"\. See ', re.DOTALL)
@@ -249,13 +248,13 @@ def map_model_error(response: dict[str, Any], message: str, endpoint: str) -> Em
         found = _RUNTIME_MESSAGE.search(response.get("Error", {}).get("Message", "") or "")
         body = found.group(1) if found else ""
     detail, container_code = wire.error_detail(body)
-    detail = _trim(detail)
+    detail = trim(detail)
     if 400 <= status < 500:  # the container's status and code stand: the model code decided them
         return caller_error(status, detail or f"the model rejected the request (status {status})", container_code)
     where = f" (status {original})" if original else ""
     return ModelError(f"the model on endpoint {endpoint} failed{where}: {detail or message}", code="model_error")
 
 
-def _trim(text: str) -> str:
+def trim(text: str) -> str:
     text = " ".join(text.split())
     return text if len(text) <= _MESSAGE_LIMIT else text[: _MESSAGE_LIMIT - 1] + "…"

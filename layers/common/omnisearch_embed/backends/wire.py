@@ -1,7 +1,8 @@
-"""The JSON wire protocol between SageMakerBackend and the model container (model_code/code/inference.py).
+"""The JSON wire protocol between the backends and the model code (model_code/code/inference.py).
 
 Plain functions, apart from boto3, so the encoding, the 6 MB chunking and the response checks can be
-tested byte for byte and reused by anything that speaks to the container.
+tested byte for byte and reused by anything that speaks to the model: SageMakerBackend (InvokeEndpoint)
+and LambdaModelBackend (Lambda Invoke) send the same bodies, split the same way.
 """
 
 from __future__ import annotations
@@ -10,9 +11,11 @@ import base64
 import json
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from omnisearch_embed import deadline
 from omnisearch_embed.embeddings import Embeddings, decode_matrix
 from omnisearch_embed.errors import ITEM_REF, EmbedError, ModelError, PayloadTooLargeError
 from omnisearch_embed.settings import SAGEMAKER_MAX_PAYLOAD_BYTES
@@ -74,7 +77,7 @@ def _chunks(field: str, items: list[bytes], *, normalize: bool, encoding: str, m
         if overhead + len(item) > max_bytes:
             raise PayloadTooLargeError(
                 f"{field}[{index}] takes {len(item):,} bytes in the request to the model, more than one "
-                f"SageMaker invocation can carry ({max_bytes:,} bytes); send a smaller {field[:-1]}",
+                f"invocation of the model can carry ({max_bytes:,} bytes); send a smaller {field[:-1]}",
                 code="item_exceeds_invoke_limit",
                 param=f"{field}[{index}]",
             )
@@ -86,6 +89,25 @@ def _chunks(field: str, items: list[bytes], *, normalize: bool, encoding: str, m
     if start < len(items):
         chunks.append(Chunk(start, len(items) - start, prefix + b",".join(items[start:]) + suffix))
     return chunks
+
+
+def send_chunks(chunks: Sequence[Chunk], send: Callable[[Chunk], Embeddings], *, max_concurrency: int) -> Embeddings:
+    """``send`` each chunk (side by side when there are several, under the caller's deadline), merged in order.
+
+    Chunks are independent, so a split batch costs about one invocation's time; the first failure cancels
+    the chunks not yet started and is raised.
+    """
+    if len(chunks) == 1:
+        return send(chunks[0])
+    with ThreadPoolExecutor(max_workers=max(1, min(len(chunks), max_concurrency))) as pool:
+        futures = [pool.submit(deadline.propagate(send), chunk) for chunk in chunks]
+        try:
+            parts = [future.result() for future in futures]
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
+    return merge(parts)
 
 
 def decode_response(body: bytes, *, count: int, service: str, texts: bool) -> Embeddings:
