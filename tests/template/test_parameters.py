@@ -35,6 +35,7 @@ PARAMETERS = {
     "ServerlessMemoryMB",
     "ServerlessMaxConcurrency",
     "ServerlessImage",
+    "ServerlessContainer",
 }
 OUTPUTS = {"ApiUrl", "ApiKeyId", "EndpointName", "DashboardUrl"}
 
@@ -93,6 +94,8 @@ def test_defaults(template: dict) -> None:
         ("ServingContainer", "torchserve", False),
         ("EndpointServerImageTag", "3f2c1e9", True),
         ("EndpointServerImageTag", "repo:tag", False),
+        ("ServerlessContainer", "toolkit", True),
+        ("ServerlessContainer", "endpoint-server", False),  # the GPU image has no place on Serverless Inference
     ],
 )
 def test_parameter_validation(template: dict, name: str, value: str, ok: bool) -> None:
