@@ -1,6 +1,6 @@
 """Deploy and operate the OmniSearch Embed SageMaker endpoint and its API: one subcommand per run.
 
-    omnisearch-deploy deploy --bucket my-models [--serving-container toolkit] [--dry-run]
+    omnisearch-deploy deploy --bucket my-models [--serving-container toolkit] [--serverless-container toolkit]
     omnisearch-deploy test [--direct]
     omnisearch-deploy autoscale --min-instances 1 --max-instances 4
     omnisearch-deploy info | list | delete [--yes]
@@ -129,6 +129,13 @@ def build_parser() -> argparse.ArgumentParser:
         choices=commands.SERVING_CONTAINERS,
         default="endpoint-server",
         help="endpoint-server: build and push endpoint_server/Dockerfile (batching); toolkit: the stock DLC",
+    )
+    deploy.add_argument(
+        "--serverless-container",
+        choices=commands.SERVERLESS_CONTAINERS,
+        help="the serverless model's (EndpointKind or FallbackMode serverless): endpoint-server-cpu builds and"
+        " pushes endpoint_server/Dockerfile.cpu (ONNX Runtime, no torch; the archive needs its ONNX files);"
+        f" toolkit: the stock CPU DLC ({KEPT})",
     )
     deploy.add_argument(
         "--image-tag",

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from omnisearch_embed.endpoint_metrics import endpoint_report
 from omnisearch_embed.endpoint_status import describe_endpoint_status, list_endpoints
-from omnisearch_ops import image, sam
+from omnisearch_ops import image, onnx_archive, sam
 from omnisearch_ops.aws import AwsTarget
 from omnisearch_ops.console import EXIT_USAGE, fail
 from omnisearch_ops.costs import INSTANCE_PRICES, estimate, scenario_table, serverless_table
@@ -23,6 +23,7 @@ DEFAULT_MIN, DEFAULT_MAX, DEFAULT_TARGET = 1, 4, 600  # template.yaml MinInstanc
 DEFAULT_RANGE = (DEFAULT_MIN, DEFAULT_MAX, DEFAULT_TARGET)
 DEFAULT_MODEL, DEFAULT_PRETRAINED = "ViT-B-32", "openai"  # template.yaml ClipModel, ClipPretrained
 SERVING_CONTAINERS = ("endpoint-server", "toolkit")
+SERVERLESS_CONTAINERS = ("endpoint-server-cpu", "toolkit")  # template.yaml ServerlessContainer
 
 
 @dataclass(frozen=True)
@@ -50,9 +51,10 @@ class Sizing:
 
 @dataclass(frozen=True)
 class DeployRequest:
-    """One deploy: which model (or an uploaded archive), which serving container, how big; dry_run prints only.
+    """One deploy: which model (or an uploaded archive), which serving containers, how big; dry_run prints only.
 
-    None in ``model``, ``pretrained`` and ``sizing`` keeps the environment's value, as in ``Sizing``.
+    None in ``model``, ``pretrained``, ``serverless_container`` and ``sizing`` keeps the environment's value,
+    as in ``Sizing``.
     """
 
     model: str | None = None
@@ -60,6 +62,7 @@ class DeployRequest:
     bucket: str | None = None
     model_data_url: str | None = None
     serving_container: str = "endpoint-server"
+    serverless_container: str | None = None
     image_tag: str | None = None
     sizing: Sizing = field(default_factory=Sizing)
     dry_run: bool = False
@@ -78,7 +81,11 @@ def _check_range(config_env: str, overrides: dict[str, str | int]) -> None:
 
 
 def deploy(target: AwsTarget, request: DeployRequest) -> int:
-    """Package and upload the model, build and push the serving image, then sam build and sam deploy."""
+    """Package and upload the model, build and push our serving images, then sam build and sam deploy.
+
+    With the slim serverless image the archive must carry its ONNX files: one without them is refused before
+    anything is uploaded, pushed or deployed, so the endpoint never meets it.
+    """
     env_values = sam.samconfig_overrides(target.config_env)
     model = request.model or env_values.get("ClipModel") or DEFAULT_MODEL
     pretrained = request.pretrained if request.pretrained is not None else env_values.get("ClipPretrained")
@@ -97,26 +104,35 @@ def deploy(target: AwsTarget, request: DeployRequest) -> int:
         if value is not None:
             overrides[name] = value
     overrides["ServingContainer"] = request.serving_container
+    if request.serverless_container is not None:
+        overrides["ServerlessContainer"] = request.serverless_container
     _check_range(target.config_env, overrides)
-    ours = request.serving_container == "endpoint-server"
+    images = image.images_for(sam.merged_overrides(target.config_env, overrides))
+    slim = image.CPU in images
     tag = request.image_tag or image.default_tag()
-    if ours:
+    if images:
         overrides["EndpointServerImageTag"] = tag
     build, deploy_cmd = sam.sam_commands(target.config_env, overrides, region=target.region, profile=target.profile)
     archive = BUILD / "model.tar.gz"
     region = target.region_name()
+    if slim and request.model_data_url and not request.dry_run:  # first: before anything is created
+        onnx_archive.require_in_s3(target.session().client("s3"), request.model_data_url)
     account = (
-        "<account>" if request.dry_run or not ours else target.session().client("sts").get_caller_identity()["Account"]
+        "<account>"
+        if request.dry_run or not images
+        else target.session().client("sts").get_caller_identity()["Account"]
     )
-    steps = (
-        []
-        if request.model_data_url
-        else [
-            f"package {model} ({pretrained}) with its offline wheels into {archive}",
-            f"upload it to {model_data_url} (nothing to upload if that archive is there)",
-        ]
-    )
-    steps += [sam.shell(command) for command in (image.commands(account, region, tag) if ours else [])]
+    onnx_check = f"refuse the archive unless it carries {', '.join(onnx_archive.ONNX_FILES)} (the slim image)"
+    if request.model_data_url:
+        steps = [f"{onnx_check}: read {model_data_url}"] if slim else []
+    else:
+        steps = [f"package {model} ({pretrained}) with its offline wheels into {archive}"]
+        steps += [onnx_check] if slim else []
+        steps += [f"upload it to {model_data_url} (nothing to upload if that archive is there)"]
+    for serving_image in images:
+        build_cmd, push_cmd = image.commands(serving_image, account, region, tag)
+        size = image.size_step(serving_image)
+        steps += [sam.shell(build_cmd), *([size] if size else []), sam.shell(push_cmd)]
     steps += [sam.shell(build), sam.shell(deploy_cmd)]
     mark = "[dry-run] " if request.dry_run else ""
     for number, step in enumerate(steps, 1):
@@ -126,10 +142,10 @@ def deploy(target: AwsTarget, request: DeployRequest) -> int:
     if not request.model_data_url:
         assert prefix is not None  # checked above: no archive URL means a bucket
         s3 = target.session().client("s3")
-        overrides["ModelDataUrl"] = sam.package_and_upload(model, pretrained, archive, prefix, s3)
+        overrides["ModelDataUrl"] = sam.package_and_upload(model, pretrained, archive, prefix, s3, require_onnx=slim)
         build, deploy_cmd = sam.sam_commands(target.config_env, overrides, region=target.region, profile=target.profile)
-    if ours:
-        image.build_and_push(target.session(), account, region, tag)
+    if images:
+        image.build_and_push(target.session().client("ecr"), account, region, tag, images)
     sam.run_command(build)
     sam.run_command(deploy_cmd)
     print(f"deployed stack {target.stack}; next: test, then info")

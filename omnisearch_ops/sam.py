@@ -75,15 +75,22 @@ def run_command(command: list[str]) -> None:
         fail(f"{command[1] if len(command) > 1 else command[0]} failed with exit code {result.returncode}")
 
 
-def package_and_upload(model: str, pretrained: str, archive: Path, s3_prefix: str, s3_client: Any) -> str:
-    """The packager does the work (offline wheels included); returns the content-addressed URI."""
-    from omnisearch_ops import package_model, wheels
+def package_and_upload(
+    model: str, pretrained: str, archive: Path, s3_prefix: str, s3_client: Any, *, require_onnx: bool = False
+) -> str:
+    """The packager does the work (offline wheels included); returns the content-addressed URI.
+
+    ``require_onnx``: the archive must carry its ONNX files (the slim serverless image), checked before upload.
+    """
+    from omnisearch_ops import onnx_archive, package_model, wheels
 
     archive.parent.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     house = wheels.wheelhouse((package_model.CODE_DIR / "requirements.txt").read_text(), say=package_model.say)
     path = package_model.build_archive(model, pretrained, archive, wheels=house)
     print(f"packaged {path} ({path.stat().st_size / 1e6:.1f} MB) in {time.monotonic() - started:.0f} s", flush=True)
+    if require_onnx:
+        onnx_archive.require_local(path)
     uri = package_model.upload_archive(path, s3_prefix, s3_client=s3_client)
     print(f"uploaded {uri}", flush=True)
     return uri

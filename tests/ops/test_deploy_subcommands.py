@@ -83,12 +83,17 @@ def test_each_subcommand_has_its_own_help(command: str, capsys) -> None:
 
 
 def test_deploy_is_a_typed_call(capsys) -> None:
-    request = DeployRequest(
-        model_data_url=URL, serving_container="toolkit", sizing=Sizing(max_instances=6), dry_run=True
+    request = DeployRequest(  # the stock DLCs for both models: no image of ours to build
+        model_data_url=URL,
+        serving_container="toolkit",
+        serverless_container="toolkit",
+        sizing=Sizing(max_instances=6),
+        dry_run=True,
     )
     assert deploy(AwsTarget(config_env="prod", region="eu-west-1"), request) == 0
     lines = capsys.readouterr().out.splitlines()
     assert [line.split(" ", 2)[1] for line in lines] == ["1/2", "2/2"]
     assert lines[0].endswith("sam build --config-env prod")
-    for part in ("MaxInstances=6", f"ModelDataUrl={URL}", "ServingContainer=toolkit", "--region eu-west-1"):
+    sent = ("MaxInstances=6", f"ModelDataUrl={URL}", "ServingContainer=toolkit", "ServerlessContainer=toolkit")
+    for part in (*sent, "--region eu-west-1"):
         assert part in lines[1], part

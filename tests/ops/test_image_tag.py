@@ -77,3 +77,15 @@ def test_a_tree_without_git_is_tagged_by_its_content(tree: Path) -> None:
     assert re.fullmatch(r"content-[0-9a-f]{12}", first)
     (tree / "endpoint_server" / "app.py").write_text("ANSWER = 2\n")
     assert image.default_tag(tree) not in (first, "latest")
+
+
+def test_one_tag_covers_both_images_contexts(repo: Path) -> None:
+    """Both images carry EndpointServerImageTag: a file only the slim image's context lets in changes the tag too."""
+    (repo / "endpoint_server" / "Dockerfile.cpu.dockerignore").write_text("*\n!endpoint_server/\n!cpu_only/\n")
+    (repo / "cpu_only").mkdir()
+    (repo / "cpu_only" / "extra.txt").write_text("1\n")
+    first = image.default_tag(repo)
+    (repo / "cpu_only" / "extra.txt").write_text("2\n")
+    assert image.default_tag(repo) != first
+    (repo / "cpu_only" / "extra.txt").write_text("1\n")
+    assert image.default_tag(repo) == first
