@@ -1,7 +1,8 @@
-"""GET /metrics: the endpoint's status and CloudWatch figures over the last N hours.
+"""GET /metrics: what serves the model, its status and CloudWatch figures over the last N hours.
 
-Thin on purpose: the query lives in the core (omnisearch_embed.endpoint_metrics), shared with the
-monitor script, so the dashboard and the API never disagree.
+Thin on purpose: the queries live in the core (omnisearch_embed.endpoint_metrics, shared with the monitor
+script, so the dashboard and the API never disagree; omnisearch_embed.function_metrics for a stack whose
+model is the model function, ENDPOINT_KIND=function).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from omnisearch_embed.api.errors import install_error_handlers
 from omnisearch_embed.endpoint_metrics import endpoint_report
 from omnisearch_embed.errors import BackendUnavailableError
+from omnisearch_embed.function_metrics import function_report
 from omnisearch_embed.metrics_window import MAX_HOURS, MIN_HOURS
 from omnisearch_embed.settings import Settings
 
@@ -34,6 +36,8 @@ class Deps:
     endpoint_name: str
     sagemaker: Any
     cloudwatch: Any
+    function_name: str = ""  # set when the model function serves (ENDPOINT_KIND=function): no endpoint
+    lambda_client: Any = None
 
 
 @lru_cache(maxsize=1)
@@ -41,6 +45,9 @@ def deps() -> Deps:
     """Settings and clients, built on the first request and kept for the container's life."""
     settings = Settings.from_env()
     session = boto3.session.Session(region_name=settings.aws_region)
+    if settings.serves_from_function:
+        function = settings.model_function_name
+        return Deps("", None, session.client("cloudwatch"), function, session.client("lambda"))
     return Deps(settings.sagemaker_endpoint_name, session.client("sagemaker"), session.client("cloudwatch"))
 
 
@@ -49,8 +56,17 @@ def get_metrics(
     hours: Annotated[int, Query(ge=MIN_HOURS, le=MAX_HOURS, description="window: the last N hours")] = 1,
     series: Annotated[bool, Query(description="include the per-period time series")] = False,
 ) -> dict[str, Any]:
-    """Status and figures for this stack's endpoint (never another's: the name comes from the environment)."""
+    """Status and figures for what serves this stack (never another's: the name comes from the environment)."""
     d = deps()
+    if d.function_name:
+        with tracer.provider.in_subsegment("function_report"):
+            return function_report(
+                d.function_name,
+                lambda_client=d.lambda_client,
+                cloudwatch=d.cloudwatch,
+                hours=hours,
+                include_series=series,
+            )
     if not d.endpoint_name:
         raise BackendUnavailableError("SAGEMAKER_ENDPOINT_NAME is not set", code="endpoint_not_configured")
     with tracer.provider.in_subsegment("endpoint_report"):
