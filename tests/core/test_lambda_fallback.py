@@ -33,7 +33,13 @@ from omnisearch_embed.errors import (
     UnprocessableError,
 )
 from omnisearch_embed.settings import Settings
-from omnisearch_testkit.sagemaker_stubs import container_body, container_server, item_vector, runtime_client
+from omnisearch_testkit.sagemaker_stubs import (
+    container_body,
+    container_server,
+    item_vector,
+    runtime_client,
+    stub_response,
+)
 
 ENDPOINT = "omnisearch-embed-dev"
 FUNCTION = "omnisearch-embed-dev-model"
@@ -137,6 +143,18 @@ def test_a_function_serving_another_model_is_refused(pair: Pair) -> None:
     with pytest.raises(ModelError) as mismatch:  # the circuit open: the function alone, refused
         pair.backend.embed_texts(["a"])
     assert mismatch.value.code == "model_mismatch" and "laion2b_s34b_b79k" in mismatch.value.message
+
+
+def test_the_function_must_match_the_model_the_endpoint_answered_with(pair: Pair) -> None:
+    """An endpoint serving another model than configured: the function's configured-model vectors would mix."""
+    other = "ViT-B-32/laion2b_s34b_b79k"
+    answer = stub_response(container_body([item_vector("a")], other))
+    pair.endpoint_stub.add_response("invoke_endpoint", answer)  # type: ignore[attr-defined]
+    pair.endpoint_stub.add_client_error("invoke_endpoint", "ValidationError", NO_CAPACITY, http_status_code=400)  # type: ignore[attr-defined]
+    pair.function_stub.add_response("invoke", function_answer(["a"], model=MODEL))
+    assert pair.backend.embed_texts(["a"]).model == other
+    with pytest.raises(BackendUnavailableError):
+        pair.backend.embed_texts(["a"])
 
 
 def test_the_function_failing_too_leaves_the_endpoints_error(pair: Pair) -> None:
