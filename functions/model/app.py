@@ -81,7 +81,10 @@ class ModelServer:
 
 
 def read_event(event: Any) -> tuple[Any, str, str]:
-    """(request bytes or text, content type, accept) from the event; EventError names what is wrong."""
+    """(the request for input_fn: a parsed JSON document, text or bytes; content type; accept) from the event.
+
+    EventError names what is wrong with an event this function cannot read.
+    """
     if not isinstance(event, dict):
         raise EventError(f"the event must be a JSON object, not {type(event).__name__}")
     content_type, accept = event.get("contentType"), event.get("accept") or inference.JSON_TYPE
