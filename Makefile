@@ -81,7 +81,7 @@ stack: venv sam-venv container-deps
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/hadolint endpoint_server/Dockerfile
+	$(VENV)/bin/hadolint endpoint_server/Dockerfile endpoint_server/Dockerfile.cpu
 
 # REQUIRE_SERVING_STACK=1: the serving-stack tests fail instead of skipping when the stack is missing.
 test-python: venv browser-deps serving-venv
