@@ -7,6 +7,11 @@
 - ``dlc_cpu``: a stand-in for the PyTorch 2.6.0 inference DLC: bookworm, pyenv's Python 3.12, torch 2.6.0 and
   torchvision 0.21.0 from PyPI (CPU-usable; no CUDA driver), numpy, Pillow. It lacks the DLC's CUDA toolkit,
   TorchServe and SageMaker toolkit, which our serving image does not use.
+- ``python_slim``: an equivalent of python:3.12-slim (endpoint_server/Dockerfile.cpu's base), built as that
+  image is laid out: bookworm with only the runtime libraries, docs, manuals and locales left out (as
+  debian:bookworm-slim excludes them), pyenv's Python 3.12 with pip, stripped, without its static library,
+  tests or stdlib .pyc files. It differs from the official image: pyenv's build (at its own prefix, on PATH)
+  instead of one configured into /usr/local, and pip at the version pinned here.
 """
 
 from __future__ import annotations
@@ -21,12 +26,14 @@ from pathlib import Path
 from containers.engine import ContainerError
 from containers.rootfs import build_once, debootstrap, import_rootfs, recipe_hash
 
-__all__ = ["DLC_TAG", "LAMBDA_PACKAGES", "dlc_cpu", "lambda_runtime", "lambda_tag"]
+__all__ = ["DLC_TAG", "LAMBDA_PACKAGES", "SLIM_TAG", "dlc_cpu", "lambda_runtime", "lambda_tag", "python_slim"]
 
 # What the runtime image brings itself (the layer may bring a newer boto3; it then wins on sys.path).
 LAMBDA_PACKAGES = ("awslambdaric==4.2.2", "boto3==1.40.4", "botocore==1.40.4")
 DLC_PACKAGES = ("torch==2.6.0", "torchvision==0.21.0", "numpy==2.2.6", "pillow==11.3.0")
 DLC_TAG = "omnisearch-equivalent/pytorch-inference:2.6.0-cpu-py312"
+SLIM_PACKAGES = ("pip==26.2.1",)
+SLIM_TAG = "omnisearch-equivalent/python:3.12-slim"
 HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 _PLATFORM = {"x86_64": "x86_64", "arm64": "aarch64"}
 _BOOTSTRAP = """#!/bin/sh
@@ -34,6 +41,16 @@ _BOOTSTRAP = """#!/bin/sh
 exec /var/lang/bin/python3 -m awslambdaric "$_HANDLER"
 """
 _DLC_LIBS = "libssl3,libffi8,libsqlite3-0,zlib1g,libbz2-1.0,liblzma5,libreadline8,libncursesw6,libuuid1,libgomp1"
+# As python:3.12-slim: netbase, tzdata and what the interpreter's modules link against (tkinter's Tk aside).
+_SLIM_LIBS = (
+    "netbase,tzdata,libssl3,libffi8,libsqlite3-0,zlib1g,libbz2-1.0,liblzma5,libreadline8,libncursesw6,libuuid1,"
+    "libexpat1,libnsl2,libtirpc3"
+)
+# What debian:bookworm-slim's dpkg configuration keeps out (copyright notices stay), and apt's package lists.
+_SLIM_DROPPED = ("usr/share/man", "usr/share/info", "usr/share/locale", "usr/share/groff", "usr/share/lintian")
+# What python:3.12-slim leaves out of its Python: tests, .pyc files, the static library; Tk is not installed.
+_SLIM_IGNORED = ("site-packages", "test", "tests", "idle_test", "__pycache__", "libpython*.a", "idlelib", "tkinter",
+                 "_tkinter.*.so")  # fmt: skip
 # The images' configs, as `docker import --change` lines; each is part of its recipe hash.
 _LAMBDA_CHANGES = (
     "ENV PATH=/var/lang/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/opt/bin",
@@ -48,6 +65,14 @@ _LAMBDA_CHANGES = (
 _DLC_CHANGES = (
     "ENV PATH={prefix}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
     "ENV LANG=C.UTF-8",
+    "ENV PIP_CERT=/etc/ssl/certs/ca-certificates.crt",
+    'CMD ["python3"]',
+)
+# python:3.12-slim's config; PIP_CERT as in the DLC stand-in: pip inside `docker build` needs this machine's CAs.
+_SLIM_CHANGES = (
+    "ENV PATH={prefix}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    "ENV LANG=C.UTF-8",
+    "ENV PYTHON_VERSION={version}",
     "ENV PIP_CERT=/etc/ssl/certs/ca-certificates.crt",
     'CMD ["python3"]',
 )
@@ -103,7 +128,8 @@ def _pyenv_312() -> Path:
     found = _newest_pyenv("3.12")
     if found is None:
         raise ContainerError(
-            "the DLC stand-in needs pyenv's Python 3.12 (~/.pyenv/versions/3.12.x): pyenv install 3.12.1"
+            "the DLC stand-in and the python:3.12-slim equivalent need pyenv's Python 3.12 "
+            "(~/.pyenv/versions/3.12.x): pyenv install 3.12.1"
         )
     return found
 
@@ -123,22 +149,71 @@ def _release(name: str) -> tuple[int, ...] | None:
 
 
 def _build_dlc(recipe: str, python: Path) -> None:
+    ignore = ("site-packages", "test", "tests", "__pycache__", "idlelib", "tkinter")
+    _build_pyenv_image(DLC_TAG, recipe, python, _DLC_LIBS, ignore, (DLC_PACKAGES, ("pip",)), _DLC_CHANGES)
+
+
+def python_slim(log: Callable[[str], None] = print) -> str:
+    """The equivalent of python:3.12-slim (x86_64), never the official image; returns its tag."""
+    python = _pyenv_312()
+    recipe = recipe_hash(
+        "python-slim", str(python), SLIM_PACKAGES, _SLIM_LIBS, _SLIM_DROPPED, _SLIM_IGNORED, "strip", _SLIM_CHANGES
+    )
+    build_once(SLIM_TAG, recipe, lambda: _build_slim(recipe, python), log)
+    return SLIM_TAG
+
+
+def _build_slim(recipe: str, python: Path) -> None:
+    if shutil.which("strip") is None:
+        raise ContainerError(
+            "the python:3.12-slim equivalent strips its Python with binutils: apt-get install binutils"
+        )
+    _build_pyenv_image(SLIM_TAG, recipe, python, _SLIM_LIBS, _SLIM_IGNORED, (SLIM_PACKAGES,), _SLIM_CHANGES, slim=True)
+
+
+def _build_pyenv_image(tag: str, recipe: str, python: Path, libs: str, ignore: tuple[str, ...],
+                       installs: tuple[tuple[str, ...], ...], changes: tuple[str, ...], *,
+                       slim: bool = False) -> None:  # fmt: skip
+    """bookworm with ``libs``, pyenv's ``python`` copied in (less ``ignore``), one pip run per ``installs`` item."""
     prefix = python.parents[1]
-    with tempfile.TemporaryDirectory(prefix="omnisearch-dlc-") as work:
+    with tempfile.TemporaryDirectory(prefix="omnisearch-pyenv-image-") as work:
         root = Path(work) / "root"
-        debootstrap("bookworm", root, ["ca-certificates", *_DLC_LIBS.split(",")])
+        debootstrap("bookworm", root, ["ca-certificates", *libs.split(",")])
         # pyenv's interpreter finds its libpython by an absolute run path: the same path inside the image.
         inside = root / prefix.relative_to("/")
-        ignore = shutil.ignore_patterns("site-packages", "test", "tests", "__pycache__", "idlelib", "tkinter")
-        shutil.copytree(prefix, inside, symlinks=True, ignore=ignore)
+        shutil.copytree(prefix, inside, symlinks=True, ignore=shutil.ignore_patterns(*ignore))
         (inside / "lib/python3.12/site-packages").mkdir()
+        if slim:
+            _slim_down(root, inside)
         # The same interpreter on this machine installs into the copy (pip's cache serves repeated builds).
-        _run_pip(python, ["--prefix", str(inside), "--ignore-installed", "--no-warn-script-location", *DLC_PACKAGES])
-        _run_pip(python, ["--prefix", str(inside), "--ignore-installed", "--no-warn-script-location", "pip"])
+        for packages in installs:
+            _run_pip(python, ["--prefix", str(inside), "--ignore-installed", "--no-warn-script-location", *packages])
         # pip inside `docker build` here needs this machine's CA bundle (the image's own fails TLS).
         shutil.copy(HOST_CA_BUNDLE, root / "etc/ssl/certs/ca-certificates.crt")
-        changes = [change.format(prefix=prefix) for change in _DLC_CHANGES]
-        import_rootfs(root, DLC_TAG, recipe, "x86_64", changes)
+        config = [change.format(prefix=prefix, version=prefix.name) for change in changes]
+        import_rootfs(root, tag, recipe, "x86_64", config)
+
+
+def _slim_down(root: Path, python: Path) -> None:
+    """Docs but copyright notices, manuals, locales and apt's lists out; the Python's binaries stripped."""
+    for folder in _SLIM_DROPPED:
+        shutil.rmtree(root / folder, ignore_errors=True)
+    for path in sorted((root / "usr/share/doc").rglob("*"), reverse=True):  # children before their folders
+        if path.is_symlink() or path.is_file():
+            if path.name != "copyright":
+                path.unlink()
+        elif not any(path.iterdir()):
+            path.rmdir()
+    for listing in (root / "var/lib/apt/lists").glob("*"):
+        if listing.is_file():
+            listing.unlink()
+    binaries = [
+        python / "bin/python3.12",
+        *python.glob("lib/libpython3*.so*"),
+        *python.glob("lib/python3.12/lib-dynload/*.so"),
+    ]
+    binaries = [binary for binary in binaries if binary.is_file() and not binary.is_symlink()]
+    subprocess.run(["strip", "--strip-unneeded", *map(str, binaries)], capture_output=True, check=True)
 
 
 def _precompile(root: Path, version: str, folders: list[str]) -> None:

@@ -1,5 +1,6 @@
-"""A base image is rebuilt when its recipe changes, its config (ENV, ENTRYPOINT, CMD) and the Lambda bootstrap
-script included, and the DLC stand-in takes pyenv's newest Python 3.12 by version number. No Docker needed."""
+"""A base image is rebuilt when its recipe changes, its config (ENV, ENTRYPOINT, CMD), the Lambda bootstrap script
+and the python:3.12-slim equivalent's libraries, trimming and pip included, and the DLC stand-in takes pyenv's
+newest Python 3.12 by version number. No Docker needed."""
 
 from __future__ import annotations
 
@@ -78,3 +79,29 @@ def test_the_newest_pyenv_python_312_is_chosen_by_version_number(
         python.touch()
     monkeypatch.setenv("HOME", str(tmp_path))
     assert base_images._pyenv_312() == tmp_path / ".pyenv/versions/3.12.10/bin/python3.12"
+
+
+@pytest.mark.parametrize(
+    ("name", "edit"),
+    [
+        pytest.param("_SLIM_CHANGES", _edited("ENV LANG=C.UTF-8", "ENV LANG=en_US.UTF-8"), id="env"),
+        pytest.param("_SLIM_CHANGES", _edited('CMD ["python3"]', 'CMD ["python3", "-I"]'), id="cmd"),
+        pytest.param("_SLIM_LIBS", _edited("libexpat1,", ""), id="libraries"),
+        pytest.param("_SLIM_DROPPED", _edited("usr/share/locale", "usr/share/i18n"), id="dropped"),
+        pytest.param("_SLIM_IGNORED", _edited("libpython*.a", "libpython*.so"), id="ignored"),
+        pytest.param("SLIM_PACKAGES", _edited("pip==26.2.1", "pip==26.2.0"), id="pip"),
+    ],
+)
+def test_the_python_slim_equivalent_is_rebuilt_when_its_recipe_changes(
+    name: str, edit: Callable[[object], object], recipes: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    base_images.python_slim()
+    monkeypatch.setattr(base_images, name, edit(getattr(base_images, name)))
+    base_images.python_slim()
+    assert recipes[0] != recipes[1]
+
+
+def test_the_python_slim_equivalent_is_its_own_image(recipes: list[str]) -> None:
+    assert base_images.python_slim() == "omnisearch-equivalent/python:3.12-slim"
+    base_images.dlc_cpu()
+    assert recipes[0] != recipes[1]
