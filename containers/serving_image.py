@@ -1,4 +1,5 @@
-"""Our serving image (endpoint_server/Dockerfile), built and run as SageMaker runs it.
+"""Our serving images, built and run as SageMaker runs them: endpoint_server/Dockerfile (the PyTorch DLC: GPU,
+and torch on the CPU) and endpoint_server/Dockerfile.cpu (slim: python:3.12-slim and ONNX Runtime, no torch).
 
 SageMaker starts ``docker run IMAGE serve`` with the model archive unpacked read-only at /opt/ml/model and
 sends /ping and /invocations to port 8080; it stops the container with ``docker stop`` (SIGTERM, then SIGKILL
@@ -22,19 +23,31 @@ from pathlib import Path
 
 from containers.engine import ContainerError, container_logs, docker, free_port
 
-__all__ = ["SERVING_TAG", "Running", "build_serving_image", "model_dir", "run_as_sagemaker"]
+__all__ = [
+    "DOCKERFILE",
+    "SERVING_TAG",
+    "SLIM_DOCKERFILE",
+    "SLIM_TAG",
+    "Running",
+    "build_serving_image",
+    "model_dir",
+    "run_as_sagemaker",
+]
 
 ROOT = Path(__file__).resolve().parents[1]
+DOCKERFILE = ROOT / "endpoint_server" / "Dockerfile"
+SLIM_DOCKERFILE = ROOT / "endpoint_server" / "Dockerfile.cpu"
 SERVING_TAG = "omnisearch-embed-endpoint:local"
+SLIM_TAG = "omnisearch-embed-endpoint:cpu-local"
 
 
-def build_serving_image(base_image: str, tag: str = SERVING_TAG) -> str:
-    """``docker build`` of endpoint_server/Dockerfile on ``base_image`` (Docker's layer cache makes reruns quick).
+def build_serving_image(base_image: str, tag: str = SERVING_TAG, dockerfile: Path = DOCKERFILE) -> str:
+    """``docker build`` of ``dockerfile`` (DOCKERFILE or SLIM_DOCKERFILE) on ``base_image``; Docker's layer cache
+    makes reruns quick.
 
-    The context is what Dockerfile.dockerignore lets in, staged apart: the classic builder reads only a root
-    .dockerignore. pip inside the build reaches PyPI through this machine's network (``--network host``).
+    The context is what ``<dockerfile>.dockerignore`` lets in, staged apart: the classic builder reads only a
+    root .dockerignore. pip inside the build reaches PyPI through this machine's network (``--network host``).
     """
-    dockerfile = ROOT / "endpoint_server" / "Dockerfile"
     with tempfile.TemporaryDirectory(prefix="omnisearch-context-") as context:
         for line in Path(f"{dockerfile}.dockerignore").read_text().splitlines():
             if line.startswith("!"):
@@ -49,15 +62,23 @@ def build_serving_image(base_image: str, tag: str = SERVING_TAG) -> str:
     return tag
 
 
-def model_dir(archive: Path | None, work: Path) -> Path:
+def model_dir(archive: Path | None, work: Path, *, onnx: bool = True) -> Path:
     """``archive`` (default: tiny-shapes, packaged by scripts/package_model.py) unpacked as SageMaker unpacks it.
 
-    The default leaves out the archive's offline wheels: our image installs the model's packages when it is built.
+    The default leaves out the archive's offline wheels: our image installs the model's packages when it is built;
+    ``onnx=False`` leaves out its ONNX towers too (``--no-onnx``), which only an image with torch can serve.
     """
     if archive is None:
         archive = work / "model.tar.gz"
         script = ROOT / "scripts" / "package_model.py"
-        command = [sys.executable, str(script), "--output", str(archive), "--no-wheels"]
+        command = [
+            sys.executable,
+            str(script),
+            "--output",
+            str(archive),
+            "--no-wheels",
+            *([] if onnx else ["--no-onnx"]),
+        ]
         done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
         if done.returncode != 0:
             raise ContainerError(f"package_model.py failed:\n{(done.stdout + done.stderr)[-2000:]}")
@@ -74,8 +95,9 @@ class Running:
 
 @contextmanager
 def run_as_sagemaker(image: str, model_dir: Path, *, ping_timeout: float = 180, stop_grace: int = 30,
-                     env: dict[str, str] | None = None) -> Iterator[Running]:  # fmt: skip
-    """The container serving ``model_dir``; removed by its id on exit (stopped first, as SageMaker stops it)."""
+                     env: dict[str, str] | None = None, healthy: bool = True) -> Iterator[Running]:  # fmt: skip
+    """The container serving ``model_dir``, once /ping answers 200 (at once with ``healthy=False``, for a start
+    that is meant to fail); removed by its id on exit (stopped first, as SageMaker stops it)."""
     port = free_port()
     args = ["run", "-d", "-v", f"{model_dir.resolve()}:/opt/ml/model:ro", "-p", f"127.0.0.1:{port}:8080"]
     for name, value in (env or {}).items():
@@ -83,7 +105,8 @@ def run_as_sagemaker(image: str, model_dir: Path, *, ping_timeout: float = 180, 
     container = docker(*args, image, "serve").strip()
     try:
         running = Running(container, f"http://127.0.0.1:{port}")
-        _wait_for_ping(running, ping_timeout)
+        if healthy:
+            _wait_for_ping(running, ping_timeout)
         yield running
     finally:
         docker("stop", "-t", str(stop_grace), container, check=False, timeout=stop_grace + 30)

@@ -26,6 +26,9 @@ def main(argv: list[str] | None = None) -> int:
         "--archive", type=Path, help="model.tar.gz from scripts/package_model.py (default: tiny-shapes)"
     )
     parser.add_argument("--model", default="tiny-shapes", help="CLIP_MODEL the function reports (default tiny-shapes)")
+    parser.add_argument(
+        "--slim", action="store_true", help="serve with the slim CPU image (Dockerfile.cpu: ONNX Runtime, no torch)"
+    )
     parser.add_argument("--sam-venv", type=Path, default=ROOT / ".venv-sam")
     args = parser.parse_args(argv)
     # Also when started in the background, where SIGINT is ignored; the caller's handlers come back at the end.
@@ -49,16 +52,19 @@ def _interrupt(signum: int, _frame: object) -> None:
 
 
 def _serve(args: argparse.Namespace, work: Path) -> int:
-    from containers.base_images import dlc_cpu, lambda_runtime
+    from containers.base_images import dlc_cpu, lambda_runtime, python_slim
     from containers.sam import SamCli
-    from containers.serving_image import build_serving_image, model_dir, run_as_sagemaker
+    from containers.serving_image import SLIM_DOCKERFILE, SLIM_TAG, build_serving_image, model_dir, run_as_sagemaker
     from local_server.background import serve_in_thread
     from local_server.sagemaker_emulation import HttpContainer, RuntimeFront
 
-    print("Base images are Debian-built equivalents of AWS's (see containers/base_images.py): not AWS's own.")
+    print("Base images are Debian-built equivalents of AWS's and of python:3.12-slim (containers/base_images.py), "
+          "not the official images.")  # fmt: skip
     sam = SamCli(args.sam_venv.absolute(), "x86_64", lambda_runtime("x86_64"))
     sam.build()
-    image = build_serving_image(dlc_cpu())
+    image = (
+        build_serving_image(python_slim(), SLIM_TAG, SLIM_DOCKERFILE) if args.slim else build_serving_image(dlc_cpu())
+    )
     model = model_dir(args.archive, work)
     gateway = bridge_gateway()
     with run_as_sagemaker(image, model) as endpoint:

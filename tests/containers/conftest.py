@@ -3,6 +3,10 @@ the real SAM CLI, a SageMaker runtime front, moto for S3/CloudWatch/SageMaker's 
 
 These tests start containers (minutes on a fresh machine): they run when CONTAINER_TESTS=1 (``make
 test-containers``), and skip otherwise. Everything started here is stopped by its PID or container id.
+
+``serving_image`` is each of our two serving images in turn: ``dlc`` (endpoint_server/Dockerfile on the DLC
+stand-in) and ``slim`` (endpoint_server/Dockerfile.cpu on the python:3.12-slim equivalent); each is built once
+per session, and tests that take it run once per image.
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ import pytest
 
 from containers.engine import ContainerError, Engine, bridge_gateway, docker
 from containers.sam import SamCli
+from containers.serving_image import SLIM_DOCKERFILE, SLIM_TAG, build_serving_image
+from containers.serving_image import model_dir as unpacked_model
 from tests.containers.local_aws import AWS, BUCKET, ENDPOINT, red_circle, sam_venv
 from tests.containers.shell_image import import_shell_image
 
@@ -63,6 +69,31 @@ def lambda_image(engine: Engine) -> str:
     from containers.base_images import lambda_runtime
 
     return lambda_runtime("x86_64")
+
+
+@pytest.fixture(scope="session")
+def dlc_serving_image(engine: Engine) -> str:
+    from containers.base_images import dlc_cpu
+
+    return build_serving_image(dlc_cpu())
+
+
+@pytest.fixture(scope="session")
+def slim_serving_image(engine: Engine) -> str:
+    from containers.base_images import python_slim
+
+    return build_serving_image(python_slim(), SLIM_TAG, SLIM_DOCKERFILE)
+
+
+@pytest.fixture(scope="session", params=["dlc", "slim"])
+def serving_image(request: pytest.FixtureRequest) -> str:
+    return str(request.getfixturevalue(f"{request.param}_serving_image"))
+
+
+@pytest.fixture(scope="session")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny-shapes archive (with its ONNX towers), unpacked as SageMaker unpacks it."""
+    return unpacked_model(None, tmp_path_factory.mktemp("archive"))
 
 
 @pytest.fixture(scope="session")
