@@ -28,6 +28,8 @@ CODE_FILES = (
     "clip_records.py",
     "clip_onnx.py",
     "clip_ort.py",
+    "clip_openvino.py",
+    "clip_cpu.py",
     "clip_export.py",
     "clip_tokens.py",
     "clip_pixels.py",

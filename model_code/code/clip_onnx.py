@@ -27,16 +27,18 @@ from typing import Any
 import numpy as np
 
 if __package__:  # see inference.py: a package in the repository, top-level modules under the toolkit
+    from . import clip_cpu as _cpu
     from . import clip_tokens as _tokens
-    from .clip_env import env_choice, env_int
+    from .clip_env import ConfigError, env_choice, env_int
 else:
+    import clip_cpu as _cpu
     import clip_tokens as _tokens
-    from clip_env import env_choice, env_int
+    from clip_env import ConfigError, env_choice, env_int
 
 META = "clip_onnx.json"
 TEXT_FILE, IMAGE_FILE = "text.onnx", "image.onnx"
 OPSET = 17
-ENGINES = ("auto", "torch", "onnxruntime")
+ENGINES = ("auto", "torch", "onnxruntime", "openvino")
 _logger = logging.getLogger("omnisearch_embed.model")
 
 
@@ -60,16 +62,41 @@ def cuda_available() -> bool:
     return bool(torch.cuda.is_available())
 
 
+def engine_setting() -> str:
+    """``CLIP_ENGINE`` as set: auto (the default), torch, onnxruntime or openvino; else a ConfigError."""
+    return env_choice(os.environ, "CLIP_ENGINE", "auto", ENGINES)
+
+
+def openvino_installed() -> bool:
+    return importlib.util.find_spec("openvino") is not None
+
+
 def engine_for(device: str | None, has_onnx: bool, *, where: str = "") -> str:
-    """``CLIP_ENGINE`` (auto | torch | onnxruntime) resolved: auto is ONNX Runtime on the CPU when the files exist."""
-    wanted = env_choice(os.environ, "CLIP_ENGINE", "auto", ENGINES)
+    """``CLIP_ENGINE`` resolved with ``CLIP_PRECISION`` (clip_cpu.py), refusing what cannot serve, at start.
+
+    auto on the CPU with the ONNX files is OpenVINO where bf16 is native and openvino is installed (bf16 is
+    then proved at load, clip_openvino.py), else ONNX Runtime; without the files, or on CUDA, it is torch.
+    """
+    wanted = engine_setting()
+    precision = _cpu.precision_setting()
     on_cpu = (device or ("cuda" if cuda_available() else "cpu")) == "cpu"
-    if wanted == "onnxruntime" and not has_onnx:
-        raise ValueError(f"CLIP_ENGINE=onnxruntime, but {where or 'the model'} has no {META}")
+    if wanted in ("onnxruntime", "openvino") and not has_onnx:
+        raise ValueError(f"CLIP_ENGINE={wanted}, but {where or 'the model'} has no {META}")
     if wanted == "auto":
-        wanted = "onnxruntime" if on_cpu and has_onnx else "torch"
-        if on_cpu and not has_onnx and where:
-            _logger.warning("no ONNX files (%s) in %s: serving with torch", META, where)
+        if on_cpu and has_onnx:
+            proved = precision == "auto" and _cpu.native_bf16() is not None and openvino_installed()
+            wanted = "openvino" if precision == "bf16" or proved else "onnxruntime"
+        else:
+            wanted = "torch"
+            if on_cpu and where:
+                _logger.warning("no ONNX files (%s) in %s: serving with torch", META, where)
+    if on_cpu:
+        _cpu.for_cpu(wanted)  # an unknown, GPU-only or non-native precision stops the start here
+    if wanted == "openvino" and not openvino_installed():
+        raise ConfigError(
+            f"CLIP_ENGINE={engine_setting()} with CLIP_PRECISION={precision} needs OpenVINO, which is not "
+            "installed here (pip install openvino)"
+        )
     return wanted
 
 
@@ -110,25 +137,20 @@ class OnnxTowers:
     Arrays in, float32 arrays out: nothing here needs torch.
     """
 
-    def __init__(self, directory: str | Path) -> None:
-        import onnxruntime as ort
+    engine, precision = "onnxruntime", "fp32"
 
+    def __init__(self, directory: str | Path) -> None:
         self.directory = Path(directory)
         self.meta: dict[str, Any] = json.loads((self.directory / META).read_text())
         trim = self.meta.get("trim")
         self.trim = (trim["pool"], trim["eos"]) if trim else None
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads()
-        options.inter_op_num_threads = 1
-        if os.environ.get("OMP_WAIT_POLICY", "").upper() == "PASSIVE":  # the caller asked for idle threads to sleep
-            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         for name in {*self.meta["sha256"], TEXT_FILE, IMAGE_FILE}:
             if not (self.directory / name).is_file():
                 raise OnnxModelError(f"{self.directory / name} is missing ({META} is there)")
         # Hashing the files (600 MB for ViT-B-32) and building the two sessions overlap: all release the GIL.
         with ThreadPoolExecutor(max_workers=3, thread_name_prefix="onnx-load") as pool:
             hashes = {name: pool.submit(_sha256, self.directory / name) for name in self.meta["sha256"]}
-            loads = {name: pool.submit(self._session, ort, options, name) for name in (TEXT_FILE, IMAGE_FILE)}
+            loads = {name: pool.submit(self._load, name) for name in (TEXT_FILE, IMAGE_FILE)}
             for name, digest in hashes.items():  # a file that is not the exported one is named as such first
                 if digest.result() != self.meta["sha256"][name]:
                     path = self.directory / name
@@ -137,7 +159,15 @@ class OnnxTowers:
         self.check()
         _return_freed_memory()
 
-    def _session(self, ort: Any, options: Any, name: str) -> Any:
+    def _load(self, name: str) -> Any:
+        """One tower's ONNX Runtime session (clip_openvino.OpenVinoTowers compiles it with OpenVINO instead)."""
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads()
+        options.inter_op_num_threads = 1
+        if os.environ.get("OMP_WAIT_POLICY", "").upper() == "PASSIVE":  # the caller asked for idle threads to sleep
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         path = self.directory / name
         try:
             return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])

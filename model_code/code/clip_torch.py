@@ -101,7 +101,8 @@ def load_model(
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     if not precision:
         default = "fp16" if dev.type == "cuda" else "fp32"
-        precision = _env.env_choice(os.environ, "CLIP_PRECISION", default, tuple(PRECISION_DTYPES))
+        precision = _env.env_choice(os.environ, "CLIP_PRECISION", "auto", ("auto", *PRECISION_DTYPES))
+        precision = default if precision == "auto" else precision  # auto: CUDA's fp16, the CPU's fp32 (torch)
     if precision not in PRECISION_DTYPES:
         raise ValueError(f"precision {precision!r} is not one of {sorted(PRECISION_DTYPES)}")
     quick_gelu = _activation.quick_gelu_for(model_name, pretrained, quick_gelu)  # refuses a file it cannot tell

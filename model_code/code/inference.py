@@ -2,7 +2,8 @@
 
 Ships with its siblings. Without torch: clip_inputs.py (request parsing, image decoding), clip_embed.py (the
 batched forward passes, either engine), clip_records.py (Batch Transform records), clip_onnx.py and
-clip_ort.py (the ONNX Runtime engine on the CPU), clip_tokens.py and clip_pixels.py (its tokens and pixels),
+clip_ort.py (the ONNX Runtime engine on the CPU), clip_openvino.py and clip_cpu.py (OpenVINO, bf16 where the
+CPU has it natively, proved at load), clip_tokens.py and clip_pixels.py (its tokens and pixels),
 clip_env.py (the settings reader) and clip_archive.py (what an unpacked archive holds). With torch, imported
 only when a model needs it (CUDA, no ONNX files, exporting): clip_torch.py (open_clip's model),
 clip_images.py (image batches, GPU JPEG decoding), clip_text.py (tokens, trimmed text tower),
@@ -102,8 +103,9 @@ def _torch_missing(root: Path) -> None:
 def model_fn(model_dir: str) -> Any:
     """Load from the archive (manifest, or an open_clip config JSON + weights), else CLIP_MODEL/CLIP_PRETRAINED.
 
-    On the CPU an archive with its ONNX towers is served by ONNX Runtime without importing torch
-    (clip_onnx.engine_for, ``CLIP_ENGINE``); otherwise open_clip builds the model (clip_torch.py).
+    On the CPU an archive with its ONNX towers is served without importing torch, by ONNX Runtime or by
+    OpenVINO in bf16 where the CPU has it natively and the vectors pass the load-time check (clip_onnx.engine_for,
+    ``CLIP_ENGINE``, ``CLIP_PRECISION``; clip_openvino.py); otherwise open_clip builds the model (clip_torch.py).
     """
     root = Path(model_dir)
     found = _archive.read(root)
@@ -111,7 +113,7 @@ def model_fn(model_dir: str) -> Any:
         _torch_missing(root)
         model = _env.env_str(os.environ, "CLIP_MODEL") or "ViT-B-32"
         return __getattr__("load_model")(model, _env.env_str(os.environ, "CLIP_PRETRAINED", "openai"))
-    if _onnx.engine_for(None, _onnx.present(root), where=str(root)) == "onnxruntime":
+    if _onnx.engine_for(None, _onnx.present(root), where=str(root)) != "torch":
         return load_onnx(root, found.model, config_path=found.config, model_id=found.model_id)
     _torch_missing(root)
     return __getattr__("load_model")(
