@@ -44,7 +44,9 @@ def test_precision_and_engine_are_choices(monkeypatch: pytest.MonkeyPatch) -> No
     from model_code.code import clip_onnx
 
     monkeypatch.setenv("CLIP_ENGINE", "TensorRT")
-    with pytest.raises(clip_env.ConfigError, match=r"^CLIP_ENGINE='TensorRT' is not one of auto, torch, onnxruntime$"):
+    with pytest.raises(
+        clip_env.ConfigError, match=r"^CLIP_ENGINE='TensorRT' is not one of auto, torch, onnxruntime, openvino$"
+    ):
         clip_onnx.engine_for("cpu", has_onnx=True)
     monkeypatch.setenv("CLIP_ENGINE", " ONNXRuntime ")
     assert clip_onnx.engine_for("cpu", has_onnx=True) == "onnxruntime"
