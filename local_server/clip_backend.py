@@ -125,7 +125,12 @@ class LocalClipBackend:
         return self._inference, self._clip
 
     def health(self) -> dict[str, Any]:
-        return {
+        """Status, and what serves: engine, precision, why, bf16's measured cosine and the CPU's bf16 flags.
+
+        The CPU engines decide precision once at load (clip_openvino.towers_for), so this is what every request
+        is served with; the torch engine reports its dtype.
+        """
+        report = {
             "status": "ok",
             "service": SERVICE_LOCAL,
             "model": self.model_id,
@@ -133,3 +138,10 @@ class LocalClipBackend:
             "device": str(self._clip.device),
             "engine": self._clip.engine,
         }
+        describe = getattr(self._clip, "describe", None)
+        if describe is not None:
+            report.update(describe())
+        else:
+            dtype = str(getattr(self._clip, "dtype", "")).removeprefix("torch.")
+            report["precision"] = {"float32": "fp32", "float16": "fp16", "bfloat16": "bf16"}.get(dtype, dtype)
+        return report
