@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import queue
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -168,17 +167,18 @@ def _fp32_reason(engine: str) -> str:
     return "fp32"
 
 
-def min_cos(reference: _onnx.OnnxTowers, other: _onnx.OnnxTowers, tokens: np.ndarray, pixels: np.ndarray) -> float:
-    """The smallest cosine between the two towers' features over the probe's texts and images."""
-    lowest = 1.0
-    for a, b in (
-        (reference.encode_text(tokens), other.encode_text(tokens)),
-        (reference.encode_image(pixels), other.encode_image(pixels)),
-    ):
-        a, b = a.astype(np.float64), b.astype(np.float64)
-        cos = (a * b).sum(1) / np.maximum(np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1), 1e-12)
-        lowest = min(lowest, float(cos.min()))
-    return lowest
+def features(towers: _onnx.OnnxTowers, tokens: np.ndarray, pixels: np.ndarray) -> list[np.ndarray]:
+    """The probe's text and image features, as float64 unit rows."""
+    out = []
+    for rows in (towers.encode_text(tokens), towers.encode_image(pixels)):
+        rows = rows.astype(np.float64)
+        out.append(rows / np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-12))
+    return out
+
+
+def min_cos(expected: list[np.ndarray], found: list[np.ndarray]) -> float:
+    """The smallest cosine between matching rows of two :func:`features` results."""
+    return min(float((a * b).sum(axis=1).min()) for a, b in zip(expected, found, strict=True))
 
 
 def towers_for(
@@ -189,9 +189,10 @@ def towers_for(
 ) -> tuple[_onnx.OnnxTowers, Choice]:
     """The towers to serve and why: ``engine`` and ``precision`` as clip_onnx.engine_for and clip_cpu.for_cpu left them.
 
-    ``probe(towers)`` gives the probe's token rows and pixels. Under ``CLIP_ENGINE=auto`` the fp32 reference is
-    ONNX Runtime, which is also what serves when OpenVINO cannot compile a graph or bf16 fails the proof;
-    with ``CLIP_ENGINE=openvino`` both are OpenVINO, and a compile failure stops the start.
+    ``probe(towers)`` gives the probe's token rows and pixels. The fp32 reference is ONNX Runtime (OpenVINO's
+    fp32 under ``CLIP_ENGINE=openvino``); it runs the probe and is released before bf16 loads, so the start
+    holds one engine at a time (OpenVINO keeps about twice the graphs' size), and it loads again only where it
+    serves after all: bf16 failed the check, or (under auto) OpenVINO could not compile a graph.
     """
     if engine != "openvino":
         return _onnx.OnnxTowers(directory), Choice("onnxruntime", "fp32", _fp32_reason(engine))
@@ -199,36 +200,38 @@ def towers_for(
         return OpenVinoTowers(directory, "fp32"), Choice("openvino", "fp32", _fp32_reason(engine))
     bar = _cpu.min_cosine()  # a bad setting stops the start before anything loads
     openvino_asked = _onnx.engine_setting() == "openvino"
-    may_fall_back = not openvino_asked and precision == "auto"  # to ONNX Runtime, when OpenVINO cannot compile
-    fp32: Callable[[], _onnx.OnnxTowers] = (
-        (lambda: OpenVinoTowers(directory, "fp32")) if openvino_asked else (lambda: _onnx.OnnxTowers(directory))
-    )
-    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="precision-load") as pool:
-        loads = [pool.submit(fp32), pool.submit(OpenVinoTowers, directory, "bf16")]
-        try:
-            reference, candidate = (load.result() for load in loads)
-        except OpenVinoError as e:
-            if not may_fall_back:
-                raise
-            _logger.warning("%s: serving fp32 on ONNX Runtime", e)
-            return loads[0].result(), Choice("onnxruntime", "fp32", f"{e}: ONNX Runtime serves fp32")
-        finally:
-            del loads  # the futures would keep the towers not served alive
+
+    def fp32() -> _onnx.OnnxTowers:
+        return OpenVinoTowers(directory, "fp32") if openvino_asked else _onnx.OnnxTowers(directory)
+
+    reference = fp32()
+    fallback = reference.engine
+    tokens, pixels = probe(reference)
+    expected = features(reference, tokens, pixels)
+    del reference
+    _onnx._return_freed_memory()
+    try:
+        candidate = OpenVinoTowers(directory, "bf16")
+    except OpenVinoError as e:
+        if openvino_asked or precision == "bf16":
+            raise
+        _logger.warning("%s: serving fp32 on ONNX Runtime", e)
+        return fp32(), Choice("onnxruntime", "fp32", f"{e}: ONNX Runtime serves fp32")
     if candidate.runs_in != "bf16":  # OpenVINO's own view of the CPU overrules the flags
         why = f"OpenVINO runs bf16 graphs as {candidate.runs_in} on this CPU"
         if precision == "bf16":
             raise ConfigError(f"CLIP_PRECISION=bf16: {why}")
-        _logger.warning("%s: serving fp32 on %s", why, reference.engine)
-        return reference, Choice(reference.engine, "fp32", why)
-    tokens, pixels = probe(reference)
-    lowest = min_cos(reference, candidate, tokens, pixels)
+        del candidate
+        _logger.warning("%s: serving fp32 on %s", why, fallback)
+        return fp32(), Choice(fallback, "fp32", why)
+    lowest = min_cos(expected, features(candidate, tokens, pixels))
     measured = f"min cos {lowest:.6f} against fp32 over {len(tokens)} golden texts and {len(pixels)} probe images"
     if lowest >= bar or precision == "bf16":
         if lowest < bar:
             _logger.warning("CLIP_PRECISION=bf16 serves below the fidelity bar: %s < %s", measured, bar)
-        del reference
-        _onnx._return_freed_memory()
         return candidate, Choice("openvino", "bf16", f"{_cpu.native_bf16()} bf16, {measured} (bar {bar})", lowest)
+    del candidate
+    _onnx._return_freed_memory()
     why = f"bf16 failed the fidelity check at load ({measured} < {bar})"
-    _logger.warning("%s: serving fp32 on %s", why, reference.engine)
-    return reference, Choice(reference.engine, "fp32", why, lowest)
+    _logger.warning("%s: serving fp32 on %s", why, fallback)
+    return fp32(), Choice(fallback, "fp32", why, lowest)
