@@ -52,6 +52,9 @@ def _translate(params_items: tuple[tuple[str, str], ...]) -> dict[str, Any]:
         for key in ("CodeUri", "ContentUri"):
             if isinstance(props.get(key), str) and not props[key].startswith("s3://"):
                 props[key] = f"s3://package-bucket/{props[key]}.zip"
+        # ... and names the image it pushed for a function packaged as a container image.
+        if props.get("PackageType") == "Image":
+            props["ImageUri"] = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/omnisearch-embed-model:packaged"
     params = dict(params_items)
     to_py27_compatible_template(template, params)
     translator = Translator({}, Parser(), boto_session=boto3.Session(region_name=REGION))

@@ -28,6 +28,7 @@ def test_roles_are_exactly_these(stack: Any) -> None:
         "AuthorizerFunctionRole",
         "EmbedFunctionRole",
         "MetricsFunctionRole",
+        "ModelFunctionRole",
         "SageMakerExecutionRole",
         "CodeDeployServiceRole",
     }

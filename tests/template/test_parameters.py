@@ -37,7 +37,7 @@ PARAMETERS = {
     "ServerlessImage",
     "ServerlessContainer",
 }
-OUTPUTS = {"ApiUrl", "ApiKeyId", "EndpointName", "DashboardUrl"}
+OUTPUTS = {"ApiUrl", "ApiKeyId", "EndpointName", "ModelFunctionName", "DashboardUrl"}
 
 
 def samconfig() -> dict[str, Any]:
