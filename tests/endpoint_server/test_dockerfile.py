@@ -130,14 +130,20 @@ def _deploy_steps() -> dict[str, dict]:
     return {step.get("name", step.get("uses")): step for step in job["steps"]}
 
 
-def test_the_deploy_workflow_builds_pushes_and_deploys_the_image_of_this_commit() -> None:
+def test_the_deploy_workflow_builds_pushes_and_deploys_both_images_of_this_commit() -> None:
     steps = _deploy_steps()
     names = list(steps)
     assert names.index("aws-actions/configure-aws-credentials@v4") < names.index("build and push the serving container")
     assert names.index("build and push the serving container") < names.index("sam deploy")
     build = steps["build and push the serving container"]["run"]
-    assert "docker build -f endpoint_server/Dockerfile" in build and "docker push" in build
+    assert '-f "$dockerfile"' in build and "docker push" in build and "docker build" in build
     assert "--image-tag-mutability IMMUTABLE" in build
+    pushed = re.findall(r"^\s*push (\S+) (endpoint_server/\S+)(.*)$", build, re.M)
+    assert [(repository, dockerfile) for repository, dockerfile, _ in pushed] == [
+        ('"$IMAGE_REPOSITORY"', "endpoint_server/Dockerfile"),
+        ('"$IMAGE_REPOSITORY-cpu"', "endpoint_server/Dockerfile.cpu"),
+    ]
+    assert "BASE_IMAGE=" in pushed[0][2] and not pushed[1][2].strip()  # the slim image keeps python:3.12-slim
 
 
 def test_the_deploy_overrides_pass_the_image_tag() -> None:
