@@ -1,8 +1,10 @@
 """The SAM CLI on the stack, for local runs: ``sam build`` per architecture, ``sam local invoke`` and ``start-api``.
 
-Local runs use the base image given (``--invoke-image``: an AWS image, or an equivalent from base_images) and
-a copy of the built template that declares ``AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME`` and ``AWS_ENDPOINT_URL`` on
-the functions, because ``--env-vars`` sets only variables a function declares; the deployed template has neither.
+Local runs use the base image given (``--invoke-image``: an AWS image, or an equivalent from base_images) for the
+zip functions, each image function its own built image, and a copy of the built template that declares
+``LOCAL_VARIABLES`` on the functions, because ``--env-vars`` sets only variables a function declares; the
+deployed template has none of them. Image functions (ModelFunction) are left out of the build unless asked for:
+building one needs its base images (containers.model_function) and a template naming them.
 
 The copy also declares ``OMNISEARCH_SAM_RUN``: each ``sam local`` run here gets its own value in sam's environment,
 which SAM passes into every container it starts for that run. SAM labels all its containers alike, so that value
@@ -34,7 +36,8 @@ from containers.engine import ContainerError, docker, free_port
 __all__ = ["LOCAL_VARIABLES", "RUN_VARIABLE", "Invoked", "SamCli"]
 
 ROOT = Path(__file__).resolve().parents[1]
-LOCAL_VARIABLES = ("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", "AWS_ENDPOINT_URL")
+LOCAL_VARIABLES = ("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", "AWS_ENDPOINT_URL_LAMBDA", "AWS_ENDPOINT_URL")
+IMAGE_FUNCTIONS = ("ModelFunction",)
 RUN_VARIABLE = "OMNISEARCH_SAM_RUN"
 _REPORT = re.compile(r"REPORT RequestId: \S+\s+(?:Init Duration: ([\d.]+) ms\s+)?Duration: ([\d.]+) ms")
 _PYENV_PYTHONS = "3.11.7:3.12.1:3.13.0"
@@ -62,15 +65,22 @@ class Invoked:
 
 
 class SamCli:
-    """``sam`` from ``venv`` on the repository's template, built into ``.aws-sam/<architecture>``."""
+    """``sam`` from ``venv`` on the repository's template (or ``template``, a copy whose relative paths still
+    mean the repository's), built into ``.aws-sam/<architecture>`` (or ``build_dir``).
+
+    ``images``: build the image functions too (ModelFunction), which ``template`` must then name base images for.
+    """
 
     def __init__(self, venv: Path, architecture: str = "x86_64", base_image: str = "", *,
-                 function_timeout: int | None = None, **parameters: str) -> None:  # fmt: skip
+                 function_timeout: int | None = None, template: Path | None = None, images: bool = False,
+                 build_dir: Path | None = None, **parameters: str) -> None:  # fmt: skip
         self.sam = venv / "bin" / "sam"
         if not self.sam.exists():
             raise ContainerError(f"{self.sam} not found: make sam-venv, or set SAM_VENV to a venv with aws-sam-cli")
         self.architecture, self.base_image, self.function_timeout = architecture, base_image, function_timeout
-        self.build_dir = ROOT / ".aws-sam" / architecture
+        self.build_dir = build_dir or ROOT / ".aws-sam" / architecture
+        self.template, self.images = template or ROOT / "template.yaml", images
+        self.image_uris: dict[str, str] = {}  # image function -> the image sam build made for it
         self.parameters = {"FunctionArchitecture": architecture, "ModelDataUrl": "s3://local/model.tar.gz"}
         self.parameters.update(parameters)
 
@@ -86,14 +96,18 @@ class SamCli:
 
     def build(self) -> Path:
         """``sam build`` for this architecture; returns the local template (see the module's docstring)."""
-        command = [str(self.sam), "build", "--template-file", str(ROOT / "template.yaml"), "--build-dir",
-                   str(self.build_dir), "--parameter-overrides", self.overrides()]  # fmt: skip
+        command = [str(self.sam), "build", "--template-file", str(self.template), "--base-dir", str(ROOT),
+                   "--build-dir", str(self.build_dir), "--parameter-overrides", self.overrides()]  # fmt: skip
+        for name in () if self.images else IMAGE_FUNCTIONS:
+            command += ["--exclude", name]
         done = subprocess.run(command, cwd=ROOT, env=self.env(), capture_output=True, text=True, check=False)
         if done.returncode != 0:
             raise ContainerError(f"sam build failed:\n{(done.stdout + done.stderr)[-3000:]}")
         template = yaml.safe_load((self.build_dir / "template.yaml").read_text())
-        for resource in template["Resources"].values():
+        for name, resource in template["Resources"].items():
             if resource["Type"] == "AWS::Serverless::Function":
+                if resource["Properties"].get("PackageType") == "Image":
+                    self.image_uris[name] = resource["Properties"].get("ImageUri", "")
                 variables = resource["Properties"].setdefault("Environment", {}).setdefault("Variables", {})
                 variables.update(dict.fromkeys((*LOCAL_VARIABLES, RUN_VARIABLE), ""))
                 if self.function_timeout:  # emulated architectures run far slower than AWS
@@ -108,11 +122,21 @@ class SamCli:
         env_file.write_text(json.dumps(env_vars))
         args = ["--template-file", str(self.build_dir / "template.local.yaml"), "--parameter-overrides",
                 self.overrides(), "--env-vars", str(env_file), "--skip-pull-image"]  # fmt: skip
+        for name, image in self.image_uris.items():  # a plain --invoke-image would replace their images too
+            args += ["--invoke-image", f"{name}={image}"] if image and self.base_image else []
         return args + (["--invoke-image", self.base_image] if self.base_image else [])
 
     def invoke(self, function: str, event: Path, env_vars: dict[str, dict[str, str]], work: Path,
                timeout: float = 300) -> Invoked:  # fmt: skip
-        """``sam local invoke`` of one event; the container is SAM's and gone when this returns."""
+        """``sam local invoke`` of one API Gateway event; the container is SAM's and gone when this returns."""
+        answer, init_ms, duration_ms, log = self.invoke_raw(function, event, env_vars, work, timeout)
+        headers = {k: list(v) for k, v in (answer.get("multiValueHeaders") or {}).items()}
+        headers.update({k: [v] for k, v in (answer.get("headers") or {}).items()})
+        return Invoked(answer["statusCode"], answer.get("body") or "", headers, init_ms, duration_ms, log)
+
+    def invoke_raw(self, function: str, event: Path, env_vars: dict[str, dict[str, str]], work: Path,
+                   timeout: float = 300) -> tuple[Any, float, float, str]:  # fmt: skip
+        """``sam local invoke`` of any event: (the function's answer, Init Duration ms, Duration ms, SAM's log)."""
         command = [str(self.sam), "local", "invoke", function, "--event", str(event), *self.local_args(env_vars, work)]
         run = uuid.uuid4().hex
         try:
@@ -125,11 +149,7 @@ class SamCli:
         report = _REPORT.search(done.stderr)
         if done.returncode != 0 or not lines or report is None:
             raise ContainerError(f"sam local invoke {function} failed ({done.returncode}):\n{done.stderr[-3000:]}")
-        answer = json.loads(lines[-1])
-        headers = {k: list(v) for k, v in (answer.get("multiValueHeaders") or {}).items()}
-        headers.update({k: [v] for k, v in (answer.get("headers") or {}).items()})
-        return Invoked(answer["statusCode"], answer.get("body") or "", headers, float(report.group(1) or 0),
-                       float(report.group(2)), done.stderr)  # fmt: skip
+        return json.loads(lines[-1]), float(report.group(1) or 0), float(report.group(2)), done.stderr
 
     @contextmanager
     def serving(self, command: str, env_vars: dict[str, dict[str, str]], work: Path, *, host: str = "127.0.0.1",
