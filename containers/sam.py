@@ -104,6 +104,8 @@ class SamCli:
         if done.returncode != 0:
             raise ContainerError(f"sam build failed:\n{(done.stdout + done.stderr)[-3000:]}")
         template = yaml.safe_load((self.build_dir / "template.yaml").read_text())
+        for name in [] if self.images else IMAGE_FUNCTIONS:  # not built: sam local could not start them
+            template["Resources"].pop(name, None)
         for name, resource in template["Resources"].items():
             if resource["Type"] == "AWS::Serverless::Function":
                 if resource["Properties"].get("PackageType") == "Image":
