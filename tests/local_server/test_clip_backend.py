@@ -146,13 +146,13 @@ def test_clip_engine_torch_serves_open_clips_forward_pass_at_the_same_vectors(mo
 
 
 def test_a_model_onnx_cannot_express_is_served_by_torch_unless_onnxruntime_is_asked_for(tmp_path, monkeypatch, caplog):
-    from model_code.code import clip_onnx
+    from model_code.code import clip_export, clip_onnx
 
     def refuse(clip, directory):
         raise clip_onnx.OnnxModelError("cannot export the tokens tower to ONNX: an operator it lacks")
 
     monkeypatch.setenv("CLIP_ONNX_CACHE", str(tmp_path))
-    monkeypatch.setattr(clip_onnx, "export", refuse)
+    monkeypatch.setattr(clip_export, "export", refuse)
     monkeypatch.delenv("CLIP_ENGINE", raising=False)
     backend = LocalClipBackend("tiny-shapes")
     assert backend.health()["engine"] == "torch" and backend.embed_texts(["a red circle"]).count == 1
