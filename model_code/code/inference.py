@@ -113,6 +113,8 @@ def model_fn(model_dir: str) -> Any:
         _torch_missing(root)
         model = _env.env_str(os.environ, "CLIP_MODEL") or "ViT-B-32"
         return __getattr__("load_model")(model, _env.env_str(os.environ, "CLIP_PRETRAINED", "openai"))
+    if not _onnx.present(root):
+        _torch_missing(root)  # before engine_for, which would announce serving with a torch this image lacks
     if _onnx.engine_for(None, _onnx.present(root), where=str(root)) != "torch":
         return load_onnx(root, found.model, config_path=found.config, model_id=found.model_id)
     _torch_missing(root)
