@@ -508,6 +508,9 @@ def main(argv: list[str] | None = None) -> int:
     # Before model_code is imported (clip_inputs reads CLIP_DECODE_THREADS at import): the same threads as fastembed.
     os.environ["CLIP_ONNX_THREADS"] = str(args.threads)
     os.environ.setdefault("CLIP_DECODE_THREADS", str(args.threads))
+    # The same graph in the same precision as fastembed: ONNX Runtime fp32 (CLIP_ENGINE=auto would pick
+    # OpenVINO bf16 where the CPU has it natively; bench/engines.py measures that).
+    os.environ.setdefault("CLIP_ENGINE", "onnxruntime")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
 
     temporary = None
@@ -529,7 +532,7 @@ def main(argv: list[str] | None = None) -> int:
             f"peer benchmark: {MODEL} random weights, our ONNX export on both engines, fp32 CPU; {args.threads} "
             f"ONNX Runtime threads each (ours: CLIP_ONNX_THREADS {os.environ['CLIP_ONNX_THREADS']}, "
             f"CLIP_DECODE_THREADS {os.environ['CLIP_DECODE_THREADS']}; fastembed threads={args.threads}); "
-            f"OMP_WAIT_POLICY {os.environ.get('OMP_WAIT_POLICY', 'unset')}\n"
+            f"OMP_WAIT_POLICY {os.environ.get('OMP_WAIT_POLICY', 'unset')}, CLIP_ENGINE {os.environ['CLIP_ENGINE']}\n"
             f"host: {info['cpu']}, {info['cpus']} CPUs ({info['affinity']} usable); {flags}; "
             f"load average {info['load_average']:.2f}\nversions: python {info['python']}, {versions}",
             flush=True,
