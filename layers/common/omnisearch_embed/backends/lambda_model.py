@@ -16,14 +16,13 @@ import binascii
 import json
 import logging
 import re
-import time
-from collections.abc import Sequence
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from omnisearch_embed import deadline
 from omnisearch_embed.backends import retries, wire
+from omnisearch_embed.backends.chunked import ChunkedBackend
 from omnisearch_embed.backends.sagemaker import (
     MAX_CONCURRENT_CHUNKS,
     client_config,
@@ -36,7 +35,6 @@ from omnisearch_embed.errors import (
     BackendTimeoutError,
     BackendUnavailableError,
     EmbedError,
-    InvalidInputError,
     ModelError,
     ThrottledError,
     caller_error,
@@ -78,7 +76,7 @@ def event_bytes(chunk: wire.Chunk) -> bytes:
     return EVENT_PREFIX + chunk.body + EVENT_SUFFIX
 
 
-class LambdaModelBackend:
+class LambdaModelBackend(ChunkedBackend):
     """Embeds through the model function (functions/model/app.py), which runs model_code/code/inference.py."""
 
     service = SERVICE_LAMBDA_MODEL
@@ -103,35 +101,11 @@ class LambdaModelBackend:
         self.max_concurrency = max(1, max_concurrency)
         self.client = client if client is not None else make_client(region, timeout_seconds)
         self._reported_models: set[str] = set()
-
-    def embed_texts(self, texts: Sequence[str], *, normalize: bool = True) -> Embeddings:
-        if not texts:
-            raise InvalidInputError("no texts to embed", code="empty_batch")
-        return self._run(wire.text_chunks(texts, normalize=normalize, max_bytes=self.max_invoke_bytes), texts=True)
-
-    def embed_images(self, images: Sequence[bytes], *, normalize: bool = True) -> Embeddings:
-        if not images:
-            raise InvalidInputError("no images to embed", code="empty_batch")
-        return self._run(wire.image_chunks(images, normalize=normalize, max_bytes=self.max_invoke_bytes), texts=False)
+        self.target = f"function {function_name}"
 
     def health(self) -> dict[str, Any]:
         """Cheap on purpose (no invoke): the API's deep check embeds a word instead."""
         return {"status": "ok", "service": self.service, "function": self.function_name, "model": self.model_id}
-
-    def _run(self, chunks: list[wire.Chunk], *, texts: bool) -> Embeddings:
-        with deadline.scope(time.monotonic() + self.timeout_seconds):
-            result = wire.send_chunks(
-                chunks, lambda chunk: self._invoke(chunk, texts), max_concurrency=self.max_concurrency
-            )
-        if result.model != self.model_id and result.model not in self._reported_models:
-            self._reported_models.add(result.model)
-            logger.warning(
-                "function %s serves model %r, configured as %r; responses name the function's model",
-                self.function_name,
-                result.model,
-                self.model_id,
-            )
-        return result
 
     def _invoke(self, chunk: wire.Chunk, texts: bool) -> Embeddings:
         deadline.check(f"function {self.function_name} was called for items {chunk.start}..")

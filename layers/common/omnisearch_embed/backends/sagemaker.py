@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import logging
 import re
-import time
-from collections.abc import Sequence
 from typing import Any
 
 from botocore.config import Config
@@ -28,12 +26,12 @@ from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from omnisearch_embed import deadline
 from omnisearch_embed.backends import retries, wire
+from omnisearch_embed.backends.chunked import ChunkedBackend
 from omnisearch_embed.embeddings import SERVICE_SAGEMAKER, Embeddings
 from omnisearch_embed.errors import (
     BackendTimeoutError,
     BackendUnavailableError,
     EmbedError,
-    InvalidInputError,
     ModelError,
     ThrottledError,
     caller_error,
@@ -82,7 +80,7 @@ def make_client(region: str | None, timeout_seconds: float) -> Any:
     return retries.install(client)
 
 
-class SageMakerBackend:
+class SageMakerBackend(ChunkedBackend):
     """Embeds through a SageMaker real-time endpoint that runs model_code/code/inference.py."""
 
     service = SERVICE_SAGEMAKER
@@ -107,38 +105,11 @@ class SageMakerBackend:
         self.max_concurrency = max(1, max_concurrency)
         self.client = client if client is not None else make_client(region, timeout_seconds)
         self._reported_models: set[str] = set()
-
-    def embed_texts(self, texts: Sequence[str], *, normalize: bool = True) -> Embeddings:
-        if not texts:
-            raise InvalidInputError("no texts to embed", code="empty_batch")
-        chunks = wire.text_chunks(texts, normalize=normalize, max_bytes=self.max_invoke_bytes)
-        return self._run(chunks, texts=True)
-
-    def embed_images(self, images: Sequence[bytes], *, normalize: bool = True) -> Embeddings:
-        if not images:
-            raise InvalidInputError("no images to embed", code="empty_batch")
-        chunks = wire.image_chunks(images, normalize=normalize, max_bytes=self.max_invoke_bytes)
-        return self._run(chunks, texts=False)
+        self.target = f"endpoint {endpoint_name}"
 
     def health(self) -> dict[str, Any]:
         """Cheap on purpose (no inference, no AWS call): the API's deep check embeds a word instead."""
         return {"status": "ok", "service": self.service, "endpoint": self.endpoint_name, "model": self.model_id}
-
-    def _run(self, chunks: list[wire.Chunk], *, texts: bool) -> Embeddings:
-        # The request's deadline, narrowed to this backend's own timeout: every chunk and retry shares it.
-        with deadline.scope(time.monotonic() + self.timeout_seconds):
-            result = wire.send_chunks(
-                chunks, lambda chunk: self._invoke(chunk, texts), max_concurrency=self.max_concurrency
-            )
-        if result.model != self.model_id and result.model not in self._reported_models:
-            self._reported_models.add(result.model)
-            logger.warning(
-                "endpoint %s serves model %r, configured as %r; responses name the endpoint's model",
-                self.endpoint_name,
-                result.model,
-                self.model_id,
-            )
-        return result
 
     def _invoke(self, chunk: wire.Chunk, texts: bool) -> Embeddings:
         deadline.check(f"endpoint {self.endpoint_name} was called for items {chunk.start}..")
