@@ -74,7 +74,7 @@ def test_ping(toolkit: Toolkit) -> None:
 
 def test_the_archive_installed_its_packages_from_its_own_wheels(toolkit: Toolkit) -> None:
     # /ping answers before every worker has logged its model: wait for the line rather than race it
-    loaded = "loaded tiny-shapes with ONNX Runtime on the CPU"  # the archive's ONNX towers serve
+    loaded = "loaded tiny-shapes with onnxruntime fp32 on the CPU"  # the archive's ONNX towers serve
     wait_for(lambda: loaded in toolkit.log.read_text(errors="replace"), timeout=120, interval=0.2)
     log = toolkit.log.read_text(errors="replace")
     assert f"Looking in links: {toolkit.workdir}/base/model/code/wheels" in log
