@@ -32,12 +32,13 @@ def short_dir() -> Iterator[Path]:
 
 
 def _isolated_dockerd(folder: Path) -> Path:
-    """Debian's dockerd with its own data, exec root, socket and no bridge, so that it runs beside the tests'
-    engine; ``exec`` keeps the PID that Engine started."""
+    """Debian's dockerd with its own data, exec root, socket and network namespace, so that it runs beside the
+    tests' engine: started with ``--bridge=none`` in the host's namespace, dockerd deletes the docker0 bridge that
+    the tests' engine serves on. ``exec`` (and unshare's own exec) keep the PID that Engine started."""
     wrapper = folder / "dockerd"
     wrapper.write_text(
         "#!/bin/sh\n"
-        f"exec /usr/sbin/dockerd --data-root={folder}/data --exec-root={folder}/exec"
+        f"exec unshare --net -- /usr/sbin/dockerd --data-root={folder}/data --exec-root={folder}/exec"
         f' --host=unix://{folder}/docker.sock --bridge=none "$@"\n'
     )
     wrapper.chmod(0o755)
