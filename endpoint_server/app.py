@@ -63,9 +63,13 @@ def _from_model_dir(model_dir: str) -> Loader:
 class EndpointServer:
     """Owns the model load, the batcher and the routes; ``asgi`` serves them, ``stop()`` drains."""
 
-    def __init__(self, config: ServerConfig | None = None, *, loader: Loader | None = None) -> None:
+    def __init__(self, config: ServerConfig | None = None, *, loader: Loader | None = None,
+                 on_load_failure: Callable[[BaseException], None] | None = None) -> None:  # fmt: skip
+        """``on_load_failure``: called once with the error when the model cannot load (the container's entry
+        point exits on it, so SageMaker sees the failure at once); without it ``/ping`` answers 503 naming it."""
         self.config = config or ServerConfig()
         self._loader = loader or _from_model_dir(self.config.model_dir)
+        self._on_load_failure = on_load_failure
         self._loaded: Future[tuple[ModelRunner, DynamicBatcher[Invocation, Any]]] = Future()
         self._lock = threading.Lock()
         self._started = False
@@ -102,6 +106,8 @@ class EndpointServer:
         except BaseException as e:
             _logger.exception("the model failed to load")
             self._loaded.set_exception(e)
+            if self._on_load_failure is not None:
+                self._on_load_failure(e)
             return
         _logger.info("model loaded; serving (batches up to %d items)", self.config.max_batch_size)
         self._loaded.set_result((runner, batcher))

@@ -87,8 +87,20 @@ def config_from(args: argparse.Namespace) -> ServerConfig:
 
 
 def create_app() -> Any:
-    """The ASGI app of one worker process, configured from the environment main() exported."""
-    return EndpointServer(config_from(parse_args(["serve"]))).asgi
+    """The ASGI app of one worker process, configured from the environment main() exported.
+
+    A worker whose model cannot load exits with uvicorn's STARTUP_FAILURE, on which the supervisor stops every
+    worker rather than restarting one that would fail the same way.
+    """
+    return EndpointServer(config_from(parse_args(["serve"])), on_load_failure=_exit_worker).asgi
+
+
+def _exit_worker(_error: BaseException) -> None:
+    from uvicorn.config import STARTUP_FAILURE
+
+    logging.shutdown()  # the traceback is logged; os._exit would not flush it
+    sys.stderr.flush()
+    os._exit(STARTUP_FAILURE)
 
 
 # How long an idle kept-alive connection stays open. uvicorn's default (5 s) closes connections that the
@@ -126,6 +138,7 @@ def fast_stack() -> dict[str, str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     import uvicorn
+    from uvicorn.config import STARTUP_FAILURE
     from uvicorn.supervisors import Multiprocess
 
     try:
@@ -162,9 +175,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             ENDPOINT_MAX_QUEUE=str(config.max_queue),
         )
         uv = uvicorn.Config("endpoint_server.cli:create_app", factory=True, workers=args.workers, **settings)
-        serve = Multiprocess(uv, sockets=[sock]).run  # on SIGTERM it stops each worker, and each drains
+        supervisor = Multiprocess(uv, sockets=[sock])  # on SIGTERM it stops each worker, and each drains
+        serve, failed = supervisor.run, lambda: any(p.exitcode == STARTUP_FAILURE for p in supervisor.processes)
     else:
-        serve = functools.partial(uvicorn.Server(uvicorn.Config(EndpointServer(config).asgi, **settings)).run, [sock])
+        # A model that cannot load never will: the process exits 1 rather than answer /ping 503 until SageMaker
+        # gives up on the health check (minutes), and the log above says why.
+        load_failures: list[BaseException] = []
+
+        def stop_on_load_failure(error: BaseException) -> None:
+            load_failures.append(error)
+            server.should_exit = True
+
+        app = EndpointServer(config, on_load_failure=stop_on_load_failure).asgi
+        server = uvicorn.Server(uvicorn.Config(app, **settings))
+        serve, failed = functools.partial(server.run, [sock]), lambda: bool(load_failures)
         # uvicorn handles SIGTERM itself (graceful shutdown), then re-raises it under the previous handler:
         # a no-op here, so a drained server exits 0 and says so.
         signal.signal(signal.SIGTERM, lambda *_: None)
@@ -172,5 +196,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         serve()
     finally:
         sock.close()
+    if failed():
+        print("stopped: the model failed to load (see the log above)", file=sys.stderr, flush=True)
+        return 1
     print("stopped", flush=True)
     return 0

@@ -36,19 +36,24 @@ WARM_SAMPLES = 20
 EVENTS_THROUGH_THE_API = sorted(set(EXPECT) - {"metrics", "health", "health_deep", "embed_image_raw_png"})
 
 
-@pytest.fixture(scope="module")
-def model_sam(lambda_image: str, model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> SamCli:
-    """``sam build`` of the whole template with ModelFunction (EndpointKind function, the tiny-shapes archive)."""
+def build_with_model_function(lambda_image: str, model_dir: Path, work: Path, name: str, **parameters: str) -> SamCli:
+    """``sam build`` of the whole template with ModelFunction (the tiny-shapes archive) into .aws-sam/``name``."""
     builder = builder_image("x86_64")
     stage_model(model_dir)
-    template = local_template(tmp_path_factory.mktemp("template"), "x86_64", lambda_image, builder)
+    template = local_template(work, "x86_64", lambda_image, builder)
     cli = SamCli(sam_venv(), "x86_64", lambda_image, template=template, images=True,
-                 build_dir=ROOT / ".aws-sam" / "model-function-x86_64", EndpointKind="function",
-                 ClipModel="tiny-shapes")  # fmt: skip
+                 build_dir=ROOT / ".aws-sam" / name, ClipModel="tiny-shapes", **parameters)  # fmt: skip
     started = time.monotonic()
     cli.build()
-    print(f"\nsam build with ModelFunction: {time.monotonic() - started:.0f} s")
+    print(f"\nsam build with ModelFunction ({name}): {time.monotonic() - started:.0f} s")
     return cli
+
+
+@pytest.fixture(scope="module")
+def model_sam(lambda_image: str, model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> SamCli:
+    """The stack with no endpoint at all: EndpointKind function."""
+    work = tmp_path_factory.mktemp("template")
+    return build_with_model_function(lambda_image, model_dir, work, "model-function-x86_64", EndpointKind="function")
 
 
 def wire_event(path: Path, event: dict[str, Any]) -> Path:

@@ -183,10 +183,6 @@ def test_an_archive_without_onnx_files_names_the_fix_at_start(slim_serving_image
         assert container_logs(running.container_id).count("Traceback") == logs.count("Traceback")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="endpoint_server keeps running after a failed model load (/ping 503): app.py would have to exit",
-)
 def test_an_archive_without_onnx_files_stops_the_container(slim_serving_image: str, no_onnx_model_dir: Path) -> None:
     with run_as_sagemaker(slim_serving_image, no_onnx_model_dir, stop_grace=1, healthy=False) as running:
         assert FIX in _logs_naming_the_fix(running.container_id)

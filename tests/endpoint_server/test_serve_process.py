@@ -147,3 +147,21 @@ def test_a_bad_number_in_the_environment_is_the_config_error_naming_the_variable
         assert main(["serve"]) == 2
     assert capsys.readouterr().err == f"configuration error: {variable}='twelve' is not {kind}\n"
     assert parse_args(["serve"], {variable: " "}) == parse_args(["serve"], {})  # empty: the default
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_model_that_cannot_load_stops_the_process_with_its_reason(
+    model_dir: Path, tmp_path: Path, workers: str
+) -> None:
+    """SageMaker sees a container exit at once; one that answered /ping 503 would be waited on for minutes."""
+    broken = tmp_path / "model"
+    shutil.copytree(model_dir, broken)
+    (onnx,) = [path for path in broken.rglob("*.onnx") if "image" in path.name]
+    onnx.write_bytes(b"not an onnx graph")
+    with serving(broken, {"ENDPOINT_WORKERS": workers}) as (process, _port):
+        try:
+            _out, err = process.communicate(timeout=120)
+        except subprocess.TimeoutExpired:
+            pytest.fail("the server kept running after its model failed to load")
+    assert process.returncode == 1, err
+    assert onnx.name in err and "stopped: the model failed to load" in err, err[-3000:]
