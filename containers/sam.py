@@ -33,13 +33,14 @@ import yaml
 
 from containers.engine import ContainerError, docker, free_port
 
-__all__ = ["LOCAL_VARIABLES", "RUN_VARIABLE", "Invoked", "SamCli"]
+__all__ = ["LOCAL_VARIABLES", "REPORT_LINE", "RUN_VARIABLE", "Invoked", "SamCli"]
 
 ROOT = Path(__file__).resolve().parents[1]
 LOCAL_VARIABLES = ("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", "AWS_ENDPOINT_URL_LAMBDA", "AWS_ENDPOINT_URL")
 IMAGE_FUNCTIONS = ("ModelFunction",)
 RUN_VARIABLE = "OMNISEARCH_SAM_RUN"
-_REPORT = re.compile(r"REPORT RequestId: \S+\s+(?:Init Duration: ([\d.]+) ms\s+)?Duration: ([\d.]+) ms")
+# The emulator's REPORT line for one invoke: Init Duration (a cold start only) and Duration, in ms.
+REPORT_LINE = re.compile(r"REPORT RequestId: \S+\s+(?:Init Duration: ([\d.]+) ms\s+)?Duration: ([\d.]+) ms")
 _PYENV_PYTHONS = "3.11.7:3.12.1:3.13.0"
 # Starts sam with SIGINT at its default action (SAM cleans up on Ctrl-C; a parent started in the background has
 # SIGINT ignored, which a child inherits), in a process of its own rather than a preexec_fn, which is unsafe
@@ -148,7 +149,7 @@ class SamCli:
         except subprocess.TimeoutExpired as exc:
             raise ContainerError(f"sam local invoke {function} gave no answer within {timeout:.0f} s") from exc
         lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
-        report = _REPORT.search(done.stderr)
+        report = REPORT_LINE.search(done.stderr)
         if done.returncode != 0 or not lines or report is None:
             raise ContainerError(f"sam local invoke {function} failed ({done.returncode}):\n{done.stderr[-3000:]}")
         return json.loads(lines[-1]), float(report.group(1) or 0), float(report.group(2)), done.stderr

@@ -44,6 +44,10 @@ INSTANCE_PRICES: dict[str, float] = {
 SERVERLESS_PRICE_PER_GB_SECOND = 0.00002
 SERVERLESS_PRICE_PER_GB_DATA = 0.016
 SERVERLESS_MEMORY_SIZES = (1024, 2048, 3072, 4096, 5120, 6144)  # template.yaml ServerlessMemoryMB
+# AWS Lambda, us-east-1: USD per GB-second of Duration (billed per millisecond, 1 GB = 1024 MB) by
+# architecture, and per request.
+LAMBDA_PRICE_PER_GB_SECOND = {"x86_64": 0.0000166667, "arm64": 0.0000133334}
+LAMBDA_PRICE_PER_REQUEST = 0.20 / 1e6
 
 
 @dataclass(frozen=True)
