@@ -43,7 +43,7 @@ from endpoint_load import BENCH_DIR, body_for
 
 from containers.base_images import lambda_runtime, python_slim
 from containers.engine import Engine
-from containers.model_function import builder_image, image_size, local_template, stage_model
+from containers.model_function import build_with_model_function, image_size
 from containers.sam import REPORT_LINE, SamCli
 from containers.serving_image import SLIM_DOCKERFILE, SLIM_TAG, build_serving_image, run_as_sagemaker
 from containers.serving_image import model_dir as tiny_model_dir
@@ -87,15 +87,10 @@ def p50(values: list[float]) -> float:
 
 
 def build(model_dir: Path, work: Path, manifest: dict[str, Any]) -> SamCli:
-    base = lambda_runtime("x86_64")
-    stage_model(model_dir)
-    template = local_template(work, "x86_64", base, builder_image("x86_64"))
     pretrained = {"ClipPretrained": manifest["pretrained"]} if manifest["pretrained"] else {}
-    cli = SamCli(ROOT / ".venv-sam", "x86_64", base, template=template, images=True,
-                 build_dir=ROOT / ".aws-sam" / "bench-model-function", EndpointKind="function",
-                 ClipModel=manifest["model"], **pretrained)  # fmt: skip
-    cli.build()
-    return cli
+    return build_with_model_function(ROOT / ".venv-sam", lambda_runtime("x86_64"), model_dir, work,
+                                     "bench-model-function", EndpointKind="function", ClipModel=manifest["model"],
+                                     **pretrained)  # fmt: skip
 
 
 def cold_starts(cli: SamCli, model_id: str, work: Path, runs: int) -> list[float]:

@@ -18,6 +18,7 @@ import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 from samtranslator.yaml_helper import yaml_parse
@@ -26,7 +27,18 @@ from containers.base_images import HOST_CA_BUNDLE, lambda_runtime
 from containers.engine import ContainerError, docker
 from containers.rootfs import build_once, recipe_hash
 
-__all__ = ["MODEL_DIR", "REQUIREMENTS", "builder_image", "image_size", "local_template", "stage_model"]
+if TYPE_CHECKING:
+    from containers.sam import SamCli
+
+__all__ = [
+    "MODEL_DIR",
+    "REQUIREMENTS",
+    "build_with_model_function",
+    "builder_image",
+    "image_size",
+    "local_template",
+    "stage_model",
+]
 
 ROOT = Path(__file__).resolve().parents[1]
 REQUIREMENTS = ROOT / "functions" / "model" / "requirements.txt"
@@ -116,3 +128,17 @@ def local_template(work: Path, arch: str, base_image: str, builder: str, *, chec
 def image_size(tag: str) -> int:
     """The image's size as ``docker image inspect`` gives it (uncompressed, what Lambda's 10 GB limit counts)."""
     return int(docker("image", "inspect", "--format", "{{.Size}}", tag).strip())
+
+
+def build_with_model_function(venv: Path, base_image: str, model_dir: Path, work: Path, name: str,
+                              **parameters: str) -> SamCli:  # fmt: skip
+    """``sam build`` (x86_64) of the whole template with ModelFunction holding ``model_dir``'s files, into
+    .aws-sam/``name``; ``parameters`` are the template's (EndpointKind, FallbackMode, ClipModel...)."""
+    from containers.sam import SamCli
+
+    stage_model(model_dir)
+    template = local_template(work, "x86_64", base_image, builder_image("x86_64"))
+    cli = SamCli(venv, "x86_64", base_image, template=template, images=True, build_dir=ROOT / ".aws-sam" / name,
+                 **parameters)  # fmt: skip
+    cli.build()
+    return cli

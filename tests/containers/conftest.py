@@ -21,10 +21,12 @@ import pytest
 
 from containers.engine import ContainerError, Engine, bridge_gateway, docker
 from containers.sam import SamCli
-from containers.serving_image import SLIM_DOCKERFILE, SLIM_TAG, build_serving_image
+from containers.serving_image import SLIM_DOCKERFILE, SLIM_TAG, Running, build_serving_image, run_as_sagemaker
 from containers.serving_image import model_dir as unpacked_model
+from tests.containers.counting_front import CountingContainer
 from tests.containers.local_aws import AWS, BUCKET, ENDPOINT, red_circle, sam_venv
 from tests.containers.shell_image import import_shell_image
+from tests.serving_stack.runtime_front import RuntimeFront
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -142,3 +144,18 @@ def moto(gateway: str) -> Iterator[str]:
         yield url
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="module")
+def endpoint(dlc_serving_image: str, model_dir: Path) -> Iterator[Running]:
+    """Our serving image (DLC-based) run as SageMaker runs it, one per test module."""
+    with run_as_sagemaker(dlc_serving_image, model_dir) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def front(endpoint: Running, gateway: str) -> Iterator[tuple[str, CountingContainer]]:
+    """The SageMaker runtime front on the bridge over ``endpoint``: its URL, and what it counts."""
+    counting = CountingContainer(endpoint.url)
+    with RuntimeFront(counting, host=gateway) as runtime:
+        yield runtime.url, counting

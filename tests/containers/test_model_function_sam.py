@@ -21,8 +21,9 @@ from typing import Any
 import pytest
 import requests
 
+from containers import model_function
 from containers.engine import ContainerError, docker
-from containers.model_function import ROOT, builder_image, image_size, local_template, stage_model
+from containers.model_function import image_size
 from containers.sam import SamCli
 from omnisearch_embed.embeddings import SERVICE_LAMBDA_MODEL
 from tests.containers.local_aws import EVENTS, function_env, sam_venv
@@ -37,14 +38,10 @@ EVENTS_THROUGH_THE_API = sorted(set(EXPECT) - {"metrics", "health", "health_deep
 
 
 def build_with_model_function(lambda_image: str, model_dir: Path, work: Path, name: str, **parameters: str) -> SamCli:
-    """``sam build`` of the whole template with ModelFunction (the tiny-shapes archive) into .aws-sam/``name``."""
-    builder = builder_image("x86_64")
-    stage_model(model_dir)
-    template = local_template(work, "x86_64", lambda_image, builder)
-    cli = SamCli(sam_venv(), "x86_64", lambda_image, template=template, images=True,
-                 build_dir=ROOT / ".aws-sam" / name, ClipModel="tiny-shapes", **parameters)  # fmt: skip
+    """The whole template with ModelFunction (the tiny-shapes archive), built into .aws-sam/``name``."""
     started = time.monotonic()
-    cli.build()
+    cli = model_function.build_with_model_function(sam_venv(), lambda_image, model_dir, work, name,
+                                                   ClipModel="tiny-shapes", **parameters)  # fmt: skip
     print(f"\nsam build with ModelFunction ({name}): {time.monotonic() - started:.0f} s")
     return cli
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import subprocess
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -22,47 +21,12 @@ import requests
 from containers.engine import docker
 from containers.sam import SamCli
 from containers.serving_image import Running, run_as_sagemaker
-from local_server.sagemaker_emulation import HttpContainer
+from tests.containers.counting_front import CountingContainer
 from tests.containers.local_aws import function_env, red_circle
 from tests.containers.test_lambda_events import MIN_COSINE, assert_same_vectors, cosine, images, texts
-from tests.serving_stack.runtime_front import RuntimeFront
 
 KEY = "local-test-api-key"
 BACKEND_TIMEOUT_S = "6"  # the hung-container test waits this long; the function's own deadline is shorter still
-
-
-class CountingContainer:
-    """The front's HTTP container, counting the invocations it forwards; ``serving`` points it at another."""
-
-    def __init__(self, url: str) -> None:
-        self.target = HttpContainer(url, timeout_seconds=60)
-        self.count = 0
-
-    async def invoke(self, body: bytes, content_type: str, accept: str) -> Any:
-        self.count += 1
-        return await self.target.invoke(body, content_type, accept)
-
-    @contextmanager
-    def serving(self, url: str) -> Iterator[None]:
-        """The container at ``url`` takes the invocations until the block ends."""
-        previous, self.target = self.target, HttpContainer(url, timeout_seconds=60)
-        try:
-            yield
-        finally:
-            self.target = previous
-
-
-@pytest.fixture(scope="module")
-def endpoint(dlc_serving_image: str, model_dir: Path) -> Iterator[Running]:
-    with run_as_sagemaker(dlc_serving_image, model_dir) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def front(endpoint: Running, gateway: str) -> Iterator[tuple[str, CountingContainer]]:
-    counting = CountingContainer(endpoint.url)
-    with RuntimeFront(counting, host=gateway) as runtime:
-        yield runtime.url, counting
 
 
 @pytest.fixture(scope="module")

@@ -18,13 +18,13 @@ import pytest
 
 from containers.engine import docker
 from containers.sam import SamCli
-from containers.serving_image import Running, run_as_sagemaker
+from containers.serving_image import Running
 from omnisearch_embed.embeddings import SERVICE_LAMBDA_MODEL, SERVICE_SAGEMAKER
+from tests.containers.counting_front import CountingContainer
 from tests.containers.local_aws import function_env
 from tests.containers.test_lambda_events import MIN_COSINE, cosine, texts
 from tests.containers.test_model_function_sam import build_with_model_function
-from tests.containers.test_production_path import KEY, CountingContainer, curl
-from tests.serving_stack.runtime_front import RuntimeFront
+from tests.containers.test_production_path import KEY, curl
 
 BACKEND_TIMEOUT_S = "6"  # the endpoint's read timeout: a hung container costs this, then ModelFunction answers
 
@@ -34,19 +34,6 @@ def fallback_sam(lambda_image: str, model_dir: Path, tmp_path_factory: pytest.Te
     """The realtime stack with FallbackMode function (the endpoint, and ModelFunction behind it)."""
     work = tmp_path_factory.mktemp("template")
     return build_with_model_function(lambda_image, model_dir, work, "model-fallback-x86_64", FallbackMode="function")
-
-
-@pytest.fixture(scope="module")
-def endpoint(dlc_serving_image: str, model_dir: Path) -> Iterator[Running]:
-    with run_as_sagemaker(dlc_serving_image, model_dir) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def front(endpoint: Running, gateway: str) -> Iterator[tuple[str, CountingContainer]]:
-    counting = CountingContainer(endpoint.url)
-    with RuntimeFront(counting, host=gateway) as runtime:
-        yield runtime.url, counting
 
 
 @pytest.fixture(scope="module")
