@@ -166,24 +166,11 @@ def _logs_naming_the_fix(container: str, timeout: float = 60) -> str:
     return logs
 
 
-def test_an_archive_without_onnx_files_names_the_fix_at_start(slim_serving_image: str, no_onnx_model_dir: Path) -> None:
-    """Before any request the logs name package_model.py; while the container is up, /ping and the first
-    invocation answer 503 naming it too, and that invocation adds no traceback to the logs."""
-    with run_as_sagemaker(slim_serving_image, no_onnx_model_dir, stop_grace=1, healthy=False) as running:
-        logs = _logs_naming_the_fix(running.container_id)
-        assert FIX in logs, logs
-        state = json.loads(docker("inspect", "--format", "{{json .State}}", running.container_id))
-        if state["Status"] != "running":
-            assert state["ExitCode"] != 0, state
-            return
-        status, body = ping(running.url)
-        assert status == 503 and FIX in body["message"], body
-        status, body = post(running.url, json.dumps({"texts": ["a red circle"]}).encode())
-        assert status == 503 and body["code"] == "model_not_loaded" and FIX in body["message"], body
-        assert container_logs(running.container_id).count("Traceback") == logs.count("Traceback")
-
-
-def test_an_archive_without_onnx_files_stops_the_container(slim_serving_image: str, no_onnx_model_dir: Path) -> None:
+def test_an_archive_without_onnx_files_names_the_fix_and_stops_the_container(
+    slim_serving_image: str, no_onnx_model_dir: Path
+) -> None:
+    """SageMaker replaces a container that exits; one that stayed up answering /ping 503 would be polled until
+    its health check gave up. So the logs name package_model.py and the container exits non-zero."""
     with run_as_sagemaker(slim_serving_image, no_onnx_model_dir, stop_grace=1, healthy=False) as running:
         assert FIX in _logs_naming_the_fix(running.container_id)
         deadline = time.monotonic() + 15
