@@ -8,6 +8,11 @@ prove against the front is the container's code. ``POST /endpoints/{name}/invoca
 endpoint_url="http://127.0.0.1:8000")`` and with it SageMakerBackend work unchanged: a container 4xx/5xx
 becomes HTTP 424 ``x-amzn-ErrorType: ModelError`` with ``OriginalStatusCode`` and ``OriginalMessage`` (the
 container's JSON ``{"code", "message"}`` body), so botocore raises ``ModelError`` with the fields it models.
+
+An endpoint that hosts its model as inference components (``components``) routes each invocation by the
+``InferenceComponentName`` boto3 sends, and a component at 0 copies answers SageMaker's "no capacity"
+ValidationError; the first such answer starts its wake (as the stack's alarm on NoCapacityInvocationFailures
+does) and a copy is up ``wake_seconds`` later.
 """
 
 from __future__ import annotations
@@ -17,9 +22,11 @@ import http.client
 import json
 import logging
 import re
+import threading
+import time
 import urllib.parse
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from http import HTTPStatus
 from typing import Any
 
@@ -38,6 +45,7 @@ __all__ = [
     "ERROR_NAMESPACE",
     "VARIANT",
     "HttpContainer",
+    "InferenceComponent",
     "LocalModel",
     "RuntimeFront",
     "SageMakerEmulation",
@@ -155,12 +163,68 @@ class HttpContainer:
             connection.close()
 
 
-class RuntimeFront:
-    """``InvokeEndpoint`` in front of ``container`` (anything with ``async invoke(body, content_type, accept)``)."""
+# InvokeEndpoint's words, as SageMaker answers them (HTTP 400, ValidationError).
+NO_CAPACITY = (
+    "Inference Component has no capacity to process this request. ApplicationAutoScaling may be in-progress (if "
+    "configured) or try to increase the capacity by invoking UpdateInferenceComponentRuntimeConfig API."
+)
+COMPONENT_REQUIRED = (
+    "Inference Component Name header is required for endpoints to which you plan to deploy inference components. "
+    "Please include Inference Component Name header or consider using SageMaker models."
+)
+COMPONENT_HEADER = "x-amzn-sagemaker-inference-component"
 
-    def __init__(self, container: Any, *, region: str = "us-east-1") -> None:
+
+class InferenceComponent:
+    """One model copy set on the endpoint: ``copies`` of ``container``; at 0 the first refused call wakes it."""
+
+    def __init__(
+        self, container: Any, *, copies: int = 1, wake_seconds: float = 0.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.container = container
+        self.wake_seconds = wake_seconds
+        self.refused = 0  # invocations answered "no capacity"
+        self._copies = copies
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._wake_at: float | None = None
+
+    @property
+    def copies(self) -> int:
+        with self._lock:
+            if self._copies == 0 and self._wake_at is not None and self._clock() >= self._wake_at:
+                self._copies, self._wake_at = 1, None
+            return self._copies
+
+    def scale_to(self, copies: int) -> None:
+        """What UpdateInferenceComponentRuntimeConfig (or a scale-in) does: ``copies`` now, no wake pending."""
+        with self._lock:
+            self._copies, self._wake_at = copies, None
+
+    def refuse(self) -> None:
+        """A call met no copy: the first one starts the wake, later ones wait for it."""
+        with self._lock:
+            self.refused += 1
+            if self._wake_at is None:
+                self._wake_at = self._clock() + self.wake_seconds
+
+
+class RuntimeFront:
+    """``InvokeEndpoint`` in front of ``container`` (anything with ``async invoke(body, content_type, accept)``),
+    or, for an endpoint of inference components, in front of ``components`` by name."""
+
+    def __init__(
+        self,
+        container: Any = None,
+        *,
+        region: str = "us-east-1",
+        components: Mapping[str, InferenceComponent] | None = None,
+    ) -> None:
+        if (container is None) == (components is None):
+            raise ValueError("an endpoint serves one container or inference components, not both")
         self._region = region
         self.container = container
+        self.components = dict(components or {})
 
     @property
     def asgi(self) -> Starlette:
@@ -177,7 +241,11 @@ class RuntimeFront:
             return _aws_error(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "", {"message": message}, request_id)
         content_type = request.headers.get("content-type", "application/octet-stream")
         accept = request.headers.get("accept", "application/json")
-        answer = await self.container.invoke(body, content_type, accept)
+        container = self._route(request.headers.get(COMPONENT_HEADER))
+        if isinstance(container, str):  # refused, as SageMaker words it
+            _logger.info("endpoint %s: %s", endpoint, container)
+            return _aws_error(HTTPStatus.BAD_REQUEST, "ValidationError", {"message": container}, request_id)
+        answer = await container.invoke(body, content_type, accept)
         payload = bytes(answer.body)
         if answer.status_code == HTTPStatus.SERVICE_UNAVAILABLE and _container_code(payload) == "model_not_loaded":
             _logger.error("endpoint %s: %s", endpoint, payload.decode(errors="replace"))
@@ -188,6 +256,20 @@ class RuntimeFront:
             return model_error(answer.status_code, original, endpoint, region, request_id)
         headers = {"x-amzn-RequestId": request_id, "x-Amzn-Invoked-Production-Variant": VARIANT}
         return Response(payload, media_type=answer.media_type, headers=headers)
+
+    def _route(self, component: str | None) -> Any:
+        """The container that serves this invocation, or the ValidationError's message when none may."""
+        if not self.components:
+            return self.container if component is None else f"Inference Component {component} does not exist."
+        if component is None:
+            return COMPONENT_REQUIRED
+        target = self.components.get(component)
+        if target is None:
+            return f"Inference Component {component} does not exist."
+        if target.copies == 0:
+            target.refuse()
+            return NO_CAPACITY
+        return target.container
 
 
 class SageMakerEmulation(RuntimeFront):

@@ -85,7 +85,7 @@ def pair() -> Iterator[Pair]:
 @pytest.mark.parametrize(
     ("aws_code", "message", "http", "reason"),
     [
-        ("ValidationError", NO_CAPACITY, 400, "endpoint_no_capacity"),
+        ("ValidationError", NO_CAPACITY, 400, "model_waking"),
         ("ServiceUnavailable", "Service Unavailable", 503, "endpoint_unavailable"),
         ("InternalFailure", "An internal error occurred", 500, "backend_internal_error"),
         ("ThrottlingException", "Rate exceeded", 400, "throttled"),
@@ -106,7 +106,7 @@ def test_no_capacity_alone_is_a_503_that_says_to_wait(pair: Pair) -> None:
     pair.endpoint_stub.add_client_error("invoke_endpoint", "ValidationError", NO_CAPACITY, http_status_code=400)  # type: ignore[attr-defined]
     with pytest.raises(BackendUnavailableError) as raised:
         pair.endpoint.embed_texts(["a"])
-    assert (raised.value.status, raised.value.code) == (503, "endpoint_no_capacity")
+    assert (raised.value.status, raised.value.code) == (503, "model_waking")
     assert "UpdateInferenceComponentRuntimeConfig" not in raised.value.message  # AWS's text is logged, not returned
 
 
@@ -132,13 +132,13 @@ def test_the_callers_bad_input_is_not_sent_to_the_function(pair: Pair) -> None:
 
 def test_a_function_serving_another_model_is_refused(pair: Pair) -> None:
     for _ in range(3):
-        pair.endpoint_stub.add_client_error("invoke_endpoint", "ValidationError", NO_CAPACITY, http_status_code=400)  # type: ignore[attr-defined]
+        pair.endpoint_stub.add_client_error("invoke_endpoint", "ServiceUnavailable", "down", http_status_code=503)  # type: ignore[attr-defined]
     for _ in range(4):
         pair.function_stub.add_response("invoke", function_answer(["a"], model="ViT-B-32/laion2b_s34b_b79k"))
     for _ in range(3):  # the fallback failing too: the endpoint's own error, never the other model's vectors
         with pytest.raises(BackendUnavailableError) as raised:
             pair.backend.embed_texts(["a"])
-        assert raised.value.code == "endpoint_no_capacity"
+        assert raised.value.code == "endpoint_unavailable"
     assert pair.backend.circuit.state == "open"
     with pytest.raises(ModelError) as mismatch:  # the circuit open: the function alone, refused
         pair.backend.embed_texts(["a"])
@@ -162,7 +162,7 @@ def test_the_function_failing_too_leaves_the_endpoints_error(pair: Pair) -> None
     pair.function_stub.add_client_error("invoke", "TooManyRequestsException", "Rate Exceeded.", http_status_code=429)
     with pytest.raises(BackendUnavailableError) as raised:
         pair.backend.embed_texts(["a"])
-    assert (raised.value.status, raised.value.code) == (503, "endpoint_no_capacity")
+    assert (raised.value.status, raised.value.code) == (503, "model_waking")
     assert raised.value.__cause__ is not None and raised.value.__cause__.code == "throttled"
 
 

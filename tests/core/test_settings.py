@@ -32,6 +32,7 @@ def test_every_variable_reaches_its_field() -> None:
         "FALLBACK": "standby",
         "ENDPOINT_KIND": "Realtime",
         "MODEL_FUNCTION_NAME": "omnisearch-embed-dev-model",
+        "SAGEMAKER_INFERENCE_COMPONENT_NAME": "omnisearch-embed-dev-clip",
         "CLIP_MODEL": "RN50",
         "CLIP_PRETRAINED": "/opt/ckpt/model.pt",
         "ALLOWED_S3_BUCKETS": "a, b",
@@ -54,6 +55,7 @@ def test_every_variable_reaches_its_field() -> None:
     assert dataclasses.asdict(Settings.from_env(env)) == {
         "use_sagemaker": True,
         "sagemaker_endpoint_name": "ep",
+        "sagemaker_inference_component_name": "omnisearch-embed-dev-clip",
         "aws_region": "eu-west-1",
         "fallback": "standby",
         "endpoint_kind": "realtime",

@@ -96,7 +96,7 @@ def test_the_function_throttled_too_is_our_503_not_a_502(monkeypatch: pytest.Mon
         endpoint.add_client_error("invoke_endpoint", "ValidationError", NO_CAPACITY, http_status_code=400)
         function.add_client_error("invoke", "TooManyRequestsException", "Rate Exceeded.", http_status_code=429)
         status, body = invoke(load_event("embed_text", body={"text": "a"}))
-    assert status == 503 and body["error"]["code"] == "endpoint_no_capacity"
+    assert status == 503 and body["error"]["code"] == "model_waking"
 
 
 # --- GET /metrics when the model function serves -----------------------------------------------------------

@@ -41,6 +41,10 @@ class EmbedError(Exception):
     def to_dict(self) -> dict[str, str]:
         return {"code": self.code, "message": self.message}
 
+    def headers(self) -> dict[str, str]:
+        """HTTP headers the answer carries besides the body (none unless a subclass says when to retry)."""
+        return {}
+
     def named(self, where: str | None) -> EmbedError:
         """This error about the caller's item ``where`` (``images[1]``): as ``param``, and first in the message.
 
@@ -130,6 +134,19 @@ class BackendUnavailableError(EmbedError):
 
     status = HTTPStatus.SERVICE_UNAVAILABLE
     code = "endpoint_unavailable"
+
+
+class ModelWakingError(BackendUnavailableError):
+    """The model scaled to zero and a copy is starting (minutes): a wait, not an outage (503 + Retry-After)."""
+
+    code = "model_waking"
+
+    def __init__(self, message: str, *, retry_after_seconds: int) -> None:
+        super().__init__(message)
+        self.retry_after_seconds = retry_after_seconds
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after_seconds)}
 
 
 class BackendTimeoutError(EmbedError):

@@ -20,7 +20,14 @@ from typing import Any
 
 from omnisearch_embed.backends.base import Backend
 from omnisearch_embed.embeddings import Embeddings
-from omnisearch_embed.errors import INVALID_TEXT, EmbedError, InvalidInputError, ModelError, PayloadTooLargeError
+from omnisearch_embed.errors import (
+    INVALID_TEXT,
+    EmbedError,
+    InvalidInputError,
+    ModelError,
+    ModelWakingError,
+    PayloadTooLargeError,
+)
 from omnisearch_embed.images import decode_inline_image, is_s3_uri, reject_remote_url, validate_image
 from omnisearch_embed.naming import Namer, item_namer, naming
 from omnisearch_embed.s3_images import S3ImageFetcher
@@ -221,11 +228,18 @@ class EmbedService:
             backend = {"status": "down", "error": {"code": "internal_error", "message": "health check failed"}}
         status = backend.get("status") if backend.get("status") in _STATUS_RANK else "ok"
         report: dict[str, Any] = {"service": self.backend.service, "model": self.model_id, "backend": backend}
+        waking = bool(backend.get("waking"))
         if deep:
             probe = self._probe()
             report["deep"] = probe
-            probe_status = "down" if not probe["ok"] else ("degraded" if probe.get("fallback") else "ok")
+            probe_waking = not probe["ok"] and probe["error"]["code"] == ModelWakingError.code
+            waking = waking or probe_waking
+            # a model scaled to zero answers again by itself once a copy is up: degraded, not down
+            probe_status = "down" if not probe["ok"] and not probe_waking else ("ok" if probe["ok"] else "degraded")
+            probe_status = "degraded" if probe.get("fallback") else probe_status
             status = max(status, probe_status, key=_STATUS_RANK.__getitem__)
+        if waking:
+            report["waking"] = True
         report["status"] = status
         return report
 

@@ -40,6 +40,9 @@ class Settings:
 
     use_sagemaker: bool = False
     sagemaker_endpoint_name: str = ""
+    # The endpoint hosts the model as this inference component (it may scale to zero copies): every invoke
+    # names it, and /health reads its copy count.
+    sagemaker_inference_component_name: str = ""
     aws_region: str = "us-east-1"
     fallback: str = "none"  # none | local | function | <another endpoint name>
     endpoint_kind: str = "sagemaker"  # one of ENDPOINT_KINDS; "function": the model function alone, no SageMaker
@@ -94,6 +97,7 @@ class Settings:
         settings = cls(
             use_sagemaker=use_sagemaker,
             sagemaker_endpoint_name=endpoint,
+            sagemaker_inference_component_name=env_str(env, "SAGEMAKER_INFERENCE_COMPONENT_NAME"),
             aws_region=env_str(env, "AWS_REGION", env_str(env, "AWS_DEFAULT_REGION", "us-east-1")),
             fallback=fallback,
             endpoint_kind=kind,

@@ -107,7 +107,7 @@ def install_error_handlers(app: APIGatewayRestResolver, *, on_error: ErrorHook |
 
     @app.exception_handler(EmbedError)
     def _embed_error(e: EmbedError) -> Response:
-        return respond(int(e.status), e.code, e.message, e.param)
+        return respond(int(e.status), e.code, e.message, e.param, e.headers() or None)
 
     @app.exception_handler(RequestValidationError)
     def _request_validation(e: RequestValidationError) -> Response:

@@ -9,7 +9,8 @@ from omnisearch_embed.backends.base import Backend
 from omnisearch_embed.backends.fallback import FallbackBackend
 from omnisearch_embed.backends.lambda_model import LambdaModelBackend
 from omnisearch_embed.backends.lambda_model import make_client as make_lambda_client
-from omnisearch_embed.backends.sagemaker import SageMakerBackend, make_client
+from omnisearch_embed.backends.sagemaker import SageMakerBackend, make_client, make_control_client
+from omnisearch_embed.component_copies import ComponentCopies
 from omnisearch_embed.errors import ConfigError
 from omnisearch_embed.settings import FALLBACK_FUNCTION, Settings
 
@@ -20,12 +21,14 @@ def backend_from_settings(
     local_factory: Callable[[], Backend] | None = None,
     sagemaker_client: Any = None,
     lambda_client: Any = None,
+    sagemaker_control_client: Any = None,
 ) -> Backend:
     """What the settings describe: the model function alone (ENDPOINT_KIND=function), else SageMaker
     (USE_SAGEMAKER=true) wrapped in a FallbackBackend when FALLBACK names one, else the local model.
 
     ``local_factory`` is a zero-argument callable returning the local backend; only the local server has
-    one (the Lambda layer carries no torch). ``sagemaker_client`` and ``lambda_client`` are injected by tests.
+    one (the Lambda layer carries no torch). ``sagemaker_client``, ``lambda_client`` and
+    ``sagemaker_control_client`` (``sagemaker``: an inference component's copy count) are injected by tests.
     """
     if settings.serves_from_function:
         return _function(settings, lambda_client)
@@ -42,7 +45,13 @@ def backend_from_settings(
         if sagemaker_client is not None
         else make_client(settings.aws_region, settings.backend_timeout_seconds)
     )
-    primary = _sagemaker(settings, settings.sagemaker_endpoint_name, client)
+    primary = _sagemaker(
+        settings,
+        settings.sagemaker_endpoint_name,
+        client,
+        inference_component=settings.sagemaker_inference_component_name,
+        control_client=sagemaker_control_client,
+    )
     fallback = settings.fallback.strip()
     if fallback.lower() in ("", "none"):
         return primary
@@ -78,10 +87,24 @@ def _function(settings: Settings, client: Any) -> LambdaModelBackend:
     )
 
 
-def _sagemaker(settings: Settings, endpoint_name: str, client: Any) -> SageMakerBackend:
+def _sagemaker(
+    settings: Settings,
+    endpoint_name: str,
+    client: Any,
+    *,
+    inference_component: str = "",
+    control_client: Any = None,
+) -> SageMakerBackend:
+    copies = None
+    if inference_component:
+        region = settings.aws_region
+        client_factory = (lambda: control_client) if control_client is not None else lambda: make_control_client(region)
+        copies = ComponentCopies(client_factory, inference_component)
     return SageMakerBackend(
         endpoint_name,
         settings.model_id,
+        inference_component=inference_component,
+        copies=copies,
         client=client,
         region=settings.aws_region,
         timeout_seconds=settings.backend_timeout_seconds,

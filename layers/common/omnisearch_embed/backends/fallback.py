@@ -3,7 +3,8 @@
 Only the backend's own faults (429 and 5xx) fall back; the caller's 4xx would fail the same way anywhere.
 The models are checked twice: the configured ids when it is built, and every fallback answer against the
 model the primary last answered with (a 502 ``model_mismatch`` instead of vectors from another model).
-A circuit breaker stops paying the primary's timeout on every call once it is clearly down. Both share the
+A circuit breaker stops paying the primary's timeout on every call once it is clearly down; a primary that
+says it is waking (scaled to zero) is skipped at once, without counting as a failure. Both share the
 request's one deadline: the primary may use ``primary_share`` of what is left, so a hanging primary still
 leaves the secondary time to answer; when too little is left the primary's error is the answer.
 """
@@ -20,7 +21,7 @@ from omnisearch_embed import deadline
 from omnisearch_embed.backends.base import Backend
 from omnisearch_embed.backends.circuit import CLOSED, CircuitBreaker
 from omnisearch_embed.embeddings import Embeddings
-from omnisearch_embed.errors import ConfigError, EmbedError, ModelError
+from omnisearch_embed.errors import ConfigError, EmbedError, ModelError, ModelWakingError
 
 logger = logging.getLogger(__name__)
 MIN_FALLBACK_SECONDS = 0.5  # with less left than this the secondary is not tried
@@ -58,6 +59,7 @@ class FallbackBackend:
         self.service = primary.service
         self.circuit = CircuitBreaker(failure_threshold, cooldown_seconds, clock=clock)
         self._primary_model = primary.model_id  # what the primary answered with last (an endpoint may differ)
+        self._waking: ModelWakingError | None = None  # the primary's last "waking" answer, while it skips it
 
     def embed_texts(self, texts: Sequence[str], *, normalize: bool = True) -> Embeddings:
         return self._call("embed_texts", texts, normalize)
@@ -69,11 +71,12 @@ class FallbackBackend:
         """ok while the circuit is closed; degraded while the secondary stands in; down if that fails too."""
         circuit = self.circuit.snapshot()
         primary, secondary = _health(self.primary), _health(self.secondary)
-        if circuit["state"] == CLOSED:
+        waking = circuit["waking"] or bool(primary.get("waking"))
+        if circuit["state"] == CLOSED and not waking:
             status = primary.get("status", "down")
         else:
-            status = "degraded" if secondary.get("status") == "ok" else "down"
-        return {
+            status = "degraded" if secondary.get("status") == "ok" or waking else "down"
+        report = {
             "status": status,
             "service": self.service,
             "model": self.model_id,
@@ -81,11 +84,20 @@ class FallbackBackend:
             "primary": primary,
             "secondary": secondary,
         }
+        return {**report, "waking": True} if waking else report
 
     def _call(self, method: str, items: Sequence[Any], normalize: bool) -> Embeddings:
         permit = self.circuit.acquire()
         if permit is None:
-            return self._from_secondary(method, items, normalize, "circuit_open")
+            if self._waking is None or not self.circuit.is_waking:
+                return self._from_secondary(method, items, normalize, "circuit_open")
+            try:
+                return self._from_secondary(method, items, normalize, self._waking.code)
+            except EmbedError as error:
+                if not is_backend_fault(error):
+                    raise
+                waking = self._waking
+                raise ModelWakingError(waking.message, retry_after_seconds=waking.retry_after_seconds) from error
         try:
             with deadline.scope(self._primary_deadline()):
                 result = getattr(self.primary, method)(items, normalize=normalize)
@@ -105,7 +117,7 @@ class FallbackBackend:
         left = deadline.remaining()
         if left is not None and left < MIN_FALLBACK_SECONDS:
             logger.warning("primary %s failed (%s), no time left for the fallback", self.service, primary_error.code)
-            self.circuit.failure(permit)
+            self._primary_failed(permit, primary_error)
             raise primary_error
         logger.warning("primary %s failed (%s); answering from the fallback", self.primary.service, primary_error.code)
         try:
@@ -115,15 +127,22 @@ class FallbackBackend:
                 # both backends refuse this input: the input is at fault, not the primary's health
                 self.circuit.release(permit)
                 raise
-            self.circuit.failure(permit)
+            self._primary_failed(permit, primary_error)
             if not is_backend_fault(error):
                 raise
             raise primary_error from error
         except BaseException:
-            self.circuit.failure(permit)
+            self._primary_failed(permit, primary_error)
             raise
-        self.circuit.failure(permit)
+        self._primary_failed(permit, primary_error)
         return result
+
+    def _primary_failed(self, permit: str, error: EmbedError) -> None:
+        if isinstance(error, ModelWakingError):
+            self._waking = error
+            self.circuit.waking(permit)
+        else:
+            self.circuit.failure(permit)
 
     def _primary_deadline(self) -> float | None:
         left = deadline.remaining()

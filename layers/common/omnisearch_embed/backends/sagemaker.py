@@ -27,12 +27,14 @@ from botocore.exceptions import ConnectionError as BotoConnectionError
 from omnisearch_embed import deadline
 from omnisearch_embed.backends import retries, wire
 from omnisearch_embed.backends.chunked import ChunkedBackend
+from omnisearch_embed.component_copies import ComponentCopies
 from omnisearch_embed.embeddings import SERVICE_SAGEMAKER, Embeddings
 from omnisearch_embed.errors import (
     BackendTimeoutError,
     BackendUnavailableError,
     EmbedError,
     ModelError,
+    ModelWakingError,
     ThrottledError,
     caller_error,
 )
@@ -51,6 +53,9 @@ _THROTTLING_CODES = {"ThrottlingException", "Throttling", "TooManyRequestsExcept
 # InvokeEndpoint's ValidationError while an inference component has no copy: "Inference Component has no capacity
 # to process this request. ApplicationAutoScaling may be in-progress (if configured) or try to increase ...".
 _NO_CAPACITY = "has no capacity to process this request"
+# A copy takes minutes to start (a GPU instance, then the model); a client polling every minute neither
+# hammers the API nor waits long after the copy is up.
+WAKE_RETRY_AFTER_SECONDS = 60
 _UNAVAILABLE_CODES = {
     "ServiceUnavailable": "endpoint_unavailable",
     "InternalFailure": "backend_internal_error",
@@ -80,6 +85,14 @@ def make_client(region: str | None, timeout_seconds: float) -> Any:
     return retries.install(client)
 
 
+def make_control_client(region: str | None) -> Any:
+    """A ``sagemaker`` (control plane) client, for what the data plane does not say: a component's copies."""
+    import boto3
+
+    config = retries.client_config(connect_timeout=1.0, read_timeout=3.0, max_attempts=2)
+    return boto3.client("sagemaker", region_name=region or None, config=config)
+
+
 class SageMakerBackend(ChunkedBackend):
     """Embeds through a SageMaker real-time endpoint that runs model_code/code/inference.py."""
 
@@ -90,6 +103,8 @@ class SageMakerBackend(ChunkedBackend):
         endpoint_name: str,
         model_id: str,
         *,
+        inference_component: str | None = None,
+        copies: ComponentCopies | None = None,
         client: Any = None,
         region: str | None = None,
         timeout_seconds: float = 20.0,
@@ -99,6 +114,8 @@ class SageMakerBackend(ChunkedBackend):
         if not endpoint_name:
             raise ValueError("SageMakerBackend needs an endpoint name")
         self.endpoint_name = endpoint_name
+        self.inference_component = inference_component or None
+        self.copies = copies
         self.model_id = model_id
         self.timeout_seconds = timeout_seconds
         self.max_invoke_bytes = max_invoke_bytes
@@ -106,10 +123,24 @@ class SageMakerBackend(ChunkedBackend):
         self.client = client if client is not None else make_client(region, timeout_seconds)
         self._reported_models: set[str] = set()
         self.target = f"endpoint {endpoint_name}"
+        # Where the endpoint hosts the model as an inference component, every call names it: the endpoint
+        # alone routes nowhere.
+        self._component_args = {"InferenceComponentName": self.inference_component} if self.inference_component else {}
 
     def health(self) -> dict[str, Any]:
-        """Cheap on purpose (no inference, no AWS call): the API's deep check embeds a word instead."""
-        return {"status": "ok", "service": self.service, "endpoint": self.endpoint_name, "model": self.model_id}
+        """Cheap on purpose (no inference; at most the component's copy count, cached): the API's deep check
+        embeds a word instead. A component at 0 copies is ``waking``: degraded, not down, as it answers again
+        by itself once a copy has started."""
+        report: dict[str, Any] = {
+            "status": "ok", "service": self.service, "endpoint": self.endpoint_name, "model": self.model_id,
+        }  # fmt: skip
+        if self.inference_component:
+            report["inference_component"] = self.inference_component
+        if self.copies is not None:
+            report["copies"] = copies = self.copies.read()
+            if copies.get("current") == 0:
+                report.update(status="degraded", waking=True)
+        return report
 
     def _invoke(self, chunk: wire.Chunk, texts: bool) -> Embeddings:
         deadline.check(f"endpoint {self.endpoint_name} was called for items {chunk.start}..")
@@ -119,6 +150,7 @@ class SageMakerBackend(ChunkedBackend):
                 ContentType=wire.CONTENT_TYPE,
                 Accept=wire.CONTENT_TYPE,
                 Body=chunk.body,
+                **self._component_args,
             )
             body = response["Body"].read()
         except ClientError as e:
@@ -156,10 +188,10 @@ def map_client_error(error: ClientError, endpoint: str) -> EmbedError:
     if code in ("ValidationError", "ValidationException"):
         lowered = message.lower()
         if _NO_CAPACITY in lowered:  # an inference component scaled to zero: a wait, not the caller's mistake
-            return BackendUnavailableError(
-                f"SageMaker endpoint {endpoint} has no model copy running (scaled to zero; one is starting): "
-                "retry in a few minutes",
-                code="endpoint_no_capacity",
+            return ModelWakingError(
+                f"the model on SageMaker endpoint {endpoint} is waking: it scaled to zero and a copy is starting, "
+                f"which takes minutes; retry after {WAKE_RETRY_AFTER_SECONDS} s",
+                retry_after_seconds=WAKE_RETRY_AFTER_SECONDS,
             )
         if "not found" in lowered:
             return BackendUnavailableError(
