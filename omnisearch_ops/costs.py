@@ -9,13 +9,15 @@ Assumptions (stated in every printout, so figures can be checked by hand):
   365 / 12 = 30.42 and "weekdays only" to 365 × 5 / 7 / 12 = 21.73.
 * Only instance-hours: storage, data transfer, CloudWatch, Lambda and API Gateway are billed separately
   and are small next to a GPU instance.
+* An inference component that scales to zero (EndpointKind components) bills its instance from the wake
+  until the scale-in after the last request: ``burst_hours`` and ``component_table``.
 * Serverless Inference bills the memory size for the seconds requests run (nothing while idle) plus the
   data in and out: ``SERVERLESS_PRICE_PER_GB_SECOND`` and ``SERVERLESS_PRICE_PER_GB_DATA``, us-east-1.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from omnisearch_embed.errors import InvalidInputError
 
@@ -194,6 +196,86 @@ def scenario_table(
         estimate(instance_type, hours_per_day=h, days_per_month=d, instances=n, price_per_hour=price_per_hour, label=s)
         for s, h, d, n in rows
     ]
+
+
+# --- Inference component scaled to zero (EndpointKind components) ------------------------------------------
+# The stack's target tracking removes the last copy about this long after the last request; managed instance
+# scaling then releases the instance. Until then the instance bills, idle or not.
+SCALE_IN_MINUTES = 25.0
+# An assumption: launching the instance, pulling the image and loading the model before the first answer.
+# ``omnisearch-deploy info`` shows the last measured wake-up; pass it as --wake-minutes.
+WAKE_MINUTES = 6.0
+BURST_MINUTES = 15.0
+
+
+def burst_hours(bursts_per_day: float, burst_minutes: float, wake_minutes: float = WAKE_MINUTES) -> float:
+    """Instance-hours a day of ``bursts_per_day`` bursts: each bills its wake, itself and the scale-in delay.
+
+    Bursts closer together than that merge into one run, so a day never bills more than 24 hours.
+    """
+    if bursts_per_day < 0 or burst_minutes < 0 or wake_minutes < 0:
+        raise InvalidInputError("bursts, burst minutes and wake minutes must be >= 0", code="invalid_bursts")
+    return min(24.0, bursts_per_day * (wake_minutes + burst_minutes + SCALE_IN_MINUTES) / 60)
+
+
+def burst_estimate(
+    instance_type: str,
+    *,
+    bursts_per_day: float,
+    burst_minutes: float = BURST_MINUTES,
+    wake_minutes: float = WAKE_MINUTES,
+    days_per_month: float = DAYS_PER_MONTH,
+    price_per_hour: float | None = None,
+    label: str = "bursts",
+) -> CostEstimate:
+    """A month of bursts on one instance; no burst at all is the idle endpoint: no instance-hour, $0."""
+    hours = burst_hours(bursts_per_day, burst_minutes, wake_minutes)
+    month = estimate(
+        instance_type, hours_per_day=hours or 24.0, days_per_month=days_per_month, price_per_hour=price_per_hour
+    )
+    return replace(month, hours_per_day=hours, label=label)  # estimate checks the rest; 0 hours is this row's own
+
+
+def bursts_label(bursts: float, minutes: float) -> str:
+    return f"{bursts:g} burst{'' if bursts == 1 else 's'} of {minutes:g} min a day"
+
+
+def component_table(
+    instance_type: str = "ml.g4dn.xlarge",
+    *,
+    min_copies: int = 0,
+    max_instances: int = 2,
+    wake_minutes: float = WAKE_MINUTES,
+    price_per_hour: float | None = None,
+) -> list[CostEstimate]:
+    """The docs' rows: idle, one and four bursts a day on weekdays, and busy at the ceiling (one copy each).
+
+    A floor of copies above 0 never sleeps: it runs around the clock, as a realtime endpoint's floor does.
+    """
+    if not 0 <= min_copies <= max_instances or max_instances < 1:
+        raise InvalidInputError(
+            f"need 0 <= min copies <= max instances, max at least 1; got {min_copies} and {max_instances}",
+            code="invalid_instances",
+        )
+    ceiling = f"always busy, {max_instances} instances (MaxInstances)"
+    if min_copies:
+        floor = f"idle: MinInstances {min_copies} keeps copies up, never sleeps"
+        rows = [estimate(instance_type, instances=min_copies, price_per_hour=price_per_hour, label=floor)]
+    else:
+        scenarios = [(0, "idle: no copy, no instance")]
+        scenarios += [(n, f"{bursts_label(n, BURST_MINUTES)} on weekdays") for n in (1, 4)]
+        rows = [
+            burst_estimate(
+                instance_type,
+                bursts_per_day=n,
+                wake_minutes=wake_minutes,
+                days_per_month=WEEKDAYS_PER_MONTH,
+                price_per_hour=price_per_hour,
+                label=label,
+            )
+            for n, label in scenarios
+        ]
+    return [*rows, estimate(instance_type, instances=max_instances, price_per_hour=price_per_hour, label=ceiling)]
 
 
 # --- SageMaker Batch Transform ------------------------------------------------------------------------------

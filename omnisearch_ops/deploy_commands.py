@@ -1,6 +1,7 @@
-"""What each deploy subcommand does, with typed arguments: deploy, info, delete, list, cost.
+"""What each deploy subcommand does, with typed arguments: deploy, info, delete, list, cost, wake, sleep.
 
-The smoke test (``smoke``) and autoscaling (``endpoint_admin``) live beside it; ``deploy_cli`` parses.
+The smoke test (``smoke``), autoscaling (``endpoint_admin``) and the inference component (``components``)
+live beside it; ``deploy_cli`` parses.
 """
 
 from __future__ import annotations
@@ -10,13 +11,30 @@ from dataclasses import dataclass, field
 
 from omnisearch_embed.endpoint_metrics import endpoint_report
 from omnisearch_embed.endpoint_status import describe_endpoint_status, list_endpoints
-from omnisearch_ops import image, onnx_archive, sam
+from omnisearch_ops import components, image, onnx_archive, sam
 from omnisearch_ops.aws import AwsTarget
 from omnisearch_ops.console import EXIT_USAGE, fail
-from omnisearch_ops.costs import INSTANCE_PRICES, estimate, scenario_table, serverless_table
-from omnisearch_ops.endpoint_admin import delete_endpoint, owning_stack, scaling_rows
+from omnisearch_ops.costs import (
+    BURST_MINUTES,
+    INSTANCE_PRICES,
+    WAKE_MINUTES,
+    burst_estimate,
+    bursts_label,
+    component_table,
+    estimate,
+    scenario_table,
+    serverless_table,
+)
+from omnisearch_ops.endpoint_admin import component_scaling_rows, delete_endpoint, owning_stack, scaling_rows
 from omnisearch_ops.paths import BUILD
-from omnisearch_ops.tables import cost_table, endpoints_table, report_rows, serverless_cost_table, table
+from omnisearch_ops.tables import (
+    component_cost_notes,
+    cost_table,
+    endpoints_table,
+    report_rows,
+    serverless_cost_table,
+    table,
+)
 
 DEFAULT_INSTANCE = "ml.g4dn.xlarge"  # template.yaml InstanceType default
 DEFAULT_MIN, DEFAULT_MAX, DEFAULT_TARGET = 1, 4, 600  # template.yaml MinInstances, MaxInstances, TargetInvocations...
@@ -24,6 +42,15 @@ DEFAULT_RANGE = (DEFAULT_MIN, DEFAULT_MAX, DEFAULT_TARGET)
 DEFAULT_MODEL, DEFAULT_PRETRAINED = "ViT-B-32", "openai"  # template.yaml ClipModel, ClipPretrained
 SERVING_CONTAINERS = ("endpoint-server", "toolkit")
 SERVERLESS_CONTAINERS = ("endpoint-server-cpu", "toolkit")  # template.yaml ServerlessContainer
+KINDS = ("realtime", "serverless", "function", components.KIND)  # template.yaml EndpointKind
+
+
+def min_floor(kind: str | None) -> int:
+    """The lowest MinInstances a kind takes, and what template.yaml's empty MinInstances means for it.
+
+    Only an inference component scales to zero (copies, and so instances); a realtime variant keeps one.
+    """
+    return 0 if kind == components.KIND else DEFAULT_MIN
 
 
 @dataclass(frozen=True)
@@ -53,12 +80,13 @@ class Sizing:
 class DeployRequest:
     """One deploy: which model (or an uploaded archive), which serving containers, how big; dry_run prints only.
 
-    None in ``model``, ``pretrained``, ``serverless_container`` and ``sizing`` keeps the environment's value,
-    as in ``Sizing``.
+    None in ``model``, ``pretrained``, ``kind``, ``serverless_container`` and ``sizing`` keeps the
+    environment's value, as in ``Sizing``.
     """
 
     model: str | None = None
     pretrained: str | None = None
+    kind: str | None = None
     bucket: str | None = None
     model_data_url: str | None = None
     serving_container: str = "endpoint-server"
@@ -69,14 +97,27 @@ class DeployRequest:
 
 
 def _check_range(config_env: str, overrides: dict[str, str | int]) -> None:
-    """The range sam would deploy, flags over samconfig: a floor above the ceiling fails before anything runs."""
+    """The range sam would deploy, flags over samconfig: a floor the kind refuses, or above the ceiling, fails
+    before anything runs. A components floor above 0 is deployed, with a note: that component never sleeps.
+    """
     merged = sam.merged_overrides(config_env, overrides)
-    low, high = int(merged.get("MinInstances", DEFAULT_MIN)), int(merged.get("MaxInstances", DEFAULT_MAX))
-    if low > high:
+    kind = merged.get("EndpointKind") or image.TEMPLATE_DEFAULTS["EndpointKind"]
+    floor = min_floor(kind)
+    low = int(merged.get("MinInstances") or floor)  # empty: the kind's own floor
+    high = int(merged.get("MaxInstances") or DEFAULT_MAX)
+    where = f"(the flags over samconfig's {config_env} values)"
+    if low < floor:
         fail(
-            f"MinInstances={low} is above MaxInstances={high} (the flags over samconfig's {config_env} values):"
-            " pass --max-instances too",
+            f"MinInstances={low} needs EndpointKind {components.KIND}, not {kind} {where}:"
+            f" only an inference component scales to zero; pass --kind {components.KIND} or --min-instances 1",
             EXIT_USAGE,
+        )
+    if low > high:
+        fail(f"MinInstances={low} is above MaxInstances={high} {where}: pass --max-instances too", EXIT_USAGE)
+    if kind == components.KIND and low > 0:
+        print(
+            f"note: MinInstances={low} {where} keeps {components.copies_text(low)} of the component running: it"
+            " never scales to zero; --min-instances 0 lets it sleep"
         )
 
 
@@ -97,6 +138,7 @@ def deploy(target: AwsTarget, request: DeployRequest) -> int:
     model_data_url = request.model_data_url or f"{prefix}/model-<sha256 of the archive>.tar.gz"
     overrides: dict[str, str | int] = {
         "Stage": target.config_env,
+        **({"EndpointKind": request.kind} if request.kind is not None else {}),
         **request.sizing.overrides(),
         "ModelDataUrl": model_data_url,
     }
@@ -153,18 +195,28 @@ def deploy(target: AwsTarget, request: DeployRequest) -> int:
 
 
 def info(target: AwsTarget) -> int:
+    """Status, the last hour's figures and the scaling: the component's copies where the endpoint has one."""
     session = target.session()
     name = target.endpoint
+    sagemaker, scaling = session.client("sagemaker"), session.client("application-autoscaling")
     report = endpoint_report(
-        name,
-        sagemaker=session.client("sagemaker"),
-        cloudwatch=session.client("cloudwatch"),
-        hours=1,
-        include_series=False,
+        name, sagemaker=sagemaker, cloudwatch=session.client("cloudwatch"), hours=1, include_series=False
     )
+    components.with_component(report, sagemaker, scaling)
     rows = report_rows(report)
-    rows += scaling_rows(session.client("application-autoscaling"), name, report["variant_name"])
+    if "inference_component" in report:  # the copies scale, not the variant's instances
+        rows += component_scaling_rows(scaling, report["inference_component"]["name"])
+    else:
+        rows += scaling_rows(scaling, name, report["variant_name"])
     print(table(rows))
+    return 0
+
+
+def set_copies(target: AwsTarget, copies: int) -> int:
+    """wake (copies >= 1) and sleep (0): the component's copy count by hand; instances follow."""
+    sagemaker = target.session().client("sagemaker")
+    for line in components.set_copies(sagemaker, target.endpoint, copies, config_env=target.config_env):
+        print(line)
     return 0
 
 
@@ -200,24 +252,44 @@ def delete(target: AwsTarget, *, yes: bool = False) -> int:
 def cost(
     instance_type: str = DEFAULT_INSTANCE,
     *,
-    min_instances: int = DEFAULT_MIN,
+    kind: str = "realtime",
+    min_instances: int | None = None,
     max_instances: int = DEFAULT_MAX,
     hours_per_day: float | None = None,
     instances: float | None = None,
     days_per_month: float | None = None,
     price_per_hour: float | None = None,
+    bursts_per_day: float | None = None,
+    burst_minutes: float | None = None,
+    wake_minutes: float | None = None,
 ) -> int:
-    """The scenario table, plus the caller's own scenario (at least ``min_instances``) when any figure is given."""
-    rows = scenario_table(
-        instance_type, min_instances=min_instances, max_instances=max_instances, price_per_hour=price_per_hour
-    )
+    """The kind's scenario table, plus the caller's own scenario when any of its figures is given.
+
+    realtime: instances around the clock or for ``hours_per_day`` (at least ``min_instances``), then the
+    serverless table beside it. components: $0 idle, and what bursts cost (``bursts_per_day`` of
+    ``burst_minutes``, each also billing its wake and the scale-in delay). ``min_instances`` None is the
+    kind's own floor.
+    """
+    low = min_floor(kind) if min_instances is None else min_instances
+    if kind == components.KIND:
+        return _component_cost(
+            instance_type,
+            min_copies=low,
+            max_instances=max_instances,
+            days_per_month=days_per_month,
+            price_per_hour=price_per_hour,
+            bursts_per_day=bursts_per_day,
+            burst_minutes=burst_minutes,
+            wake_minutes=WAKE_MINUTES if wake_minutes is None else wake_minutes,
+        )
+    rows = scenario_table(instance_type, min_instances=low, max_instances=max_instances, price_per_hour=price_per_hour)
     if hours_per_day is not None or instances is not None or days_per_month is not None:
         kwargs = {"days_per_month": days_per_month} if days_per_month is not None else {}
         rows.append(
             estimate(
                 instance_type,
                 hours_per_day=hours_per_day or 24.0,
-                instances=float(min_instances) if instances is None else instances,
+                instances=float(low) if instances is None else instances,
                 price_per_hour=price_per_hour,
                 label="your scenario",
                 **kwargs,
@@ -226,6 +298,60 @@ def cost(
     print(cost_table(rows))
     print()
     print(serverless_cost_table(serverless_table()))
+    _prices_on_file(price_per_hour)
+    return 0
+
+
+def _component_cost(
+    instance_type: str,
+    *,
+    min_copies: int,
+    max_instances: int,
+    days_per_month: float | None,
+    price_per_hour: float | None,
+    bursts_per_day: float | None,
+    burst_minutes: float | None,
+    wake_minutes: float,
+) -> int:
+    rows = component_table(
+        instance_type,
+        min_copies=min_copies,
+        max_instances=max_instances,
+        wake_minutes=wake_minutes,
+        price_per_hour=price_per_hour,
+    )
+    ours = bursts_per_day is not None or burst_minutes is not None or days_per_month is not None
+    if ours and min_copies:
+        fail(
+            f"--min-instances {min_copies} keeps copies running, so the component never sleeps and bursts cost"
+            " nothing extra: leave out --bursts-per-day, --burst-minutes and --days-per-month",
+            EXIT_USAGE,
+        )
+    minutes = BURST_MINUTES if burst_minutes is None else burst_minutes
+    if ours:
+        bursts = 1.0 if bursts_per_day is None else bursts_per_day
+        kwargs = {"days_per_month": days_per_month} if days_per_month is not None else {}
+        label = f"your scenario: {bursts_label(bursts, minutes)}"
+        mine = burst_estimate(
+            instance_type,
+            bursts_per_day=bursts,
+            burst_minutes=minutes,
+            wake_minutes=wake_minutes,
+            price_per_hour=price_per_hour,
+            label=label,
+            **kwargs,
+        )
+        rows.insert(-1, mine)  # before the ceiling, the last row
+    print(cost_table(rows))
+    print()
+    notes = component_cost_notes(
+        rows[0].price_per_hour, wake_minutes=wake_minutes, burst_minutes=minutes, min_copies=min_copies
+    )
+    print(notes)
+    _prices_on_file(price_per_hour)
+    return 0
+
+
+def _prices_on_file(price_per_hour: float | None) -> None:
     if price_per_hour is None:
         print(f"Prices on file: {', '.join(sorted(INSTANCE_PRICES))}")
-    return 0

@@ -1,4 +1,4 @@
-"""The stack and the endpoint in AWS: stack outputs, autoscaling on the variant, deleting a bare endpoint."""
+"""The stack and the endpoint in AWS: stack outputs, autoscaling (the variant's or the component's), deleting."""
 
 from __future__ import annotations
 
@@ -8,11 +8,18 @@ from botocore.exceptions import ClientError
 
 from omnisearch_embed.endpoint_status import DEFAULT_VARIANT, describe_endpoint_status
 from omnisearch_embed.errors import NotFoundError
+from omnisearch_ops import components
 from omnisearch_ops.aws import AwsTarget
+from omnisearch_ops.console import EXIT_USAGE, fail
 from omnisearch_ops.tables import table
 
 SCALABLE_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
 SCALE_OUT_COOLDOWN, SCALE_IN_COOLDOWN = 300, 600
+# What a target tracking policy's target counts, by its predefined metric (the metric's name otherwise).
+TARGET_UNITS = {
+    "SageMakerVariantInvocationsPerInstance": "invocations/instance/min",
+    "SageMakerInferenceComponentConcurrentRequestsPerCopyHighResolution": "concurrent requests/copy",
+}
 
 
 def stack_outputs(cloudformation: Any, stack: str) -> dict[str, str]:
@@ -39,10 +46,22 @@ def _resource_id(endpoint: str, variant: str | None) -> str:
 
 
 def autoscale(target: AwsTarget, *, min_instances: int, max_instances: int, target_invocations: int) -> int:
-    """Target tracking on SageMakerVariantInvocationsPerInstance (scale out after 5 min, in after 10)."""
+    """Target tracking on SageMakerVariantInvocationsPerInstance (scale out after 5 min, in after 10).
+
+    Refused (exit 2) on an endpoint that serves our inference component: the stack scales its copies.
+    """
     session = target.session()
     name = target.endpoint
-    status = describe_endpoint_status(session.client("sagemaker"), name)
+    sagemaker = session.client("sagemaker")
+    status = describe_endpoint_status(sagemaker, name)
+    component = components.component_name(name)
+    if status.model_name is None and components.describe_copies(sagemaker, component) is not None:
+        fail(
+            f"endpoint {name} serves inference component {component}: its copies scale, not the variant's"
+            f" instances; set their range with `omnisearch-deploy deploy --kind {components.KIND}"
+            " --min-instances N --max-instances M`",
+            EXIT_USAGE,
+        )
     resource = _resource_id(name, status.variant_name)
     scaling = session.client("application-autoscaling")
     scaling.register_scalable_target(
@@ -71,26 +90,43 @@ def autoscale(target: AwsTarget, *, min_instances: int, max_instances: int, targ
 
 
 def scaling_rows(scaling: Any, endpoint: str, variant: str | None) -> list[tuple[str, str]]:
-    resource = _resource_id(endpoint, variant)
+    """The variant's scalable target (instances) and its policies, as (label, value) rows."""
+    return target_rows(scaling, _resource_id(endpoint, variant), SCALABLE_DIMENSION)
+
+
+def component_scaling_rows(scaling: Any, component: str) -> list[tuple[str, str]]:
+    """The inference component's scalable target (copies) and its policies: the wake step and target tracking."""
+    return target_rows(scaling, components.resource_id(component), components.SCALABLE_DIMENSION, unit=" (copies)")
+
+
+def target_rows(scaling: Any, resource: str, dimension: str, *, unit: str = "") -> list[tuple[str, str]]:
     targets = scaling.describe_scalable_targets(
-        ServiceNamespace="sagemaker", ResourceIds=[resource], ScalableDimension=SCALABLE_DIMENSION
+        ServiceNamespace="sagemaker", ResourceIds=[resource], ScalableDimension=dimension
     )["ScalableTargets"]
     if not targets:
         return [("Autoscaling", "not configured")]
-    rows = [("Autoscaling min / max", f"{targets[0]['MinCapacity']} / {targets[0]['MaxCapacity']}")]
+    rows = [(f"Autoscaling min / max{unit}", f"{targets[0]['MinCapacity']} / {targets[0]['MaxCapacity']}")]
     policies = scaling.describe_scaling_policies(
-        ServiceNamespace="sagemaker", ResourceId=resource, ScalableDimension=SCALABLE_DIMENSION
+        ServiceNamespace="sagemaker", ResourceId=resource, ScalableDimension=dimension
     )["ScalingPolicies"]
-    for policy in policies:
-        config = policy.get("TargetTrackingScalingPolicyConfiguration", {})
-        rows.append(
-            (
-                f"Policy {policy['PolicyName']}",
-                f"target {config.get('TargetValue', 0):g} invocations/instance/min, cooldown out "
-                f"{config.get('ScaleOutCooldown', 'n/a')} s / in {config.get('ScaleInCooldown', 'n/a')} s",
-            )
-        )
+    rows += [(f"Policy {policy['PolicyName']}", _policy_text(policy)) for policy in policies]
     return rows
+
+
+def _policy_text(policy: dict[str, Any]) -> str:
+    """Target tracking: its target and cooldowns; step scaling: its steps (the component's wake-up)."""
+    if policy.get("PolicyType") == "StepScaling":
+        config = policy.get("StepScalingPolicyConfiguration", {})
+        steps = ", ".join(f"{step['ScalingAdjustment']:+d}" for step in config.get("StepAdjustments", []))
+        return f"step {steps or 'n/a'} on its alarm, cooldown {config.get('Cooldown', 'n/a')} s"
+    config = policy.get("TargetTrackingScalingPolicyConfiguration", {})
+    predefined = config.get("PredefinedMetricSpecification", {}).get("PredefinedMetricType")
+    custom = config.get("CustomizedMetricSpecification", {}).get("MetricName", "n/a")
+    unit = TARGET_UNITS.get(predefined, predefined) if predefined else custom
+    return (
+        f"target {config.get('TargetValue', 0):g} {unit}, cooldown out "
+        f"{config.get('ScaleOutCooldown', 'n/a')} s / in {config.get('ScaleInCooldown', 'n/a')} s"
+    )
 
 
 def delete_endpoint(sagemaker: Any, scaling: Any, endpoint: str) -> list[str]:

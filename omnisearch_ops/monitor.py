@@ -8,7 +8,9 @@
     python scripts/monitor_sagemaker_endpoint.py --plot latency.png    # invocations and latency over the window
     python scripts/monitor_sagemaker_endpoint.py --list
 
-Everything is read through omnisearch_embed.endpoint_metrics, the module the metrics function uses.
+Everything is read through omnisearch_embed.endpoint_metrics, the module the metrics function uses; an
+endpoint that serves an inference component (EndpointKind components) adds its copies, its instances and its
+last wake-up (omnisearch_ops.components), in the table and in --export's ``inference_component``.
 Exit codes: 0 fine, 1 AWS or endpoint error (e.g. no such endpoint), 2 bad arguments.
 """
 
@@ -26,6 +28,7 @@ from omnisearch_embed.endpoint_metrics import endpoint_report
 from omnisearch_embed.endpoint_status import list_endpoints
 from omnisearch_embed.metrics_window import MAX_HOURS, MIN_HOURS
 from omnisearch_ops.aws import AwsTarget, add_aws_arguments, target_from_args
+from omnisearch_ops.components import with_component
 from omnisearch_ops.console import run_guarded
 from omnisearch_ops.tables import endpoints_table, report_rows, table
 
@@ -52,14 +55,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def fetch(target: AwsTarget, hours: int, *, include_series: bool = False) -> dict[str, Any]:
+    """The endpoint's report, with ``inference_component`` (copies, instances, last wake-up) where it has one."""
     session = target.session()
-    return endpoint_report(
+    sagemaker = session.client("sagemaker")
+    report = endpoint_report(
         target.endpoint,
-        sagemaker=session.client("sagemaker"),
+        sagemaker=sagemaker,
         cloudwatch=session.client("cloudwatch"),
         hours=hours,
         include_series=include_series,
     )
+    return with_component(report, sagemaker, session.client("application-autoscaling"))
 
 
 def show(report: dict[str, Any]) -> None:

@@ -5,12 +5,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from omnisearch_ops.components import copies_text
 from omnisearch_ops.costs import (
     HOURS_PER_MONTH,
     PRICE_REGION,
+    SCALE_IN_MINUTES,
     SERVERLESS_PRICE_PER_GB_SECOND,
     CostEstimate,
     ServerlessEstimate,
+    burst_hours,
 )
 
 
@@ -75,9 +78,35 @@ def report_rows(report: dict[str, Any]) -> list[tuple[str, str]]:
     ]
     if report.get("failure_reason"):
         rows.insert(2, ("Failure reason", report["failure_reason"]))
+    if report.get("inference_component"):
+        at = next(i for i, row in enumerate(rows) if row[0].startswith("Instances")) + 1
+        rows[at:at] = component_rows(report["inference_component"])
     for name, figures in report.get("function_metrics", {}).items():
         rows.append((f"{report['function_namespace']}/{name} (sum)", fmt(figures["sum"])))
     return rows
+
+
+def duration(seconds: float) -> str:
+    """``372`` -> ``6 min 12 s``: a wake-up's length as people say it."""
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes} min {rest} s" if minutes else f"{rest} s"
+
+
+def component_rows(view: dict[str, Any]) -> list[tuple[str, str]]:
+    """An inference component's rows (components.ComponentView as a dict): copies, instances, last wake-up."""
+    wake = view["last_wake"]
+    woke = (
+        f"{duration(wake['seconds'])} (0 -> {copies_text(wake['copies'])}, {wake['start']} .. {wake['end']})"
+        if wake
+        else "none on record (Application Auto Scaling keeps six weeks; a wake by hand leaves none)"
+    )
+    managed = f"{fmt(view['min_instances'])}..{fmt(view['max_instances'])}, {fmt(view['managed_scaling'])}"
+    return [
+        ("Inference component", f"{view['name']} ({fmt(view['status'])})"),
+        ("Copies (current/desired)", f"{fmt(view['current_copies'])}/{fmt(view['desired_copies'])}"),
+        ("Instances now (managed min..max)", f"{fmt(view['current_instances'])} ({managed})"),
+        ("Last wake-up", woke),
+    ]
 
 
 def endpoints_table(rows: list[dict[str, Any]]) -> str:
@@ -130,3 +159,30 @@ def serverless_cost_table(estimates: Sequence[ServerlessEstimate]) -> str:
             "in and out ($0.016/GB), nothing while idle; a cold start (seconds) is billed as inference time.",
         ]
     )  # fmt: skip
+
+
+def component_cost_notes(
+    price_per_hour: float, *, wake_minutes: float, burst_minutes: float, min_copies: int = 0
+) -> str:
+    """Why an idle component costs $0 and what one burst costs: the instance bills from the wake to the scale-in.
+
+    A floor of copies above 0 never sleeps, and the notes say only that.
+    """
+    if min_copies:
+        return (
+            f"Components (EndpointKind components) with MinInstances {min_copies}: that many copies, and the instances"
+            " under them,\nrun around the clock: the component never sleeps. --min-instances 0 lets it (idle $0)."
+        )
+    burst_usd = burst_hours(1, burst_minutes, wake_minutes) * price_per_hour
+    wake, burst, scale_in = f"{wake_minutes:g}", f"{burst_minutes:g}", f"{SCALE_IN_MINUTES:g}"
+    return "\n".join(
+        [
+            "Components (EndpointKind components): idle costs $0: no copy runs, so managed instance scaling keeps",
+            "no instance. The first request wakes it: a NoCapacityInvocationFailures alarm adds a copy and an",
+            f"instance starts ({wake} min assumed; `omnisearch-deploy info` shows the last wake-up, pass it as",
+            "--wake-minutes). The instance bills from the wake until target tracking removes the copy about",
+            f"{scale_in} min after the last request, so each burst costs (wake + burst + {scale_in}) min x the price:",
+            f"({wake} + {burst} + {scale_in}) min x ${price_per_hour:.4f}/h = ${burst_usd:,.2f} per burst.",
+            f"Bursts less than {scale_in} min apart merge into one (a day bills 24 h at most); one copy per instance.",
+        ]
+    )

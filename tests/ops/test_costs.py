@@ -1,11 +1,19 @@
-"""Batch Transform estimates: instance time from start-up plus the items shared by the instances, priced."""
+"""Batch Transform and inference-component estimates: instance time, start-up (or wake) included, priced."""
 
 from __future__ import annotations
 
 import pytest
 
 from omnisearch_embed.errors import InvalidInputError
-from omnisearch_ops.costs import BATCH_TRANSFORM_PRICES, BATCH_TRANSFORM_STARTUP_SECONDS, batch_transform_estimate
+from omnisearch_ops.costs import (
+    BATCH_TRANSFORM_PRICES,
+    BATCH_TRANSFORM_STARTUP_SECONDS,
+    SCALE_IN_MINUTES,
+    batch_transform_estimate,
+    burst_estimate,
+    burst_hours,
+    component_table,
+)
 
 
 def test_four_instances_share_the_items_and_each_pays_its_start_up():
@@ -38,3 +46,25 @@ def test_nonsense_is_refused(kwargs):
     args = {"items": 10, "items_per_second": 1.0, **kwargs}
     with pytest.raises(InvalidInputError):
         batch_transform_estimate("ml.m5.large", **args)
+
+
+def test_a_burst_bills_its_wake_itself_and_the_scale_in_delay():
+    assert burst_hours(2, 15, 6) == pytest.approx(2 * (6 + 15 + SCALE_IN_MINUTES) / 60)
+    assert burst_hours(0, 15) == 0 and burst_hours(1000, 15) == 24.0  # bursts that close merge: 24 h at most
+    idle = burst_estimate("ml.g4dn.xlarge", bursts_per_day=0, label="idle")
+    assert (idle.instance_hours, idle.monthly_usd, idle.label) == (0, 0, "idle")
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda: burst_hours(-1, 15),
+        lambda: burst_hours(1, 15, wake_minutes=-1),
+        lambda: burst_estimate("ml.g4dn.xlarge", bursts_per_day=0, days_per_month=40),
+        lambda: burst_estimate("ml.inf2.xlarge", bursts_per_day=1),  # no price on file
+        lambda: component_table(min_copies=3, max_instances=2),
+    ],
+)
+def test_burst_nonsense_is_refused(call):
+    with pytest.raises(InvalidInputError):
+        call()
