@@ -8,32 +8,23 @@ request. ``wake`` and ``sleep`` set the copy count by hand (UpdateInferenceCompo
 
 from __future__ import annotations
 
-import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from omnisearch_embed.component_copies import copies_of
+from omnisearch_embed.component_copies import copies_of, copy_changes
 from omnisearch_embed.endpoint_status import is_not_found, iso
 from omnisearch_ops.console import EXIT_FAILURE, fail
 from omnisearch_ops.costs import SCALE_IN_MINUTES
 
 KIND = "components"  # template.yaml EndpointKind
 COMPONENT_SUFFIX = "-clip"
-SCALABLE_DIMENSION = "sagemaker:inference-component:DesiredCopyCount"
-# Application Auto Scaling's Cause of an activity: "... changing the desired capacity from 0 to 1."
-_CHANGE = re.compile(r"from (\d+) to (\d+)")
 
 
 def component_name(endpoint: str) -> str:
     """The stack's inference component on ``endpoint``: the one naming rule every command and test uses."""
     return f"{endpoint}{COMPONENT_SUFFIX}"
-
-
-def resource_id(component: str) -> str:
-    """The component's Application Auto Scaling ResourceId (its copy count is the scalable dimension)."""
-    return f"inference-component/{component}"
 
 
 def copies_text(count: int | None) -> str:
@@ -77,22 +68,11 @@ def last_wake(scaling: Any, component: str) -> Wake | None:
 
     A wake by hand (``omnisearch-deploy wake``) bypasses Application Auto Scaling and leaves no activity.
     """
-    latest: dict[str, Any] | None = None
-    latest_to = 0
-    pages = scaling.get_paginator("describe_scaling_activities").paginate(
-        ServiceNamespace="sagemaker", ResourceId=resource_id(component), ScalableDimension=SCALABLE_DIMENSION
-    )
-    for page in pages:
-        for activity in page.get("ScalingActivities", []):
-            change = _CHANGE.search(activity.get("Cause", ""))
-            woke = change is not None and change.group(1) == "0" and int(change.group(2)) > 0
-            done = activity.get("StatusCode") == "Successful" and activity.get("EndTime") is not None
-            if woke and done and (latest is None or activity["StartTime"] > latest["StartTime"]):
-                latest, latest_to = activity, int(change.group(2))
-    if latest is None:
+    wakes = [change for change in copy_changes(scaling, component) if change.is_wake]
+    if not wakes:
         return None
-    start, end = latest["StartTime"], latest["EndTime"]
-    return Wake(iso(start), iso(end), (end - start).total_seconds(), latest_to)
+    latest = wakes[-1]
+    return Wake(iso(latest.start), iso(latest.end), (latest.end - latest.start).total_seconds(), latest.after)
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from omnisearch_embed import component_copies as copies
 from omnisearch_embed.endpoint_status import DEFAULT_VARIANT, describe_endpoint_status
 from omnisearch_embed.errors import NotFoundError
 from omnisearch_ops import components
@@ -96,7 +97,7 @@ def scaling_rows(scaling: Any, endpoint: str, variant: str | None) -> list[tuple
 
 def component_scaling_rows(scaling: Any, component: str) -> list[tuple[str, str]]:
     """The inference component's scalable target (copies) and its policies: the wake step and target tracking."""
-    return target_rows(scaling, components.resource_id(component), components.SCALABLE_DIMENSION, unit=" (copies)")
+    return target_rows(scaling, copies.resource_id(component), copies.SCALABLE_DIMENSION, unit=" (copies)")
 
 
 def target_rows(scaling: Any, resource: str, dimension: str, *, unit: str = "") -> list[tuple[str, str]]:

@@ -8,6 +8,7 @@ model is the model function, ENDPOINT_KIND=function).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from functools import lru_cache
 from typing import Annotated, Any
 
@@ -19,10 +20,11 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from omnisearch_embed.api.errors import install_error_handlers
+from omnisearch_embed.component_copies import component_report
 from omnisearch_embed.endpoint_metrics import endpoint_report
 from omnisearch_embed.errors import BackendUnavailableError
 from omnisearch_embed.function_metrics import function_report
-from omnisearch_embed.metrics_window import MAX_HOURS, MIN_HOURS
+from omnisearch_embed.metrics_window import MAX_HOURS, MIN_HOURS, utc_now
 from omnisearch_embed.settings import Settings
 
 tracer = Tracer()
@@ -38,6 +40,8 @@ class Deps:
     cloudwatch: Any
     function_name: str = ""  # set when the model function serves (ENDPOINT_KIND=function): no endpoint
     lambda_client: Any = None
+    component_name: str = ""  # set when the endpoint hosts the model as an inference component
+    scaling: Any = None  # application-autoscaling: the component's copy changes
 
 
 @lru_cache(maxsize=1)
@@ -48,7 +52,14 @@ def deps() -> Deps:
     if settings.serves_from_function:
         function = settings.model_function_name
         return Deps("", None, session.client("cloudwatch"), function, session.client("lambda"))
-    return Deps(settings.sagemaker_endpoint_name, session.client("sagemaker"), session.client("cloudwatch"))
+    component = settings.sagemaker_inference_component_name
+    return Deps(
+        settings.sagemaker_endpoint_name,
+        session.client("sagemaker"),
+        session.client("cloudwatch"),
+        component_name=component,
+        scaling=session.client("application-autoscaling") if component else None,
+    )
 
 
 @app.get("/metrics")
@@ -70,9 +81,13 @@ def get_metrics(
     if not d.endpoint_name:
         raise BackendUnavailableError("SAGEMAKER_ENDPOINT_NAME is not set", code="endpoint_not_configured")
     with tracer.provider.in_subsegment("endpoint_report"):
-        return endpoint_report(
+        report = endpoint_report(
             d.endpoint_name, sagemaker=d.sagemaker, cloudwatch=d.cloudwatch, hours=hours, include_series=series
         )
+    if d.component_name:  # a model that scales to zero: its copies now and how they changed in the window
+        since = utc_now() - timedelta(hours=hours)
+        report["inference_component"] = component_report(d.sagemaker, d.scaling, d.component_name, since=since)
+    return report
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

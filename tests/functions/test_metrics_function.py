@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -129,3 +129,68 @@ def test_unconfigured_endpoint_is_503(metrics, monkeypatch):
     module.deps.cache_clear()
     status, body = call()
     assert status == 503 and body["error"]["code"] == "endpoint_not_configured"
+
+
+COMPONENT = f"{ENDPOINT}-clip"
+ARN = "arn:aws:sagemaker:us-east-1:123456789012"
+
+
+def test_a_component_stack_shows_its_copies_and_how_they_changed(metrics, monkeypatch):
+    """A model that scales to zero: the copies now and each change in the window (a wake is 0 -> 1).
+
+    moto implements neither inference components nor their scaling dimension: the sagemaker and
+    application-autoscaling clients are the function's own, under Stubber; CloudWatch stays moto's."""
+    call, _ = metrics
+    monkeypatch.setenv("SAGEMAKER_INFERENCE_COMPONENT_NAME", COMPONENT)
+    from functions.metrics import app as module
+
+    module.deps.cache_clear()
+    deps = module.deps()
+    now = datetime.now(UTC)
+    endpoint = {
+        "EndpointName": ENDPOINT, "EndpointArn": f"{ARN}:endpoint/{ENDPOINT}",
+        "EndpointConfigName": f"{ENDPOINT}-config", "EndpointStatus": "InService", "CreationTime": now,
+        "LastModifiedTime": now,
+        "ProductionVariants": [{"VariantName": "AllTraffic", "CurrentInstanceCount": 1, "DesiredInstanceCount": 1}],
+    }  # fmt: skip
+    config = {
+        "EndpointConfigName": f"{ENDPOINT}-config", "EndpointConfigArn": f"{ARN}:endpoint-config/c",
+        "CreationTime": now,
+        "ProductionVariants": [{"VariantName": "AllTraffic", "InstanceType": "ml.g4dn.xlarge"}],
+    }  # fmt: skip
+    component = {
+        "InferenceComponentName": COMPONENT, "InferenceComponentArn": f"{ARN}:inference-component/c",
+        "EndpointName": ENDPOINT, "EndpointArn": endpoint["EndpointArn"], "CreationTime": now, "LastModifiedTime": now,
+        "InferenceComponentStatus": "InService", "RuntimeConfig": {"CurrentCopyCount": 1, "DesiredCopyCount": 1},
+    }  # fmt: skip
+
+    def activity(minutes_ago: int, took: int, before: int, after: int, status: str = "Successful") -> dict[str, Any]:
+        start = now - timedelta(minutes=minutes_ago)
+        return {
+            "ActivityId": f"a{minutes_ago}", "ServiceNamespace": "sagemaker",
+            "ResourceId": f"inference-component/{COMPONENT}",
+            "ScalableDimension": "sagemaker:inference-component:DesiredCopyCount",
+            "Description": f"Setting desired copy count to {after}.",
+            "Cause": f"monitor alarm x in state ALARM triggered policy y changing the desired capacity from {before}"
+                     f" to {after}.",
+            "StartTime": start, "EndTime": start + timedelta(minutes=took), "StatusCode": status,
+        }  # fmt: skip
+
+    activities = [activity(20, 6, 0, 1), activity(45, 1, 1, 0), activity(30, 1, 1, 2, "Failed"), activity(200, 5, 0, 1)]
+    with Stubber(deps.sagemaker) as sagemaker, Stubber(deps.scaling) as scaling:
+        sagemaker.add_response("describe_endpoint", endpoint, {"EndpointName": ENDPOINT})
+        sagemaker.add_response("describe_endpoint_config", config)
+        sagemaker.add_response("describe_inference_component", component, {"InferenceComponentName": COMPONENT})
+        scaling.add_response(
+            "describe_scaling_activities",
+            {"ScalingActivities": activities},
+            {"ServiceNamespace": "sagemaker", "ResourceId": f"inference-component/{COMPONENT}",
+             "ScalableDimension": "sagemaker:inference-component:DesiredCopyCount"},
+        )  # fmt: skip
+        status, body = call()
+    assert status == 200, body
+    report = body["inference_component"]
+    assert (report["name"], report["current"], report["desired"]) == (COMPONENT, 1, 1)
+    # the window's changes, oldest first; the failed one and the one before the window are left out
+    assert [(change["from"], change["to"]) for change in report["changes"]] == [(1, 0), (0, 1)]
+    module.deps.cache_clear()

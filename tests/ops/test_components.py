@@ -12,8 +12,9 @@ from typing import Any
 
 import pytest
 
+from omnisearch_embed.component_copies import SCALABLE_DIMENSION, resource_id
 from omnisearch_ops import deploy_cli, monitor
-from omnisearch_ops.components import SCALABLE_DIMENSION, component_name, last_wake, resource_id
+from omnisearch_ops.components import component_name, last_wake
 from tests.ops.stubbed_aws import (
     WHEN,
     StubbedSession,
