@@ -2,7 +2,7 @@
 
 The translator is what CloudFormation's SAM transform runs, so the tests see the real generated
 RestApi body, usage plan, aliases and CodeDeploy groups. ``Stack.resolve`` then evaluates the intrinsic
-functions (Ref, Sub, Join, Split, Select, If, GetAtt) for one set of parameters, so IAM resources are
+functions (Ref, Sub, Join, Split, Select, If, FindInMap, GetAtt) for one set of parameters, so IAM resources are
 asserted as the concrete ARNs CloudFormation would create, for each configuration we care about.
 """
 
@@ -84,6 +84,14 @@ class Stack:
     def of_type(self, resource_type: str) -> dict[str, dict[str, Any]]:
         return {name: r for name, r in self.resources.items() if r["Type"] == resource_type}
 
+    def created(self, resource_type: str) -> dict[str, dict[str, Any]]:
+        """The resources of that type CloudFormation creates with these parameters (their Condition holds)."""
+        return {
+            name: r
+            for name, r in self.of_type(resource_type).items()
+            if "Condition" not in r or self.condition(r["Condition"])
+        }
+
     def one(self, resource_type: str) -> tuple[str, dict[str, Any]]:
         found = self.of_type(resource_type)
         assert len(found) == 1, f"expected one {resource_type}, found {sorted(found)}"
@@ -129,6 +137,9 @@ class Stack:
             if key == "Fn::Select":
                 index, items = arg
                 return self._resolve(items)[int(self._resolve(index))]
+            if key == "Fn::FindInMap":
+                mapping, top, second = (self._resolve(x) for x in arg)
+                return self.template["Mappings"][mapping][top][second]
             if key == "Fn::If":
                 cond, yes, no = arg
                 return self._resolve(yes if self.condition(cond) else no)

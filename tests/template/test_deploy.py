@@ -136,4 +136,4 @@ def test_dashboard_names_this_endpoint_and_every_alarm(make_stack: Any) -> None:
     counts = [w for w in body["widgets"] if w["properties"]["title"].startswith("Instance count")]
     assert {"label": "max", "value": 8} in counts[0]["properties"]["annotations"]["horizontal"]
     (alarms,) = [w for w in body["widgets"] if w["type"] == "alarm"]
-    assert set(alarms["properties"]["alarms"]) == {f"<{n}.Arn>" for n in stack.of_type("AWS::CloudWatch::Alarm")}
+    assert set(alarms["properties"]["alarms"]) == {f"<{n}.Arn>" for n in stack.created("AWS::CloudWatch::Alarm")}

@@ -112,4 +112,4 @@ def test_target_tracking_on_invocations_per_instance_with_cooldowns(make_stack: 
         "ScaleOutCooldown": 300,
         "ScaleInCooldown": 600,
     }
-    assert len(stack.of_type("AWS::ApplicationAutoScaling::ScalingPolicy")) == 1
+    assert len(stack.created("AWS::ApplicationAutoScaling::ScalingPolicy")) == 1

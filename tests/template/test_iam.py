@@ -207,6 +207,7 @@ RESOURCELESS = {
         "xray:PutTelemetryRecords",
         "cloudwatch:GetMetricData",
         "cloudwatch:ListMetrics",
+        "application-autoscaling:DescribeScalingActivities",  # a component's copy changes; no resource-level form
     },
     "SageMakerExecutionRole": {"ecr:GetAuthorizationToken", "cloudwatch:PutMetricData"},
 }

@@ -17,6 +17,8 @@ PARAMETERS = {
     "MinInstances",
     "MaxInstances",
     "TargetInvocationsPerInstance",
+    "TargetConcurrentRequestsPerCopy",
+    "WakeOnRequest",
     "ModelDataUrl",
     "ClipModel",
     "ClipPretrained",
@@ -37,7 +39,7 @@ PARAMETERS = {
     "ServerlessImage",
     "ServerlessContainer",
 }
-OUTPUTS = {"ApiUrl", "ApiKeyId", "EndpointName", "ModelFunctionName", "DashboardUrl"}
+OUTPUTS = {"ApiUrl", "ApiKeyId", "EndpointName", "InferenceComponentName", "ModelFunctionName", "DashboardUrl"}
 
 
 def samconfig() -> dict[str, Any]:
@@ -62,7 +64,8 @@ def test_parameter_and_output_names(template: dict) -> None:
 def test_defaults(template: dict) -> None:
     defaults = {name: spec.get("Default") for name, spec in template["Parameters"].items()}
     assert defaults["InstanceType"] == "ml.g4dn.xlarge"
-    assert (defaults["MinInstances"], defaults["MaxInstances"]) == (1, 4)
+    # MinInstances left out: the kind's own floor (tests/template/test_components.py resolves it).
+    assert (defaults["MinInstances"], defaults["MaxInstances"]) == ("", 4)
     assert (defaults["ClipModel"], defaults["ClipPretrained"]) == ("ViT-B-32", "openai")
     assert defaults["FallbackMode"] == "none"
     assert defaults["ModelDataUrl"] is None  # no sensible default: the operator's own bucket
