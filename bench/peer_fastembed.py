@@ -62,7 +62,7 @@ FE_VISION, FE_TEXT = "Qdrant/clip-ViT-B-32-vision", "Qdrant/clip-ViT-B-32-text"
 SOT, EOT = "<|startoftext|>", "<|endoftext|>"
 # HF's CLIPTokenizerFast pre-tokenizer: open_clip's word regex, special tokens first (after lower-casing).
 CLIP_SPLIT = r"""<\|startoftext\|>|<\|endoftext\|>|'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+"""
-CPU_FLAGS = ("avx2", "avx512f", "avx512_vnni", "amx_bf16")
+CPU_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16")
 ENGINES = ("ours", "fastembed")
 GOAL_SPEED = 1.1  # ours / fastembed, items per second
 
@@ -347,17 +347,16 @@ class Engines:
 
         from model_code.code import clip_inputs, clip_onnx
 
-        towers = self.ours.onnx
+        towers = self.ours.onnx  # OnnxTowers or OpenVinoTowers: each runs one graph on an array through _run
         if kind == "image":
-            session = towers.sessions[clip_onnx.IMAGE_FILE]
+            name = clip_onnx.IMAGE_FILE
             array = self.ours.pil_stage.normalize([clip_inputs.prepare(i, j, self.ours) for i, j in enumerate(items)])
         else:
             tokens = self.ours.tokenize(list(items))[0]
             if towers.trim is not None:
                 tokens = tokens[:, : clip_onnx.trim_length(tokens, *towers.trim)]
-            session, array = towers.sessions[clip_onnx.TEXT_FILE], np.ascontiguousarray(tokens)
-        feed = {session.get_inputs()[0].name: array}
-        return lambda: session.run(None, feed)[0]
+            name, array = clip_onnx.TEXT_FILE, np.ascontiguousarray(tokens)
+        return lambda: towers._run(name, array)
 
     def fe_bare(self, kind: str, items: Sequence[Any]) -> Callable[[], Any]:
         import numpy as np
@@ -529,7 +528,7 @@ def main(argv: list[str] | None = None) -> int:
         flags = " ".join(f"{flag} {'yes' if on else 'no'}" for flag, on in info["flags"].items())
         versions = ", ".join(f"{k} {v}" for k, v in info["versions"].items())
         print(
-            f"peer benchmark: {MODEL} random weights, our ONNX export on both engines, fp32 CPU; {args.threads} "
+            f"peer benchmark: {MODEL} random weights, our ONNX export on both engines (fastembed fp32); {args.threads} "
             f"ONNX Runtime threads each (ours: CLIP_ONNX_THREADS {os.environ['CLIP_ONNX_THREADS']}, "
             f"CLIP_DECODE_THREADS {os.environ['CLIP_DECODE_THREADS']}; fastembed threads={args.threads}); "
             f"OMP_WAIT_POLICY {os.environ.get('OMP_WAIT_POLICY', 'unset')}, CLIP_ENGINE {os.environ['CLIP_ENGINE']}\n"
@@ -541,6 +540,9 @@ def main(argv: list[str] | None = None) -> int:
         start = startup(args.startups, ours_dir, peer_dir, probe, args.threads, env)
 
         engines = Engines(ours_dir, peer_dir, args.threads)
+        towers = engines.ours.onnx
+        print(f"ours serves on {towers.engine} in {towers.precision} (CLIP_PRECISION "
+              f"{os.environ.get('CLIP_PRECISION', 'auto')})", flush=True)  # fmt: skip
         if "torch" in sys.modules:
             print("note: torch was imported in this process", flush=True)
         agree = agreement(engines, jpegs, odd)
