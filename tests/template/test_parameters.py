@@ -64,7 +64,7 @@ def test_parameter_and_output_names(template: dict) -> None:
 def test_defaults(template: dict) -> None:
     defaults = {name: spec.get("Default") for name, spec in template["Parameters"].items()}
     assert defaults["InstanceType"] == "ml.g4dn.xlarge"
-    # MinInstances left out: the kind's own floor (tests/template/test_components.py resolves it).
+    # MinInstances left out: the kind's own floor (tests/template/test_components_endpoint.py resolves it).
     assert (defaults["MinInstances"], defaults["MaxInstances"]) == ("", 4)
     assert (defaults["ClipModel"], defaults["ClipPretrained"]) == ("ViT-B-32", "openai")
     assert defaults["FallbackMode"] == "none"
