@@ -74,3 +74,8 @@ def decode_matrix(data: str | bytes, dimension: int) -> list[list[float]]:
     _to_le(flat)
     values = flat.tolist()
     return [values[i : i + dimension] for i in range(0, len(values), dimension)]
+
+
+def used_fallback(emb: Embeddings) -> bool:
+    """True when a FallbackBackend answered from its secondary (it says so in ``meta``)."""
+    return bool(emb.meta.get("fallback"))

@@ -12,30 +12,21 @@ refused with 413 ``text_too_long`` (no one means to embed a whole book into 77 t
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from omnisearch_embed.backends.base import Backend
-from omnisearch_embed.embeddings import Embeddings
-from omnisearch_embed.errors import (
-    INVALID_TEXT,
-    EmbedError,
-    InvalidInputError,
-    ModelError,
-    ModelWakingError,
-    PayloadTooLargeError,
-)
+from omnisearch_embed.embeddings import Embeddings, used_fallback
+from omnisearch_embed.errors import INVALID_TEXT, EmbedError, InvalidInputError, ModelError, PayloadTooLargeError
+from omnisearch_embed.health_report import health_report, ms_since
 from omnisearch_embed.images import decode_inline_image, is_s3_uri, reject_remote_url, validate_image
 from omnisearch_embed.naming import Namer, item_namer, naming
 from omnisearch_embed.s3_images import S3ImageFetcher
 from omnisearch_embed.settings import Settings
 
 logger = logging.getLogger(__name__)
-HEALTH_PROBE_TEXT = "health"
-_STATUS_RANK = {"ok": 0, "degraded": 1, "down": 2}
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,11 +38,6 @@ class EmbedStats:
     latency_ms: float
     service: str
     fallback: bool
-
-
-def used_fallback(emb: Embeddings) -> bool:
-    """True when a FallbackBackend answered from its secondary (it says so in ``meta``)."""
-    return bool(emb.meta.get("fallback"))
 
 
 Prepared = Callable[[], Embeddings]  # inputs already checked; calling it embeds them
@@ -219,54 +205,7 @@ class EmbedService:
     # ---------------------------------------------------------------- health
     def health(self, *, deep: bool = False) -> dict[str, Any]:
         """Backend status; with ``deep`` also one real embedding through the backend, timed and checked."""
-        try:
-            backend = dict(self.backend.health())
-        except EmbedError as e:
-            backend = {"status": "down", "error": e.to_dict()}
-        except Exception:
-            logger.exception("backend health check failed")
-            backend = {"status": "down", "error": {"code": "internal_error", "message": "health check failed"}}
-        status = backend.get("status") if backend.get("status") in _STATUS_RANK else "ok"
-        report: dict[str, Any] = {"service": self.backend.service, "model": self.model_id, "backend": backend}
-        waking = bool(backend.get("waking"))
-        if deep:
-            probe = self._probe()
-            report["deep"] = probe
-            probe_waking = not probe["ok"] and probe["error"]["code"] == ModelWakingError.code
-            waking = waking or probe_waking
-            # a model scaled to zero answers again by itself once a copy is up: degraded, not down
-            probe_status = "down" if not probe["ok"] and not probe_waking else ("ok" if probe["ok"] else "degraded")
-            probe_status = "degraded" if probe.get("fallback") else probe_status
-            status = max(status, probe_status, key=_STATUS_RANK.__getitem__)
-        if waking:
-            report["waking"] = True
-        report["status"] = status
-        return report
-
-    def _probe(self) -> dict[str, Any]:
-        start = time.perf_counter()
-        try:
-            emb = self.backend.embed_texts([HEALTH_PROBE_TEXT], normalize=True)
-        except EmbedError as e:
-            return {"ok": False, "latency_ms": _ms_since(start), "error": e.to_dict()}
-        except Exception:
-            logger.exception("deep health probe failed")
-            error = {"code": "internal_error", "message": "the probe raised an unexpected error"}
-            return {"ok": False, "latency_ms": _ms_since(start), "error": error}
-        latency = _ms_since(start)
-        vector = emb.vectors[0] if emb.vectors else []
-        norm = math.sqrt(sum(x * x for x in vector)) if vector else 0.0
-        if emb.count != 1 or not vector or not math.isfinite(norm) or norm == 0.0:
-            error = {"code": "bad_vector", "message": "the backend answered with an empty, zero or non-finite vector"}
-            return {"ok": False, "latency_ms": latency, "error": error}
-        return {
-            "ok": True,
-            "latency_ms": latency,
-            "dimension": emb.dimension,
-            "service": emb.service,
-            "fallback": used_fallback(emb),
-            "norm": round(norm, 4),
-        }
+        return health_report(self.backend, self.model_id, deep=deep)
 
     # --------------------------------------------------------------- helpers
     def check_count(self, count: int, param: str | None) -> None:
@@ -296,7 +235,7 @@ class EmbedService:
             if e.index is not None and 0 <= e.index < items:
                 e.named(name(e.index))
             raise
-        latency = _ms_since(start)
+        latency = ms_since(start)
         if emb.count != items:
             raise ModelError(f"the backend returned {emb.count} vectors for {items} inputs", code="model_error")
         if self.on_embedded is not None:
@@ -306,7 +245,3 @@ class EmbedService:
             except Exception:  # metrics must never fail a request that succeeded
                 logger.exception("on_embedded hook failed")
         return emb
-
-
-def _ms_since(start: float) -> float:
-    return round((time.perf_counter() - start) * 1000.0, 3)
